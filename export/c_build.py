@@ -123,24 +123,17 @@ def count_instructions(elf: Path, machine: str) -> int:
     (-singlestep) and an exec trace (-d exec,nochain), counted through a FIFO so the trace never
     lands on disk (embedded.md, "Deterministic cost measure")."""
     import tempfile
-    import threading
 
     with tempfile.TemporaryDirectory() as tmp:
         fifo = os.path.join(tmp, "exec.fifo")
         os.mkfifo(fifo)
-        count = [0]
-
-        def reader():
-            with open(fifo, "rb") as f:
-                for line in f:
-                    if line.startswith(b"Trace"):
-                        count[0] += 1
-
-        th = threading.Thread(target=reader)
-        th.start()
+        # grep counts the trace lines as QEMU writes them (a trace file would be gigabytes)
+        counter = subprocess.Popen(["grep", "-c", "^Trace", fifo], stdout=subprocess.PIPE, text=True)
         cmd = qemu_board_command(machine, elf) + ["-singlestep", "-d", "exec,nochain", "-D", fifo]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-        th.join()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:
+            counter.kill()
+            counter.wait()
             raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}: {proc.stderr[-2000:]}")
-        return count[0]
+        out, _ = counter.communicate(timeout=600)
+        return int(out.strip() or 0)
