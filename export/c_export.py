@@ -63,7 +63,10 @@ def c_string(s: str) -> str:
 def _float_literal(x: float) -> str:
     if not np.isfinite(x):
         raise ValueError(f"non-finite weight {x} cannot be exported")
-    return f"{float(np.float32(x)):.9g}f"   # 9 significant digits round-trip a float32
+    text = f"{float(np.float32(x)):.9g}"   # 9 significant digits round-trip a float32
+    if not any(ch in text for ch in ".en"):
+        text += ".0"                        # "0" -> "0.0f": an integer literal takes no f suffix
+    return text + "f"
 
 
 def _array(ctype: str, name: str, values: np.ndarray, per_line: int = 8) -> str:
