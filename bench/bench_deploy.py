@@ -65,6 +65,29 @@ def reference_agreement(model_path: Path, host_out: str) -> dict:
     return {"max_abs_diff": worst, "same_intent": same_intent, "same_slot_labels": same_slots, "n": n}
 
 
+def onnx_agreement(model_path: Path, out: Path, sentences: list[str]) -> dict:
+    """ONNX export run by onnxruntime vs the numpy reference on the same model file."""
+    import onnxruntime as ort
+
+    from safu.export.model_file import read_model_file
+    from safu.export.onnx_export import export_onnx
+    from safu.models.reference import IntentReference
+    from safu.models.tokenizer import Vocabulary
+
+    export_onnx(model_path, out)
+    mf = read_model_file(model_path)
+    ref, vocab = IntentReference(mf), Vocabulary(mf.metadata["tokenizer.vocab"])
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    worst, same = 0.0, 0
+    for s in sentences:
+        ids, _ = vocab.encode(s, int(mf.metadata["tokenizer.max_tokens"]))
+        p_i, p_s = ref.forward(ids)
+        o_i, o_s = sess.run(None, {"ids": ids})
+        worst = max(worst, float(np.abs(o_i - p_i).max()), float(np.abs(o_s - p_s).max()) if p_s.size else 0.0)
+        same += int(o_i.argmax() == p_i.argmax() and (p_s.size == 0 or (o_s.argmax(1) == p_s.argmax(1)).all()))
+    return {"n": len(sentences), "max_abs_diff": worst, "same_argmax": same, "bytes": out.stat().st_size}
+
+
 def int8_agreement(float_path: Path, int8_path: Path, sentences: list[str]) -> dict:
     """Decisions of the int8 model vs the float32 model (numpy backend) on the given sentences."""
     from safu.runtime.api import load
@@ -158,6 +181,8 @@ def main(argv=None) -> int:
             print(f"[bench deploy] {label}: building and running ...", file=sys.stderr)
             result["variants"].append(bench_variant(label, path, work, args.targets, args.runs, args.linux))
         sentences = list(spec.metadata.get("train.sentences", []))[:2000]
+        result["onnx"] = {label: onnx_agreement(path, work / f"{label}.onnx", sentences[:300])
+                          for label, path in (("float32", model_path), ("int8", int8_path))}
         result["int8_vs_float32"] = int8_agreement(model_path, int8_path, sentences)
         if args.eval:
             rep = eval_accuracy(args.eval, {"float32": model_path, "int8": int8_path}, args.eval_limit)
@@ -192,6 +217,9 @@ def markdown(r: dict) -> str:
     for name in sorted(set(f) | set(q), key=lambda k: -max(f.get(k, 0), q.get(k, 0))):
         lines.append(f"| {name} | {f.get(name, '')} | {q.get(name, '')} |")
     lines.append(f"| total | {sum(f.values())} | {sum(q.values())} |")
+    for k, o in r.get("onnx", {}).items():
+        lines.append(f"ONNX ({k}, {o['bytes'] / 1024:.0f} KiB) onnxruntime vs numpy reference over {o['n']} sentences: "
+                     f"max abs diff {o['max_abs_diff']:.2g}, same argmax (intent and every slot row) {o['same_argmax']}/{o['n']}")
     a = r["int8_vs_float32"]
     lines += ["", f"int8 vs float32 (numpy backend, {a['n']} training sentences stored in the model): "
               f"same intent {a['same_intent']:.2%}, same slots {a['same_slots']:.2%}, "

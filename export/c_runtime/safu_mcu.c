@@ -117,8 +117,8 @@ static void slot_u_axpy(int32_t row, float c, float *acc) {
     int32_t s;
 #if SAFU_SLOT_U_I8
     const int8_t *q = safu_slot_U + (size_t)row * SAFU_N_SLOT_LABELS;
-    float sc = safu_slot_U_scale[row];
-    for (s = 0; s < SAFU_N_SLOT_LABELS; ++s) acc[s] += c * ((float)q[s] * sc);
+    float w = c * safu_slot_U_scale[row];   /* scale folded into the coefficient: one multiply per weight */
+    for (s = 0; s < SAFU_N_SLOT_LABELS; ++s) acc[s] += w * (float)q[s];
 #else
     const float *u = safu_slot_U + (size_t)row * SAFU_N_SLOT_LABELS;
     for (s = 0; s < SAFU_N_SLOT_LABELS; ++s) acc[s] += c * u[s];
@@ -130,8 +130,8 @@ static void intent_u_axpy(int32_t row, float w, float *acc) {
     int32_t c;
 #if SAFU_INTENT_U_I8
     const int8_t *q = safu_intent_U + (size_t)row * SAFU_N_INTENTS;
-    float sc = safu_intent_U_scale[row];
-    for (c = 0; c < SAFU_N_INTENTS; ++c) acc[c] += w * ((float)q[c] * sc);
+    float ws = w * safu_intent_U_scale[row];
+    for (c = 0; c < SAFU_N_INTENTS; ++c) acc[c] += ws * (float)q[c];
 #else
     const float *u = safu_intent_U + (size_t)row * SAFU_N_INTENTS;
     for (c = 0; c < SAFU_N_INTENTS; ++c) acc[c] += w * u[c];
