@@ -19,12 +19,12 @@ class DataError(ValueError):
 
     def __init__(self, path: str | Path | None, message: str, line: int | None = None,
                  field: str | None = None):
-        where = str(path) if path is not None else "<input>"
+        where = str(path) if path is not None else ""
         if line is not None:
             where += f":{line}"
         if field is not None:
-            where += f": field '{field}'"
-        super().__init__(f"{where}: {message}")
+            where += f": field '{field}'" if where else f"field '{field}'"
+        super().__init__(f"{where}: {message}" if where else message)
         self.path = str(path) if path is not None else None
         self.line = line
         self.field = field
@@ -79,7 +79,7 @@ class Dataset:
 
 def read_text(path: Path, fallback_encodings: tuple[str, ...] = ()) -> tuple[str, str]:
     """Returns (text, encoding used). UTF-8 (a BOM is allowed) is expected; each of
-    fallback_encodings is tried in turn only if UTF-8 fails. Raises DataError naming the file and
+    fallback_encodings ("cesu-8" or a codec name) is tried in turn only if UTF-8 fails. Raises DataError naming the file and
     the offending byte when nothing decodes, OSError-derived DataError when unreadable."""
     try:
         raw = path.read_bytes()
@@ -90,12 +90,21 @@ def read_text(path: Path, fallback_encodings: tuple[str, ...] = ()) -> tuple[str
     except UnicodeDecodeError as exc:
         for enc in fallback_encodings:
             try:
+                if enc == "cesu-8":
+                    return _decode_cesu8(raw), "UTF-8 with surrogate pairs (CESU-8)"
                 return raw.decode(enc), enc
-            except UnicodeDecodeError:
+            except UnicodeError:
                 continue
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(path, f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
                               f"{exc.start}); expected a UTF-8 file", line=line) from None
+
+
+def _decode_cesu8(raw: bytes) -> str:
+    """UTF-8 in which characters beyond U+FFFF were written as two encoded UTF-16 surrogates
+    (what some Java/JS tools emit). Rejoins the pairs; raises UnicodeError if any is unpaired."""
+    text = raw.decode("utf-8-sig", errors="surrogatepass")
+    return text.encode("utf-16-le", errors="surrogatepass").decode("utf-16-le")
 
 
 class LineStr(str):

@@ -126,3 +126,15 @@ def expand_templates(sentences: list[TemplateSentence], cap: int, seed: int = 0,
 def format_count(n: int) -> str:
     """12,345 for readable sizes, 1.23e+15 for astronomical ones."""
     return f"{n:,}" if n < 10**9 else f"{n:.3g}"
+
+
+def match_sentence(sentences: list[TemplateSentence], text: str) -> list[tuple[str, dict[str, str]]]:
+    """(intent, slots) for every template that generates `text`; slots include fixed ones."""
+    out = []
+    for s in sentences:
+        for slots in s.grammar.match(s.node, text):
+            values = {name: value for name, value, _surface in slots}
+            for k, v in s.fixed.items():
+                values.setdefault(k, v)
+            out.append((s.intent, values))
+    return out

@@ -18,10 +18,11 @@ Lists: `values` (strings, or {in, out} where `in` is itself a template such as "
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from .common import DataError, LineDict, line_of, require
-from .expand import TemplateSentence, expand_templates, format_count
+from .common import DataError, line_of, require
+from .expand import TemplateSentence, expand_templates, format_count, match_sentence
 from .inventory import Inventory, load_inventory
 from .numbers import format_number, number_words
 from .template import (Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError, Text,
@@ -203,11 +204,26 @@ def _blocks(path: Path, doc: dict) -> list[tuple[str, dict]]:
     return out
 
 
-def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,
-                        seed: int = 0) -> tuple[list, list[str]]:
-    """Expands parsed hassil files into examples. Returns (examples, report lines). Raises
-    DataError (file:line) for templates that do not parse, unknown <rules> or {lists}, and
-    malformed lists or blocks."""
+@dataclass
+class HomeAssistantTemplates:
+    """Every sentence template of a load, resolved against one inventory."""
+    sentences: list[TemplateSentence]
+    skip_words: list[str]
+    inventory: Inventory
+    report: list[str]
+    files: int
+
+    def match(self, text: str) -> list[tuple[str, dict[str, str]]]:
+        """(intent, slots) for every template that generates `text` (case and spacing ignored);
+        slots map names to values, fixed slots included. Empty if no template generates it."""
+        return match_sentence(self.sentences, text)
+
+
+def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None = None
+                        ) -> HomeAssistantTemplates:
+    """Resolves parsed hassil files into templates. Raises DataError (file:line) for templates
+    that do not parse, rules that refer to themselves, and malformed lists or blocks. Sentences
+    with undefined rules/lists are skipped with a warning line in .report."""
     if inventory is None:
         inventory = load_inventory()
     rules_src: dict[str, tuple[Path, object]] = {}
@@ -256,22 +272,29 @@ def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
                     notes[note] = notes.get(note, 0) + 1
                 sentences.append(TemplateSentence(intent, node, grammar, fixed,
                                                   f"{path}:{line_of(src)}"))
-    examples, stats = expand_templates(sentences, cap, seed, skip_words, SKIP_WORD_RATE)
-    report = [
-        f"home assistant: {n_files} sentence files, {len(stats.per_intent)} intents, "
-        f"{stats.templates:,} templates, {format_count(stats.possible)} possible sentences, "
-        f"sampled {stats.produced:,} (at most {cap:,} per intent, seed {seed})",
-        f"inventory: {inventory.path} ({len(inventory.floors)} floors, {len(inventory.areas)} areas, "
-        f"{len(inventory.entities)} entities)",
-    ]
+    report = [f"inventory: {inventory.path} ({len(inventory.floors)} floors, "
+              f"{len(inventory.areas)} areas, {len(inventory.entities)} entities)"]
     if undefined:
         report.append(f"warning: skipped {len(undefined)} sentences with undefined rules or lists "
                       f"(not in any expansion_rules/lists or the inventory), e.g. {undefined[0]}")
     if notes:
-        report.append(f"note: {sum(notes.values())} templates need entities the inventory lacks "
-                      f"({'; '.join(sorted(notes))}); their {{name}} uses the domain's or all "
-                      "entities instead")
-    return examples, report
+        shown = sorted(notes)
+        report.append(f"note: {sum(notes.values())} templates need an entity the inventory lacks "
+                      f"({'; '.join(shown[:4])}{f'; {len(shown) - 4} more' if len(shown) > 4 else ''}); "
+                      "their {name} takes any entity of the domain (or any entity) instead")
+    return HomeAssistantTemplates(sentences, skip_words, inventory, report, n_files)
+
+
+def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,
+                        seed: int = 0) -> tuple[list, list[str]]:
+    """Expands parsed hassil files into examples. Returns (examples, report lines). Raises
+    DataError as read_home_assistant."""
+    t = read_home_assistant(files, inventory)
+    examples, stats = expand_templates(t.sentences, cap, seed, t.skip_words, SKIP_WORD_RATE)
+    report = [f"home assistant: {t.files} sentence files, {len(stats.per_intent)} intents, "
+              f"{stats.templates:,} templates, {format_count(stats.possible)} possible sentences, "
+              f"sampled {stats.produced:,} (at most {cap:,} per intent, seed {seed})"]
+    return examples, report + t.report
 
 
 def _lists_used(grammar: Grammar, node, seen: frozenset = frozenset()) -> set[str]:
@@ -284,4 +307,4 @@ def _lists_used(grammar: Grammar, node, seen: frozenset = frozenset()) -> set[st
     return out
 
 
-__all__ = ["load_home_assistant", "is_home_assistant", "LineDict"]
+__all__ = ["load_home_assistant", "read_home_assistant", "is_home_assistant", "HomeAssistantTemplates"]
