@@ -233,6 +233,7 @@ class Grammar:
         self.lists = lists
         self._count: dict[int, int] = {}
         self._live: dict = {}     # Alt id / "{list" -> options that can expand (sampling cache)
+        self._missing: dict[str, list[str]] = {}   # "<rule" / "{list" -> missing names below it
 
     def rule(self, name: str) -> Node:
         return self.rules[name]
@@ -241,26 +242,34 @@ class Grammar:
         return self.lists[name]
 
     # -- checks ------------------------------------------------------------------------------
-    def missing_references(self, node: Node, _seen: set | None = None) -> list[str]:
+    def missing_references(self, node: Node) -> list[str]:
         """Names of rules ('<x>') and lists ('{x}') the tree needs but the grammar lacks, and
-        rule cycles ('<x> (recursive)')."""
-        seen = set() if _seen is None else _seen
+        rule cycles ('<x> (recursive)'). Results per rule and list are cached."""
         out: list[str] = []
         for n in walk(node):
             if isinstance(n, RuleRef):
-                if n.name in seen:
-                    out.append(f"<{n.name}> (recursive)")
-                elif n.name not in self.rules:
-                    out.append(f"<{n.name}>")
-                else:
-                    out += self.missing_references(self.rules[n.name], seen | {n.name})
+                out += self._missing_in("<" + n.name)
             elif isinstance(n, ListRef):
-                if n.list_name not in self.lists:
-                    out.append(f"{{{n.list_name}}}")
-                else:
-                    for v in self.lists[n.list_name].values:
-                        out += self.missing_references(v.surface, seen)
+                out += self._missing_in("{" + n.list_name)
         return out
+
+    def _missing_in(self, key: str) -> list[str]:
+        cached = self._missing.get(key)
+        if cached is not None:
+            return cached
+        name = key[1:]
+        if key[0] == "<":
+            if name not in self.rules:
+                return [f"<{name}>"]
+            self._missing[key] = [f"<{name}> (recursive)"]    # seen again while in progress
+            found = self.missing_references(self.rules[name])
+        else:
+            if name not in self.lists:
+                return [f"{{{name}}}"]
+            self._missing[key] = []
+            found = [m for v in self.lists[name].values for m in self.missing_references(v.surface)]
+        self._missing[key] = found
+        return found
 
     # -- counting ----------------------------------------------------------------------------
     def count(self, node: Node) -> int:
