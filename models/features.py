@@ -22,11 +22,34 @@ def bigram_bucket(a: np.ndarray, b: np.ndarray, buckets: int) -> np.ndarray:
 
 @dataclass
 class Batch:
-    """Padded sequences `<sod> ids <eod>`: S (M, Lmax) int64, mask (M, Lmax) bool, L (M,)."""
+    """Padded sequences `<sod> ids <eod>`: S (M, Lmax) int64, mask (M, Lmax) bool, L (M,).
+
+    `flat` holds the valid ids row by row (S[mask]); `starts` the first flat index of each row.
+    """
 
     S: np.ndarray
     mask: np.ndarray
     L: np.ndarray
+
+    @property
+    def flat(self) -> np.ndarray:
+        return self.S[self.mask]
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.L)[:-1]])
+
+    def row_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sums per-position values (sum(L), ...) over each row -> (M, ...)."""
+        # Rows of equal length are summed together as a dense (m, L, ...) block: contiguous and
+        # much faster than np.add.reduceat or prefix sums on wide arrays.
+        starts = self.starts
+        out = np.empty((len(self.L),) + values.shape[1:], dtype=values.dtype)
+        for length in np.unique(self.L):
+            rows = np.nonzero(self.L == length)[0]
+            idx = starts[rows][:, None] + np.arange(length)[None, :]
+            out[rows] = values[idx].sum(axis=1)
+        return out
 
     @classmethod
     def from_ids(cls, id_lists: list[np.ndarray]) -> "Batch":
@@ -67,29 +90,36 @@ class Batch:
 
 def row_features(batch: Batch, R: np.ndarray) -> np.ndarray:
     """f_row (M, D): mean token row over the L valid positions."""
-    X = R[batch.S] * batch.mask[:, :, None]
-    return X.sum(axis=1) / batch.L[:, None]
+    return batch.row_sum(R[batch.flat]) / batch.L[:, None]
 
 
-def intent_attention_parts(batch: Batch, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (X (M, Lmax, D) masked rows, Q (M, Lmax) comparisons with the <sod> head)."""
-    X = R[batch.S] * batch.mask[:, :, None]
-    Q = np.einsum("mkd,md->mk", X, R[batch.S[:, 0]])
-    return X, Q
+def intent_comparisons(batch: Batch, R: np.ndarray) -> np.ndarray:
+    """Q (M, Lmax): each position's row . the head row (<sod>, the same for every utterance, so the
+    comparison is one cached value per type)."""
+    q_type = R @ R[SOD]
+    return q_type[batch.S] * batch.mask
 
 
 def intent_attention(batch: Batch, R: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns (f_att (M, D), a (M, Lmax), Q (M, Lmax)) of the intent SAFU (head = position 0)."""
-    X, Q = intent_attention_parts(batch, R)
+    Q = intent_comparisons(batch, R)
     Lmax = batch.S.shape[1]
     a = -log_softmax(Q @ W[:Lmax, :Lmax], batch.mask)
-    f = np.einsum("mk,mkd->md", a, X) / a.sum(axis=1, keepdims=True)
+    f = batch.row_sum(R[batch.flat] * a[batch.mask][:, None]) / a.sum(axis=1, keepdims=True)
     return f, a, Q
+
+
+def intent_internal_targets(batch: Batch, R: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """V (M, Lmax): V_(m,k) = G_m . R[seq_k] at valid positions, 0 elsewhere (G includes + c)."""
+    rows = np.repeat(np.arange(len(batch)), batch.L)
+    V = np.zeros(batch.S.shape)
+    V[batch.mask] = np.einsum("td,td->t", G[rows], R[batch.flat])
+    return V
 
 
 def slot_safu(win: np.ndarray, R: np.ndarray, W: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns (h (T, K*D) cat features, a (T, K), X (T, K, D)) of the slot SAFU over windows."""
     X = R[win]
-    Q = np.einsum("tkd,td->tk", X, X[:, radius, :])
+    Q = np.matmul(X, X[:, radius, :, None])[:, :, 0]
     a = -log_softmax(Q @ W)
     return (a[:, :, None] * X).reshape(len(win), -1), a, X

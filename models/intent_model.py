@@ -173,45 +173,47 @@ class _Fitter:
         return self.R
 
     # -- 2. slot tagger --------------------------------------------------------------------------
+    # Every quantity below is a lookup into per-type tables: the window rows are static type rows,
+    # so F = H^T Y for the cat features is R^T A_k with A_k (N, S) the attention mass of each
+    # (type, label) pair at window slot k. One pass is O(T*K) instead of O(T*K*D).
     def slot_fit(self, batch: feat.Batch, labels: np.ndarray) -> None:
         c, R = self.c, self.R
-        r, K, D, N = c.slot_radius, 2 * c.slot_radius + 1, R.shape[1], R.shape[0]
-        rows, pos, win = batch.slot_windows(r)
-        self.slot_win, self.slot_y = win, labels
+        r, K, D, N, S = c.slot_radius, 2 * c.slot_radius + 1, R.shape[1], R.shape[0], self.S
+        _, _, win = batch.slot_windows(r)
+        centre = win[:, r]
+        Q = np.empty(win.shape)
+        for sl in _chunks(len(win), 50000):
+            X = R[win[sl]]
+            Q[sl] = np.matmul(X, X[:, r, :, None])[:, :, 0]
         W = np.zeros((K, K))
         for round_ in range(c.tuning_rounds + 1):
-            U = self._slot_U(win, labels, W)
+            a = -log_softmax(Q @ W)                                    # (T, K)
+            U = self._slot_U(win, labels, a)
             if round_ == c.tuning_rounds:
                 break
-            # internal targets -> W, computed in chunks to bound memory
-            Qs, Vs = [], []
-            for sl in _chunks(len(win), 20000):
-                h, a, X = feat.slot_safu(win[sl], R, W, r)
-                logits = h @ U[:K * D] + U[K * D + win[sl, r]]
-                Ucat = U[:K * D]
-                P = softmax(logits)
-                cc = 2.0 * (1.0 + 1.0 / K) * np.log(max(self.S, 2))
-                G = Ucat[:, labels[sl]].T - P @ Ucat.T  # (t, K*D)
-                V = np.einsum("tkd,tkd->tk", G.reshape(-1, K, D) + cc, X)
-                Qs.append(np.einsum("tkd,td->tk", X, X[:, r, :]))
-                Vs.append(V)
-            W = fit_W(np.concatenate(Qs), np.concatenate(Vs))
-        self.slot_W, self.slot_U = W, U
-        self.slot_b = np.zeros(self.S)
+            RU = [R @ U[k * D:(k + 1) * D] for k in range(K)]          # K x (N, S)
+            logits = U[K * D + centre].copy()
+            for k in range(K):
+                logits += a[:, k, None] * RU[k][win[:, k]]
+            P = softmax(logits)
+            cc = 2.0 * (1.0 + 1.0 / K) * np.log(max(S, 2))
+            V = np.empty_like(Q)
+            for k in range(K):
+                rows = RU[k][win[:, k]]                                # (T, S)
+                V[:, k] = rows[np.arange(len(win)), labels] - (P * rows).sum(axis=1) + cc
+            W = fit_W(Q, V)
+        self.slot_W, self.slot_U, self.slot_b = W, U, np.zeros(S)
 
-    def _slot_U(self, win, labels, W) -> np.ndarray:
+    def _slot_U(self, win: np.ndarray, labels: np.ndarray, a: np.ndarray) -> np.ndarray:
         c, R = self.c, self.R
-        r, K, D, N = c.slot_radius, 2 * c.slot_radius + 1, R.shape[1], R.shape[0]
-        F_cat = np.zeros((K * D, self.S))
-        norms = []
-        for sl in _chunks(len(win), 20000):
-            h, a, X = feat.slot_safu(win[sl], R, W, r)
-            F_cat += h.T @ np.eye(self.S)[labels[sl]]
-            norms.append(h.sum(axis=1) + 1.0)
-        F_word = np.zeros((N, self.S))
-        np.add.at(F_word, (win[:, r], labels), 1.0)
-        F = np.concatenate([F_cat, F_word]) + c.smoothing
-        return explicit_fit(F, float(np.concatenate(norms).mean()))
+        r, K, N, S = c.slot_radius, win.shape[1], R.shape[0], self.S
+        blocks = []
+        for k in range(K):
+            A = np.bincount(win[:, k] * S + labels, weights=a[:, k], minlength=N * S).reshape(N, S)
+            blocks.append(R.T @ A)                                     # (D, S)
+        F_word = np.bincount(win[:, r] * S + labels, minlength=N * S).reshape(N, S).astype(np.float64)
+        F = np.concatenate(blocks + [F_word]) + c.smoothing
+        return explicit_fit(F, float(a.sum(axis=1).mean()) + 1.0)
 
     # -- 3. intent head --------------------------------------------------------------------------
     def intent_features(self, batch: feat.Batch, W: np.ndarray) -> dict:
@@ -240,7 +242,7 @@ class _Fitter:
             parts.append(F_big)
         Y = np.eye(C)[y] * w[:, None]
         parts += [fx["f_row"].T @ Y, fx["f_att"].T @ Y]
-        return np.concatenate(parts) + c.smoothing
+        return np.concatenate(parts)
 
     def intent_logits(self, fx: dict, U: np.ndarray, b: np.ndarray) -> np.ndarray:
         N, B, D = len(self.vocab), self.c.bigram_buckets, self.R.shape[1]
@@ -262,17 +264,17 @@ class _Fitter:
         K_norm = 4.0  # four feature blocks, each with L1 = 1
         for round_ in range(c.tuning_rounds + 1):
             fx = self.intent_features(batch, W)
-            U = explicit_fit(self.intent_F(fx, y), K_norm)
+            self.intent_F_raw = self.intent_F(fx, y)
+            U = explicit_fit(self.intent_F_raw + c.smoothing, K_norm)
             if round_ == c.tuning_rounds:
                 break
             P = softmax(self.intent_logits(fx, U, np.zeros(C)))
             U_att = U[N + B + D:]
             cc = 2.0 * (1.0 + 1.0 / K_i) * np.log(max(C, 2))
             G = U_att[:, y].T - P @ U_att.T                      # (M, D)
-            X, Q = feat.intent_attention_parts(batch, self.R)
-            V = np.einsum("md,mkd->mk", G + cc, X) * batch.mask  # masked positions get no target
+            V = feat.intent_internal_targets(batch, self.R, G + cc)  # masked positions get no target
             Lmax = batch.S.shape[1]
-            W_part = fit_W(Q, V)
+            W_part = fit_W(fx["Q"], V)
             W = np.zeros((K_i, K_i))
             W[:Lmax, :Lmax] = W_part
         self.intent_W, self.intent_U, self.intent_b = W, U, np.zeros(C)
@@ -386,42 +388,45 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     synonym_entries = [f"{name}\t{surface}\t{cnt.most_common(1)[0][0]}"
                        for (name, surface), cnt in sorted(synonyms.items())]
 
-    # Held-out split for threshold calibration (and early stopping of the polish).
+    # One fit on all examples. The held-out split calibrates the threshold with a leave-out model:
+    # the intent layer is a closed form of counts F = H^T Y, so subtracting the held-out rows' counts
+    # gives exactly the layer fitted without them (same token rows and attention W).
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(examples))
     n_hold = int(len(examples) * config.holdout) if len(examples) >= 20 else 0
     hold, train = order[:n_hold], order[n_hold:]
 
-    def fit(rows, polish_dev=None):
-        batch = feat.Batch.from_ids([ids[i] for i in rows])
-        f = _Fitter(config, vocab, len(intents), len(slot_labels))
-        say("bit cipher and co-occurrence vectors")
-        f.token_table(batch)
-        say("slot SAFU")
-        f.slot_fit(batch, np.concatenate([labels[i] for i in rows]) if len(rows) else np.zeros(0, np.int64))
-        say("intent SAFU")
-        f.intent_fit(batch, y[rows])
-        f.polish_epochs_run = 0
-        if config.polish_epochs and polish_dev is not None and len(polish_dev):
-            say("backprop polish")
-            fx = f.intent_features(batch, f.intent_W)
-            dev_batch = feat.Batch.from_ids([ids[i] for i in polish_dev])
-            f.polish_epochs_run = f.polish((fx, y[rows]), (f.intent_features(dev_batch, f.intent_W), y[polish_dev]),
-                                           config.polish_epochs, config.polish_lr)
-        return f
-
-    threshold = 0.0
+    batch = feat.Batch.from_ids(ids)
+    f = _Fitter(config, vocab, len(intents), len(slot_labels))
+    say("bit cipher and co-occurrence vectors")
+    f.token_table(batch)
+    say("slot SAFU")
+    f.slot_fit(batch, np.concatenate(labels))
+    say("intent SAFU")
+    f.intent_fit(batch, y)
+    polish_epochs_run, threshold = 0, 0.0
     if n_hold:
         say("calibrating the out-of-scope threshold")
-        f = fit(train, polish_dev=hold)
+        fx_hold = f.intent_features(batch.take(hold), f.intent_W)
+        F_hold = f.intent_F(fx_hold, y[hold])
+        U_full = f.intent_U
+        f.intent_U = explicit_fit(np.maximum(f.intent_F_raw - F_hold, 0.0) + config.smoothing, 4.0)
+        if config.polish_epochs:
+            say("backprop polish")
+            fx_train = f.intent_features(batch.take(train), f.intent_W)
+            polish_epochs_run = f.polish((fx_train, y[train]), (fx_hold, y[hold]),
+                                         config.polish_epochs, config.polish_lr)
         P_hold = _predict_intents(f, [ids[i] for i in hold])
         oos_ids = [vocab.encode(s, cut)[0] for s in (out_of_scope or [])]
         P_oos = _predict_intents(f, oos_ids) if oos_ids else np.zeros((0, len(intents)))
         threshold = calibrate_threshold(P_hold, y[hold], P_oos.max(axis=1) if len(P_oos) else np.zeros(0),
                                         config.min_inscope_recall)
-    final = fit(order, polish_dev=hold if n_hold else None)
-    # (when polishing, the final fit early-stops on the same held-out rows it also trains on:
-    #  the held-out split only decides the epoch count there; the threshold comes from the split run)
+        if not config.polish_epochs:
+            f.intent_U = U_full  # explicit only: ship the layer fitted on every example
+        # (with polish, the shipped layer is the polished leave-out layer: the held-out rows
+        #  decided when to stop, so they were not trained on)
+    final = f
+    final.polish_epochs_run = polish_epochs_run
 
     K_s = 2 * config.slot_radius + 1
     tensors = {

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,8 +14,7 @@ SPECIALS = ["<pad>", "<sod>", "<frg>", "<eod>", "<unk>", "<num>"]
 PAD, SOD, FRG, EOD, UNK, NUM = range(len(SPECIALS))
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     text: str   # lower-cased token
     start: int  # char offset in the original string
     end: int
@@ -67,10 +66,12 @@ def tokenize(text: str) -> list[Token]:
     return [Token(m.group().translate(_LOWER), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
 
 
+_NUMBER_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
+
+
 def is_number(token: str) -> bool:
     """ASCII digits with '.'/',' joiners only between digits (what the tokenizer lets through)."""
-    return bool(token) and token[0].isascii() and token[0].isdigit() and all(
-        (c.isascii() and c.isdigit()) or c in ".," for c in token)
+    return _NUMBER_RE.fullmatch(token) is not None
 
 
 class Vocabulary:
