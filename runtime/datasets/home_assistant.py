@@ -294,6 +294,9 @@ def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
     report = [f"home assistant: {t.files} sentence files, {len(stats.per_intent)} intents, "
               f"{stats.templates:,} templates, {format_count(stats.possible)} possible sentences, "
               f"sampled {stats.produced:,} (at most {cap:,} per intent, seed {seed})"]
+    if stats.empty:
+        report.append(f"note: {len(stats.empty)} templates produce no sentence because a list they "
+                      f"use is empty (e.g. no floors in the inventory), e.g. {stats.empty[0]}")
     return examples, report + t.report
 
 

@@ -323,20 +323,23 @@ class Grammar:
         return tuple(out)
 
     def _sample_into(self, node: Node, rng: random.Random, out: list) -> None:
-        while True:   # loop instead of recursing through single-child choices
-            if isinstance(node, Text):
+        # Hot loop of expansion: exact type tests and a loop instead of recursing through
+        # single-child choices.
+        while True:
+            kind = type(node)
+            if kind is Text:
                 out.append(node.text)
                 return
-            if isinstance(node, Seq):
+            if kind is Seq:
                 for it in node.items:
                     self._sample_into(it, rng, out)
                 return
-            if isinstance(node, Alt):
+            if kind is Alt:
                 live = self._live.get(id(node))
                 if live is None:
                     live = self._live[id(node)] = [o for o in node.options if self.count(o) > 0]
                 node = live[int(rng.random() * len(live))]
-            elif isinstance(node, RuleRef):
+            elif kind is RuleRef:
                 node = self.rules[node.name]
             else:
                 key = "{" + node.list_name
@@ -435,12 +438,17 @@ def render(pieces) -> tuple[str, list[tuple[str, str, int, int]]]:
     def emit(ps):
         nonlocal n, last_space
         for p in ps:
-            if isinstance(p, SlotPiece):
+            if type(p) is SlotPiece:
                 start = n
                 emit(p.pieces)
                 slots.append((p.name, p.value, start, n))
                 continue
             if not p:
+                continue
+            if " " not in p and p.isprintable():     # common case: one word, no spacing to fix
+                buf.append(p)
+                n += len(p)
+                last_space = False
                 continue
             words = p.split()
             if p[0].isspace() and not last_space:
