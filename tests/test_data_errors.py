@@ -73,6 +73,15 @@ def test_home_assistant_errors(tmp_path):
     fails([bad_range], r"e\.yaml:9: field 'to': missing")
 
 
+def test_home_assistant_wrong_types(tmp_path):
+    p = write(tmp_path, "a.yaml", HA_OK + "        requires_context: [light]\n")
+    fails([p], r"a\.yaml:7: field 'requires_context': expected a mapping, got list")
+    p = write(tmp_path, "b.yaml", HA_OK + "lists: [a, b]\n")
+    fails([p], r"b\.yaml:7: field 'lists': expected a mapping")
+    p = write(tmp_path, "c.yaml", "language: en\nintents:\n  A: [hello]\n")
+    fails([p], r"c\.yaml:\d: field 'intents\.A': expected a mapping with data")
+
+
 def test_undefined_reference_is_skipped_with_a_warning(tmp_path):
     p = write(tmp_path, "a.yaml", HA_OK.replace('- "hello"', '- "hello"\n          - "hi <nope>"'))
     ds = load_examples([p])
