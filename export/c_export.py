@@ -37,6 +37,7 @@ DEFAULT_UTTERANCES = (
     "play some music",
 )
 MAX_DEFAULT_UTTERANCES = 12
+MAX_UTTERANCE_BYTES = 1000   # the UART line buffer on the board is 1024 bytes
 
 
 def _device_dir() -> Path:
@@ -216,15 +217,19 @@ def export_c(model, out_dir, int8: bool = False, utterances: list[str] | None = 
     if utterances is None:
         utterances = default_utterances(spec)
     for i, u in enumerate(utterances):
-        if "\0" in u:
-            raise ValueError(f"utterance {i + 1} contains a NUL byte")
+        if any(ch in u for ch in "\0\n\r\x04"):
+            raise ValueError(f"utterance {i + 1} contains a NUL, line break or EOT character")
+        if len(u.encode("utf-8")) > MAX_UTTERANCE_BYTES:
+            raise ValueError(f"utterance {i + 1} is longer than {MAX_UTTERANCE_BYTES} bytes")
     header, source = generate_model_sources(spec, list(utterances))
 
     out = Path(out_dir)
     (out / "boards").mkdir(parents=True, exist_ok=True)
     (out / "toolchains").mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (("safu_model.h", header), ("safu_model.c", source)):
+    # The same utterances as UART input for the SAFU_UART board program: one per line, then EOT.
+    uart_input = "".join(u + "\n" for u in utterances) + "\x04"
+    for name, text in (("safu_model.h", header), ("safu_model.c", source), ("utterances_uart.txt", uart_input)):
         _write_atomic(out / name, text.encode("utf-8"))
         written.append(out / name)
     for name in RUNTIME_FILES:
