@@ -177,3 +177,19 @@ def test_wrong_kind_is_rejected_naming_the_field(tmp_path):
     with pytest.raises(IntentSpecError, match="slot_U"):
         export_c(tmp_path / "bad.safu", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_host_matches_cpp_core(tiny):
+    core = pytest.importorskip("safu._core", reason="C++ core (safu._core) not built in this install")
+    cpp = core.IntentModel(str(tiny["model"]))
+    mf = read_model_file(tiny["model"])
+    vocab = Vocabulary(mf.metadata["tokenizer.vocab"])
+    worst = 0.0
+    for r in parse_output(tiny["out"]):
+        ids, _ = vocab.encode(r["text"], int(mf.metadata["tokenizer.max_tokens"]))
+        k_intent, k_slot = (np.asarray(x) for x in cpp.forward(ids))
+        c_intent, c_slot = hex_floats(r["p_intent"]), hex_floats(r["p_slot"]).reshape(k_slot.shape)
+        d = max(float(np.abs(c_intent - k_intent).max()), float(np.abs(c_slot - k_slot).max()) if k_slot.size else 0.0)
+        assert d < C_TOLERANCE, r["text"]
+        worst = max(worst, d)
+    print(f"C host vs C++ core: max |diff| = {worst:.3g}")
