@@ -15,7 +15,6 @@ toolchain files (`toolchains/`). See the project's CMakeLists.txt for build comm
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np

@@ -13,9 +13,8 @@ import numpy as np
 
 from .quantize import QUANTIZABLE, quantize_model_tensors
 
-SPECIALS = ("<pad>", "<sod>", "<frg>", "<eod>", "<unk>", "<num>")
-PAD, SOD, FRG, EOD, UNK, NUM = range(6)
-BIGRAM_MULTIPLIER = 1000003
+from safu.models.reference import BIGRAM_PRIME as BIGRAM_MULTIPLIER  # noqa: F401 (re-exported)
+from safu.models.tokenizer import EOD, NUM, PAD, SOD, SPECIALS, UNK  # noqa: F401 (re-exported)
 
 
 class IntentSpecError(ValueError):
