@@ -37,6 +37,9 @@ int main(void) {
     static char line[1024];
     int32_t n = 0, lines = 0;
     UART0[2] = 3u;
+    /* QEMU stops polling stdin while RX is disabled and only looks again when the guest reads DATA:
+     * one read now (buffer still empty) wakes it, or input that arrived early would never come. */
+    if (!(UART0[1] & 2u)) (void)UART0[0];
     for (;;) {
         int c = uart_getc();
         if (c == 0x04) break;                          /* EOT: end of input */
