@@ -548,6 +548,13 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
             f.apply_block_weights(block_w)
         # (with polish, the shipped layer is the polished leave-out layer: the held-out rows
         #  decided when to stop, so they were not trained on)
+    elif out_of_scope:
+        # Too few examples to hold any out: calibrate on the training sentences themselves (their
+        # confidences are optimistic) against the shipped out-of-scope sentences.
+        say("calibrating the out-of-scope threshold")
+        P_in = _predict_intents(f, ids)
+        P_oos = _predict_intents(f, [vocab.encode(s, cut)[0] for s in out_of_scope])
+        threshold = calibrate_threshold(P_in, y, P_oos.max(axis=1), config.min_inscope_recall)
     final = f
     final.polish_epochs_run = polish_epochs_run
 
