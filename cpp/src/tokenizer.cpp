@@ -51,8 +51,16 @@ Vocabulary::Vocabulary(const std::vector<std::string>& tokens) : tokens_(tokens)
   if (tokens.size() < size_t(N_SPECIALS))
     throw FormatError("tokenizer.vocab has " + std::to_string(tokens.size()) + " entries, expected at least the " +
                       std::to_string(N_SPECIALS) + " specials");
+  static const char* specials[] = {"<pad>", "<sod>", "<frg>", "<eod>", "<unk>", "<num>"};
+  for (int32_t i = 0; i < N_SPECIALS; ++i)
+    if (tokens[size_t(i)] != specials[i])
+      throw FormatError("tokenizer.vocab[" + std::to_string(i) + "] is '" + tokens[size_t(i)] + "', expected '" +
+                        specials[i] + "'");
   ids_.reserve(tokens.size());
-  for (size_t i = 0; i < tokens.size(); ++i) ids_.emplace(tokens[i], int32_t(i));  // first occurrence wins
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (!ids_.emplace(tokens[i], int32_t(i)).second)
+      throw FormatError("tokenizer.vocab has the token '" + tokens[i] + "' twice (ids " +
+                        std::to_string(ids_.at(tokens[i])) + " and " + std::to_string(i) + ")");
 }
 
 int32_t Vocabulary::lookup(const std::string& token) const {

@@ -44,7 +44,7 @@ bool is_number_token(const std::string& token);
 class Vocabulary {
  public:
   Vocabulary() = default;
-  // Throws FormatError if fewer than the 6 specials are given.
+  // Throws FormatError unless it starts with the 6 specials and has no duplicates.
   explicit Vocabulary(const std::vector<std::string>& tokens);
 
   size_t size() const { return tokens_.size(); }
