@@ -45,4 +45,5 @@ PYBIND11_MODULE(_core, m) {
   safu_py::bind_model_file(m);
   safu_py::bind_tokenizer(m);
   safu_py::bind_intent_model(m);
+  safu_py::bind_lm_stream(m);
 }
