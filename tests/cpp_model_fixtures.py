@@ -73,3 +73,42 @@ def write_random_intent_model(path, seed: int = 0, quantise: bool = False, **kw)
             tensors[name + ".scale"] = scale
     write_model_file(path, metadata, tensors)
     return path
+
+
+def tiny_training_examples():
+    """A dozen hand-written smart-home sentences with spanned slots (for the trainer)."""
+    from safu.runtime.datasets.common import Example, SlotSpan
+
+    def ex(text, intent, **slots):
+        spans = []
+        for name, surface in slots.items():
+            start = text.index(surface)
+            spans.append(SlotSpan(name, start, start + len(surface), surface))
+        return Example(text, intent, spans)
+
+    return [
+        ex("turn on the kitchen lights", "HassTurnOn", area="kitchen"),
+        ex("switch on the lights in the bedroom", "HassTurnOn", area="bedroom"),
+        ex("please turn the living room lamp on", "HassTurnOn", area="living room"),
+        ex("lights on in the garage", "HassTurnOn", area="garage"),
+        ex("turn off the kitchen lights", "HassTurnOff", area="kitchen"),
+        ex("switch off the bedroom lamp", "HassTurnOff", area="bedroom"),
+        ex("turn the garage lights off", "HassTurnOff", area="garage"),
+        ex("lights off in the living room", "HassTurnOff", area="living room"),
+        ex("set the temperature to 21 degrees", "HassClimateSetTemperature", temperature="21"),
+        ex("make it 19.5 degrees in the bedroom", "HassClimateSetTemperature", temperature="19.5",
+           area="bedroom"),
+        ex("heat the kitchen to 22", "HassClimateSetTemperature", temperature="22", area="kitchen"),
+        ex("what is the temperature in the garage", "HassClimateGetTemperature", area="garage"),
+        ex("how warm is it in the living room", "HassClimateGetTemperature", area="living room"),
+    ]
+
+
+def train_tiny_intent_model(path, **config):
+    """Trains a real (explicitly fitted) intent model on tiny_training_examples(); returns path."""
+    from safu.models.intent_model import IntentConfig, fit_intent_model
+
+    cfg = IntentConfig(**{"cipher_bits": 8, "bigram_buckets": 64, "max_tokens": 16, "holdout": 0.0, **config})
+    model = fit_intent_model(tiny_training_examples(), cfg)
+    model.save(path)
+    return path

@@ -3,7 +3,8 @@
 //   m = _core.IntentModel("home.safu")
 //   p_intent, p_slot = m.forward(np.array([7, 9, 4]))   # float32 (C,), (n, S)
 //   m.predict("turn on the kitchen lights")
-//   # {"intent": "HassTurnOn" | None, "top_intent": ..., "confidence": 0.93,
+//   # {"intent": "HassTurnOn" | None, "best_intent": ..., "reason": None | str, "truncated": bool,
+//   #  "confidence": 0.93,
 //   #  "slots": {"area": "kitchen"}, "spans": [{"name", "value", "text", "start", "end"}]}
 //   (span start/end are character offsets into the Python str)
 #include <pybind11/numpy.h>
@@ -63,7 +64,9 @@ class PyIntentModel {
     }
     py::dict out;
     out["intent"] = p.has_intent ? py::object(py::str(p.intent)) : py::object(py::none());
-    out["top_intent"] = p.intent;
+    out["best_intent"] = p.intent.empty() ? py::object(py::none()) : py::object(py::str(p.intent));
+    out["reason"] = p.has_intent ? py::object(py::none()) : py::object(py::str(p.reason));
+    out["truncated"] = p.truncated;
     out["confidence"] = double(p.confidence);
     py::dict slots;
     py::list spans;
@@ -126,7 +129,7 @@ void bind_intent_model(py::module_& m) {
       .def("forward", &M::forward, py::arg("ids"),
            "(p_intent float32 (C,), p_slot float32 (n, S)) for token ids (any integer dtype, 1-D).")
       .def("predict", &M::predict, py::arg("text"),
-           "Dict with intent (None below the threshold), top_intent, confidence, slots, spans.")
+           "Dict with the keys of safu.runtime.api.Prediction.to_dict() except text.")
       .def("encode", &M::encode, py::arg("text"), "Token ids (int32) of the first max_tokens tokens.")
       .def_property_readonly("path", &M::path)
       .def_property_readonly("intents", [](const M& s) { return s.model().intent_labels(); })

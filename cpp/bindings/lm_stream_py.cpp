@@ -85,7 +85,7 @@ void bind_lm_stream(py::module_& m) {
       .def("logprobs",
            [](PyLmStream& s) {
              size_t N = s.model->vocab_size();
-             py::array_t<float> out(py::ssize_t(N));
+             py::array_t<float> out{py::ssize_t(N)};
              std::memcpy(out.mutable_data(), s.stream.logprobs(), N * sizeof(float));
              return out;
            })

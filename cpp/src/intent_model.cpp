@@ -2,6 +2,7 @@
 #include "safu/intent_model.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "safu/errors.h"
 #include "softmax.h"
@@ -234,8 +235,10 @@ void IntentModel::forward(const int32_t* ids, size_t n, IntentWorkspace& ws, flo
 
 // ---- predict ----
 
-size_t IntentModel::encode(const std::string& text, IntentWorkspace& ws, std::vector<int32_t>* ids_out) const {
+size_t IntentModel::encode(const std::string& text, IntentWorkspace& ws, std::vector<int32_t>* ids_out,
+                           bool* truncated) const {
   tokenize(text, ws.spans);
+  if (truncated) *truncated = ws.spans.size() > max_tokens_;
   size_t n = std::min(ws.spans.size(), max_tokens_);
   ws.spans.resize(n);
   for (size_t i = 0; i < n; ++i) {
@@ -247,13 +250,24 @@ size_t IntentModel::encode(const std::string& text, IntentWorkspace& ws, std::ve
 }
 
 Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) const {
-  size_t n = encode(text, ws);
-  forward(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data());
   Prediction out;
+  size_t n = encode(text, ws, nullptr, &out.truncated);
+  if (n == 0) {
+    out.reason = "empty input: no words to understand";
+    return out;
+  }
+  forward(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data());
   size_t best = size_t(std::max_element(ws.p_intent.begin(), ws.p_intent.end()) - ws.p_intent.begin());
   out.intent = intent_labels_[best];
   out.confidence = ws.p_intent[best];
   out.has_intent = out.confidence >= threshold_;
+  if (!out.has_intent) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "out of scope: confidence %.3f below the model's threshold %.3f",
+                  double(out.confidence), double(threshold_));
+    out.reason = buf;
+    return out;  // no slots for a rejected utterance
+  }
 
   // BIO decoding with repair: an I-x not after B-x/I-x starts a span.
   std::vector<bool> seen(slot_names_.size(), false);

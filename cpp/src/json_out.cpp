@@ -49,7 +49,9 @@ std::string prediction_to_json(const Prediction& p) {
            ", \"text\": " + json_escape(s.text) + ", \"start\": " + std::to_string(s.start) +
            ", \"end\": " + std::to_string(s.end) + "}";
   }
-  return out + "]}";
+  out += "]";
+  if (!p.has_intent) out += ", \"reason\": " + json_escape(p.reason);
+  return out + "}";
 }
 
 }  // namespace safu

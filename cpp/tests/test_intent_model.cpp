@@ -73,7 +73,8 @@ TEST(empty_text) {
   safu::IntentWorkspace ws(m);
   safu::Prediction p = m.predict("", ws);
   CHECK(p.spans.empty());
-  CHECK(p.confidence > 0.0f && p.confidence <= 1.0f);
+  CHECK(!p.has_intent && p.confidence == 0.0f);
+  CHECK(p.reason.find("empty input") != std::string::npos);
 }
 
 TEST(threads_agree_with_single_thread) {

@@ -37,11 +37,15 @@ struct SlotSpan {
   size_t end = 0;
 };
 
+// Same rules as safu.runtime.api.IntentModel.predict: empty input -> no intent, confidence 0;
+// confidence below intent.threshold -> no intent and no slots, with a reason.
 struct Prediction {
-  bool has_intent = false;  // false: out of scope (confidence below the threshold)
-  std::string intent;       // the top intent's name even when has_intent is false
+  bool has_intent = false;  // false: empty input or out of scope
+  std::string intent;       // the top intent's name even when has_intent is false ("" if empty input)
   float confidence = 0.0f;  // top intent probability
   std::vector<SlotSpan> spans;
+  std::string reason;       // why has_intent is false
+  bool truncated = false;   // the input had more than max_tokens tokens
 };
 
 class IntentModel;
@@ -85,7 +89,8 @@ class IntentModel {
 
   // ---- inference ----
   // Token ids of `text` (first max_tokens tokens); spans land in the workspace. Returns n.
-  size_t encode(const std::string& text, IntentWorkspace& ws, std::vector<int32_t>* ids_out = nullptr) const;
+  size_t encode(const std::string& text, IntentWorkspace& ws, std::vector<int32_t>* ids_out = nullptr,
+                bool* truncated = nullptr) const;
   // p_intent: C floats; p_slot: n*S floats (row per token). Throws ShapeError if n > max_tokens
   // or an id is outside [0, N).
   void forward(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot) const;
