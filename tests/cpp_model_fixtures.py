@@ -112,3 +112,36 @@ def train_tiny_intent_model(path, **config):
     model = fit_intent_model(tiny_training_examples(), cfg)
     model.save(path)
     return path
+
+
+def random_lm_tensors(seed: int = 0, block_size: int = 4, radius: int = 3, doc_groups: int = 2,
+                      Db: int = 6, Dr: int = 4, Cb: int = 5, Cr: int = 4):
+    """A valid kind-`lm` file's metadata and tensors (docs/lm_model.md) with random weights."""
+    rng = np.random.default_rng(seed)
+    vocab = SPECIALS + WORDS
+    N, b, r, G = len(vocab), block_size, radius, doc_groups
+
+    def table(D):
+        t = rng.random((N, D)).astype(np.float32) ** 2 + 0.01
+        return (t / t.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def normal(*shape, s=1.0):
+        return rng.normal(0, s, shape).astype(np.float32)
+
+    tensors = {"block.table": table(Db), "block.W": normal(b, b), "block.U": normal(Db, Cb, s=3),
+               "radial.table": table(Dr), "radial.W": normal(r, r), "radial.U": normal(r * Dr, Cr, s=3)}
+    if G:
+        tensors["doc.U"] = normal(Db, G, s=3)
+    tensors["final.U"] = normal(Cb + Cr + G, N, s=2)
+    tensors["final.b"] = normal(N, s=0.1)
+    metadata = {"general.kind": "lm", "general.safu_version": "test", "general.training_data_sha256": "0" * 64,
+                "tokenizer.vocab": vocab, "tokenizer.max_tokens": 0, "lm.block_size": b, "lm.radius": r,
+                "lm.doc_groups": G, "lm.block_mode": "sum", "lm.radial_mode": "cat",
+                "cipher.block_bits": Db, "cipher.radial_bits": Dr}
+    return metadata, tensors
+
+
+def write_random_lm_model(path, seed: int = 0, **kw):
+    metadata, tensors = random_lm_tensors(seed, **kw)
+    write_model_file(path, metadata, tensors)
+    return path

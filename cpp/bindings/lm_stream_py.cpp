@@ -79,7 +79,8 @@ void bind_lm_stream(py::module_& m) {
   py::class_<PyLmStream>(m, "LmStream", "Constant-cost-per-token scoring state.")
       .def("reset", [](PyLmStream& s) { s.stream.reset(); })
       .def("feed", [](PyLmStream& s, int64_t t) {
-             if (t < 0 || t >= int64_t(s.model->vocab_size())) throw safu::ShapeError("feed: id out of range");
+             if (t < 0 || t >= int64_t(s.model->vocab_size()))
+               throw safu::ShapeError("feed: id " + std::to_string(t) + " is outside the vocabulary");
              s.stream.feed(int32_t(t));
            }, py::arg("token"))
       .def("logprobs",

@@ -109,9 +109,9 @@ void LmStream::reset() {
 }
 
 void LmStream::feed(int32_t t) {
-  if (t < 0 || size_t(t) >= m_.N_)
-    throw ShapeError("LmStream::feed: id " + std::to_string(t) + " is outside the vocabulary [0, " +
-                     std::to_string(m_.N_) + ")");
+  if (t < 0 || size_t(t) >= m_.N_ || t == PAD || t == SOD || t == FRG)
+    throw ShapeError("LmStream::feed: cannot feed id " + std::to_string(t) + ": expected a token id in 3.." +
+                     std::to_string(m_.N_ - 1) + " (<pad>, <sod>, <frg> are never fed)");
   if (t == EOD) { reset(); return; }
   const size_t b = m_.b_, D = m_.Db_;
   if (n_block_ == b - 1) {

@@ -51,7 +51,8 @@ TEST(same_prefix_same_scores) {
 TEST(rejects_bad_ids_and_kind) {
   safu::LmModel m = tiny();
   safu::LmStream s(m);
-  CHECK_THROWS(safu::ShapeError, "outside the vocabulary", s.feed(19));
+  CHECK_THROWS(safu::ShapeError, "cannot feed id 19", s.feed(19));
+  CHECK_THROWS(safu::ShapeError, "cannot feed id 1", s.feed(safu::SOD));
   std::vector<uint8_t> b = testing_safu::tiny_intent_model();
   safu::ModelFile f = safu::ModelFile::from_bytes(b.data(), b.size());
   CHECK_THROWS(safu::FormatError, "expected 'lm'", safu::LmModel x(f));

@@ -56,7 +56,8 @@ class LmStream {
 
   // Starts a new document (consumes <sod>).
   void reset();
-  // Consumes token t (<eod> ends the document and resets). Throws ShapeError if t is outside [0, N).
+  // Consumes token t (<eod> ends the document and resets). Throws ShapeError if t is outside
+  // [3, N) (<pad>, <sod>, <frg> are never fed).
   void feed(int32_t t);
   // Log-probabilities (N) of the next target given everything fed since reset(). Valid until the
   // next feed/reset.
