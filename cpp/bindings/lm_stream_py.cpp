@@ -50,6 +50,15 @@ void bind_lm_stream(py::module_& m) {
              return std::make_shared<safu::LmModel>(safu::LmModel::load(path));
            }),
            py::arg("path"))
+      .def_static(
+          "from_bytes",
+          [](py::bytes data) {
+            std::string s = data;
+            py::gil_scoped_release release;
+            safu::ModelFile f = safu::ModelFile::from_bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+            return std::make_shared<safu::LmModel>(f);
+          },
+          py::arg("data"))
       .def_property_readonly("vocab_size", &safu::LmModel::vocab_size)
       .def_property_readonly("block_size", &safu::LmModel::block_size)
       .def_property_readonly("radius", &safu::LmModel::radius)

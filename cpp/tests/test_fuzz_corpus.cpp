@@ -1,5 +1,6 @@
 // cpp/tests/test_fuzz_corpus.cpp - every file in tests/fuzz_corpus/ (crashers and seeds saved by
-// the fuzzer) must load or be rejected with a safu::Error; nothing else may escape.
+// the fuzzer) must load or be rejected with a safu::Error; nothing else may escape. The first
+// byte of each file is the fuzzer's mode byte and is skipped.
 //   test-fuzz-corpus <dir>
 #include <cstdio>
 #include <dirent.h>
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     std::string name = e->d_name;
     if (name == "." || name == ".." || name.rfind("README", 0) == 0) continue;
     std::vector<uint8_t> b = read_all(std::string(argv[1]) + "/" + name);
+    if (!b.empty()) b.erase(b.begin());  // the fuzzer's mode byte (tests/fuzz_corpus/README.md)
     ++files;
     try {
       safu::ModelFile f = safu::ModelFile::from_bytes(b.data(), b.size(), name);
