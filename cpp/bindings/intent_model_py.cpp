@@ -11,6 +11,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <memory>
 
 #include "bindings.h"
@@ -85,6 +86,22 @@ class PyIntentModel {
     return out;
   }
 
+  // Mean nanoseconds per predict() over `repeats` passes through `texts`, timed inside C++ with
+  // the GIL released (no Python call overhead): the core's own per-utterance latency.
+  double bench_predict(const std::vector<std::string>& texts, int repeats) {
+    if (texts.empty() || repeats < 1) throw safu::ShapeError("bench_predict: need texts and repeats >= 1");
+    py::gil_scoped_release release;
+    auto lease = pool_.take();
+    size_t sink = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < repeats; ++r)
+      for (const std::string& t : texts) sink += model_->predict(t, *lease).spans.size();
+    auto t1 = std::chrono::steady_clock::now();
+    volatile size_t keep = sink;
+    (void)keep;
+    return std::chrono::duration<double, std::nano>(t1 - t0).count() / double(texts.size() * size_t(repeats));
+  }
+
   py::array_t<int32_t> encode(const std::string& text) {
     auto lease = pool_.take();
     std::vector<int32_t> ids;
@@ -130,6 +147,8 @@ void bind_intent_model(py::module_& m) {
            "(p_intent float32 (C,), p_slot float32 (n, S)) for token ids (any integer dtype, 1-D).")
       .def("predict", &M::predict, py::arg("text"),
            "Dict with the keys of safu.runtime.api.Prediction.to_dict() except text.")
+      .def("bench_predict", &M::bench_predict, py::arg("texts"), py::arg("repeats") = 100,
+           "Mean ns per predict(), timed inside C++ (benchmarks only).")
       .def("encode", &M::encode, py::arg("text"), "Token ids (int32) of the first max_tokens tokens.")
       .def_property_readonly("path", &M::path)
       .def_property_readonly("intents", [](const M& s) { return s.model().intent_labels(); })

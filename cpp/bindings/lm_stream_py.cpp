@@ -101,6 +101,14 @@ void bind_lm_stream(py::module_& m) {
            })
       .def_property_readonly("position", [](const PyLmStream& s) { return s.stream.position(); })
       .def(
+          "feed_many",
+          [](PyLmStream& s, const IdArray& ids) {
+            std::vector<int32_t> v = checked_ids(ids, s.model->vocab_size());
+            py::gil_scoped_release release;
+            for (int32_t t : v) s.stream.feed(t);
+          },
+          py::arg("ids"), "Feeds the ids without scoring them.")
+      .def(
           "score",
           [](PyLmStream& s, const IdArray& ids) {
             std::vector<int32_t> v = checked_ids(ids, s.model->vocab_size());

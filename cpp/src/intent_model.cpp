@@ -189,7 +189,8 @@ void IntentModel::intent_forward(const int32_t* seq, size_t L, IntentWorkspace& 
   softmax_inplace(p, C_);
 }
 
-void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p) const {
+void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p,
+                               bool logits_only) const {
   float* q = ws.q.data();
   float* z = ws.z.data();
   float* a = ws.a.data();
@@ -212,10 +213,15 @@ void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWor
     const float* proj = &slot_proj_[(k * N_ + size_t(window[k])) * S_];
     for (size_t s = 0; s < S_; ++s) p[s] += a[k] * proj[s];
   }
-  softmax_inplace(p, S_);
+  if (!logits_only) softmax_inplace(p, S_);
 }
 
 void IntentModel::forward(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot) const {
+  forward_impl(ids, n, ws, p_intent, p_slot, false);
+}
+
+void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot,
+                               bool slot_logits_only) const {
   if (n > max_tokens_)
     throw ShapeError("forward: " + std::to_string(n) + " ids, the model takes at most tokenizer.max_tokens = " +
                      std::to_string(max_tokens_));
@@ -230,7 +236,7 @@ void IntentModel::forward(const int32_t* ids, size_t n, IntentWorkspace& ws, flo
   size_t L = n + 2;
   seq[L - 1] = EOD;
   intent_forward(seq, L, ws, p_intent);
-  for (size_t j = 1; j <= n; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_);
+  for (size_t j = 1; j <= n; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_, slot_logits_only);
 }
 
 // ---- predict ----
@@ -256,7 +262,8 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     out.reason = "empty input: no words to understand";
     return out;
   }
-  forward(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data());
+  // Slot labels are argmaxes, and argmax softmax = argmax logits: skip the slot softmaxes.
+  forward_impl(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data(), true);
   size_t best = size_t(std::max_element(ws.p_intent.begin(), ws.p_intent.end()) - ws.p_intent.begin());
   out.intent = intent_labels_[best];
   out.confidence = ws.p_intent[best];

@@ -100,7 +100,10 @@ class IntentModel {
  private:
   float compare(int32_t s, int32_t t) const;  // R[s] . R[t], from the cache when possible
   void intent_forward(const int32_t* seq, size_t L, IntentWorkspace& ws, float* p_intent) const;
-  void slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p_out) const;
+  // p_out gets probabilities, or only logits when `logits_only` (predict needs just the argmax).
+  void slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p_out, bool logits_only) const;
+  void forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot,
+                    bool slot_logits_only) const;
 
   size_t N_ = 0, D_ = 0, max_tokens_ = 0, r_ = 0, Ks_ = 0, Ki_ = 0, B_ = 0, C_ = 0, S_ = 0;
   float threshold_ = 0.0f;
