@@ -14,6 +14,7 @@
 #include "bindings.h"
 #include "safu/errors.h"
 #include "safu/lm_stream.h"
+#include "safu/sampler.h"
 
 namespace py = pybind11;
 
@@ -84,6 +85,24 @@ void bind_lm_stream(py::module_& m) {
             return out;
           },
           py::arg("ids"), "Log-probabilities (n + 1, N) of the targets s_1..s_n, <eod> of one document.");
+
+  py::class_<safu::SplitMix64>(m, "SplitMix64", "The sampler's RNG (docs/lm_model.md), same sequence as numpy's.")
+      .def(py::init<uint64_t>(), py::arg("seed"))
+      .def("next", &safu::SplitMix64::next)
+      .def("uniform", &safu::SplitMix64::uniform)
+      .def_property_readonly("state", &safu::SplitMix64::state);
+  m.def(
+      "pick",
+      [](py::array_t<float, py::array::c_style | py::array::forcecast> logp, safu::SplitMix64* rng,
+         double temperature, size_t top_k, bool greedy) {
+        if (logp.ndim() != 1) throw safu::ShapeError("pick: logp must be 1-D");
+        size_t n = size_t(logp.shape(0));
+        if (greedy) return safu::sample_greedy(logp.data(), n);
+        if (!rng) throw safu::ShapeError("pick: sampling needs an rng (or greedy=True)");
+        return safu::sample_pick(logp.data(), n, *rng, temperature, top_k);
+      },
+      py::arg("logp"), py::arg("rng"), py::arg("temperature") = 1.0, py::arg("top_k") = 0, py::arg("greedy") = false,
+      "Next id from log-probabilities, as safu.models.sampler.pick.");
 
   py::class_<PyLmStream>(m, "LmStream", "Constant-cost-per-token scoring state.")
       .def("reset", [](PyLmStream& s) { s.stream.reset(); })

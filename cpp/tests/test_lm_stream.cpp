@@ -5,6 +5,7 @@
 #include "check.h"
 #include "safu/errors.h"
 #include "safu/lm_stream.h"
+#include "safu/sampler.h"
 #include "tiny_models.h"
 
 static safu::LmModel tiny() {
@@ -56,6 +57,19 @@ TEST(rejects_bad_ids_and_kind) {
   std::vector<uint8_t> b = testing_safu::tiny_intent_model();
   safu::ModelFile f = safu::ModelFile::from_bytes(b.data(), b.size());
   CHECK_THROWS(safu::FormatError, "expected 'lm'", safu::LmModel x(f));
+}
+
+TEST(sampler_basics) {
+  safu::SplitMix64 rng(0);
+  CHECK(rng.next() == 0xE220A8397B1DCDAFull);  // splitmix64's published first output for seed 0
+  float logp[6] = {0.0f, 0.0f, 0.0f, -3.0f, -0.1f, -3.0f};
+  CHECK(safu::sample_greedy(logp, 6) == 4);  // ids 0..2 are never picked
+  for (int i = 0; i < 50; ++i) {
+    int32_t t = safu::sample_pick(logp, 6, rng, 1.0, 0);
+    CHECK(t >= 3 && t <= 5);
+  }
+  CHECK(safu::sample_pick(logp, 6, rng, 1.0, 1) == 4);
+  CHECK_THROWS(safu::ShapeError, "temperature", safu::sample_pick(logp, 6, rng, 0.0, 0));
 }
 
 int main() { return check::run_tests(); }
