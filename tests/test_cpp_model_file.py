@@ -132,3 +132,25 @@ def test_wrong_shapes_are_shape_errors(tmp_path):
     mf.write_model_file(path, meta, tensors)
     with pytest.raises(core.FormatError, match="missing metadata key 'intent.labels'"):
         core.IntentModel(str(path))
+
+
+def test_type_stub_names_exist_on_the_module():
+    import ast
+    from pathlib import Path
+    stub = Path(__file__).resolve().parents[1] / "python" / "safu" / "_core.pyi"
+    missing = []
+    for node in ast.parse(stub.read_text()).body:
+        if isinstance(node, ast.ClassDef):
+            cls = getattr(core, node.name, None)
+            if cls is None:
+                missing.append(node.name)
+                continue
+            for item in node.body:
+                name = getattr(item, "name", None) or (item.target.id if isinstance(item, ast.AnnAssign) else None)
+                if name and name != "__init__" and not hasattr(cls, name):
+                    missing.append(f"{node.name}.{name}")
+        elif isinstance(node, (ast.FunctionDef, ast.AnnAssign)):
+            name = node.name if isinstance(node, ast.FunctionDef) else node.target.id
+            if not hasattr(core, name):
+                missing.append(name)
+    assert missing == []
