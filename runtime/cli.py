@@ -18,6 +18,9 @@ import sys
 COMMAND_MODULES = (
     "safu.runtime.cli_intent",
     "safu.runtime.cli_data",
+    "safu.runtime.cli_bench",
+    "safu.runtime.cli_lm",
+    "safu.runtime.cli_export",
 )
 
 
