@@ -9,34 +9,36 @@ import numpy as np
 
 
 def cipher_codes(n: int, d: int) -> np.ndarray:
-    """Returns Z (n, d) uint8: the codes of ranks 1..n in order. Raises ValueError if n > 2**d - 1."""
+    """Returns Z (n, d) uint8: the codes of ranks 1..n in order. Raises ValueError if n > 2**d - 1.
+
+    Codes are handled as bit masks (bit j = column j); |B_j - e_i| on 0/1 vectors is B_j XOR e_i,
+    and it has norm k exactly when e_i is not already in the norm-(k-1) code B_j.
+    """
     if d < 1 or n < 0:
         raise ValueError(f"cipher needs d >= 1 and n >= 0, got n={n}, d={d}")
+    if d > 62:
+        raise ValueError(f"cipher width d={d} is above the supported 62 bits")
     if n > 2**d - 1:
         raise ValueError(f"a {d}-bit cipher holds {2**d - 1} codes, {n} requested; raise d")
-    basis = [tuple(int(i == j) for j in range(d)) for i in range(d)]
-    codes = basis[:n]
+    basis = np.array([1 << j for j in range(d)], dtype=np.int64)
+    codes = [basis[:n]]
+    have = min(n, d)
     # Step 2: reverse the basis and the norm-1 list before building higher norms.
     basis = basis[::-1]
-    level = basis[:]  # norm-1 codes, reversed
-    used = set(basis)
-    k = 2
-    while len(codes) < n and k <= d:
-        new = []
-        for e in basis:  # outer loop over basis vectors
-            for b in level:  # inner loop over previous-norm codes
-                z = tuple(abs(x - y) for x, y in zip(b, e))
-                if sum(z) == k and z not in used:
-                    used.add(z)
-                    new.append(z)
-                    if len(codes) + len(new) == n:
-                        break
-            if len(codes) + len(new) == n:
-                break
-        codes.extend(new)
+    level = basis.copy()
+    while have < n:
+        # outer loop over basis vectors i, inner over previous-level codes j: row-major (i, j) order
+        cand = (level[None, :] | basis[:, None]).ravel()
+        fresh = ((level[None, :] & basis[:, None]) == 0).ravel()
+        cand = cand[fresh]
+        _, first = np.unique(cand, return_index=True)
+        new = cand[np.sort(first)]  # first occurrence order = the order the loop would keep them
+        new = new[:n - have]
+        codes.append(new)
+        have += len(new)
         level = new[::-1]
-        k += 1
-    return np.array(codes, dtype=np.uint8).reshape(n, d)
+    masks = np.concatenate(codes)
+    return ((masks[:, None] >> np.arange(d)[None, :]) & 1).astype(np.uint8)
 
 
 def frequency_ranks(counts: np.ndarray) -> np.ndarray:

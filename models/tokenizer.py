@@ -5,7 +5,8 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from typing import NamedTuple
 
 import numpy as np
 
@@ -13,8 +14,7 @@ SPECIALS = ["<pad>", "<sod>", "<frg>", "<eod>", "<unk>", "<num>"]
 PAD, SOD, FRG, EOD, UNK, NUM = range(len(SPECIALS))
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     text: str   # lower-cased token
     start: int  # char offset in the original string
     end: int
@@ -51,19 +51,27 @@ def tokenize_bytes(data: bytes) -> list[tuple[bytes, int, int]]:
     return out
 
 
+# The same rules on str (non-ASCII chars are word chars, as their UTF-8 bytes are word bytes):
+# a run of word chars, extended by "'" + word chars, or by [.,] + digit when a digit precedes.
+_W = "A-Za-z0-9\u0080-\U0010ffff"
+_TOKEN_RE = re.compile(f"[{_W}]+(?:'[{_W}]+|(?<=[0-9])[.,](?=[0-9])[{_W}]+)*")
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def tokenize(text: str) -> list[Token]:
-    """Tokenises a str; offsets are char offsets into `text` (for cutting slot values)."""
-    data = text.encode("utf-8", errors="surrogatepass")
-    # Map byte offsets to char offsets: a char starts at every byte that is not a continuation byte.
-    char_at = np.cumsum([0] + [1 if (b & 0xC0) != 0x80 else 0 for b in data])
-    return [Token(tok.decode("utf-8", errors="replace"), int(char_at[s]), int(char_at[e]))
-            for tok, s, e in tokenize_bytes(data)]
+    """Tokenises a str; offsets are char offsets into `text` (for cutting slot values).
+
+    Equivalent to tokenize_bytes on the UTF-8 encoding (tested), but fast.
+    """
+    return [Token(m.group().translate(_LOWER), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+
+
+_NUMBER_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
 
 
 def is_number(token: str) -> bool:
     """ASCII digits with '.'/',' joiners only between digits (what the tokenizer lets through)."""
-    return bool(token) and token[0].isascii() and token[0].isdigit() and all(
-        (c.isascii() and c.isdigit()) or c in ".," for c in token)
+    return _NUMBER_RE.fullmatch(token) is not None
 
 
 class Vocabulary:
