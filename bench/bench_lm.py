@@ -47,7 +47,7 @@ def stream(seqs) -> np.ndarray:
     return np.concatenate([np.concatenate([[SOD], s, [EOD]]) for s in seqs]).astype(np.int64)
 
 
-def transformer_run(train_seqs, dev_seqs, N: int, seconds: float, d: int = 64, layers: int = 2, heads: int = 4,
+def transformer_run(train_seqs, dev_seqs, N: int, seconds: float, d: int = 80, layers: int = 2, heads: int = 4,
                     ctx: int = 64, batch: int = 32, lr: float = 3e-3, seed: int = 0):
     import torch
     import torch.nn as nn

@@ -29,12 +29,12 @@ CHUNK = 4096  # targets per chunk: bounds the (chunk, b, D) feature arrays to a 
 class LMConfig:
     max_vocab: int = 4096     # word types incl. specials; a few thousand keeps final.U small
     block_size: int = 32      # b: slots per block (method.md uses 2^7 for 10M tokens; 2^5 suits ~1M)
-    block_bits: int = 64      # D_b: cipher width of the block table and of the block SAFU's code target
-    radius: int = 4           # r: radial window (2^2..2^3 in the papers)
-    radial_bits: int = 32     # D_r: cipher width of the radial table and code target (paper: 32)
-    cooc_radius: int = 1      # rho: radial table rows also carry cat co-occurrence sums (0 = cipher only)
+    block_bits: int = 62      # D_b: cipher width of the block table and code target (<= 62; wider was better)
+    radius: int = 16          # r: radial window (tinyshakespeare dev: r=4 337, 8 313, 16 295, 32 289)
+    radial_bits: int = 48     # D_r: cipher width of the radial table and code target (32 -> 48: 339 -> 313)
+    cooc_radius: int = 0      # rho: radial rows also carry cat co-occurrence sums (rho=1 was worse: 359 vs 352)
     doc_groups: int = 0       # G: document model over G contiguous groups of documents; 0 = off
-    tuning_rounds: int = 2    # W/U refits after the bootstrap
+    tuning_rounds: int = 1    # W/U refits after the bootstrap (measured: no change, see docs/lm_model.md)
 
     def validate(self, n_types: int | None = None) -> None:
         if self.block_size < 2:
@@ -45,8 +45,8 @@ class LMConfig:
             raise ValueError("doc_groups, tuning_rounds and cooc_radius must be >= 0")
         n = self.max_vocab if n_types is None else n_types
         for name, bits in (("block_bits", self.block_bits), ("radial_bits", self.radial_bits)):
-            if bits < 2:
-                raise ValueError(f"{name} must be >= 2, got {bits}")
+            if not 2 <= bits <= 62:
+                raise ValueError(f"{name} must be in 2..62 (bit cipher widths), got {bits}")
             if n > 2**bits - 1:
                 raise ValueError(f"{name}={bits} holds {2**bits - 1} codes, vocabulary has {n}")
 
