@@ -107,13 +107,33 @@ def transformer_run(train_seqs, dev_seqs, N: int, seconds: float, d: int = 80, l
     return math.exp(total / count), count, n_params, train_s, steps
 
 
+def stream_timing(model, dev_seqs, marks=(0, 2000, 15000), n=300):
+    """ms per token (feed + next-token distribution) of the numpy streaming state at three depths of
+    one long stream (all dev documents joined into one document): flat if the cost is constant."""
+    from safu.models.lm_stream import LMStream
+
+    ids = np.concatenate(dev_seqs)
+    state, out, pos = LMStream(model), [], 0
+    for mark in marks:
+        while pos < mark:               # advance cheaply: feeding alone is O(b + D_b) per token
+            state.feed(int(ids[pos % len(ids)]))
+            pos += 1
+        t0 = time.perf_counter()
+        for _ in range(n):
+            state.logprobs()
+            state.feed(int(ids[pos % len(ids)]))
+            pos += 1
+        out.append((mark, 1000 * (time.perf_counter() - t0) / n))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--backprop-seconds", type=float, default=90.0)
+    ap.add_argument("--backprop-seconds", type=float, default=60.0)
     ap.add_argument("--quick", action="store_true", help="first 20%% of the corpus, 20 s budgets (smoke run)")
     ap.add_argument("--no-torch", action="store_true", help="skip the transformer rows")
     args = ap.parse_args()
@@ -169,6 +189,7 @@ def main() -> int:
             ppl_t, n_t, n_par, secs, steps = transformer_run(tr, dv, N, budget)
             add(f"transformer (time = SAFU {label})", ppl_t, n_t, n_par, 0, secs, f"{steps} AdamW steps")
 
+    timing = stream_timing(warm, dv)
     print()
     print("| model | dev perplexity | dev targets | fitted parameters | frozen table entries | train CPU seconds | note |")
     print("|---|---|---|---|---|---|---|")
@@ -183,6 +204,8 @@ def main() -> int:
         print(f"equal time ({t_warm:.0f}s): SAFU warm {ppl_warm:.2f} vs transformer {tf[0][1]:.2f}; "
               f"equal time ({t_explicit:.0f}s): SAFU explicit {ppl_explicit:.2f} vs transformer {tf[1][1]:.2f}; "
               f"parameters: SAFU {par['fitted']:,} fitted (+{par['tables']:,} frozen) vs transformer {tf[0][3]:,}")
+    print("numpy streaming, ms per token at stream depth: " +
+          ", ".join(f"{mark}: {ms:.3f}" for mark, ms in timing))
     return 0
 
 
