@@ -1,12 +1,9 @@
 """Small corpora and models shared by the tests/test_lm_*.py files (not a test module itself).
 
-synthetic_corpus() is a seeded toy grammar with real structure (so a model can beat the unigram);
-shakespeare_slice() reads tinyshakespeare if the shared data is present and returns None otherwise.
+synthetic_corpus() is a seeded toy grammar with real structure (so a model can beat the unigram).
+Real text (tinyshakespeare) comes from the `shared_data` fixture of conftest.py.
 """
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 
@@ -30,18 +27,3 @@ def synthetic_corpus(n_docs: int = 120, seed: int = 0) -> str:
             sents.append(f"{SUBJECTS[s]} {VERBS[v]} {OBJECTS[o]} {ENDINGS[e]}.")
         docs.append(" ".join(sents))
     return "\n\n".join(docs) + "\n"
-
-
-def shared_data() -> Path | None:
-    here = Path(__file__).resolve().parent.parent
-    for base in (os.environ.get("SAFU_SHARED_DATA"), here.parent / "shared" / "data", Path("/work/shared/data")):
-        if base and (Path(base) / "tinyshakespeare" / "input.txt").exists():
-            return Path(base)
-    return None
-
-
-def shakespeare_slice(n_chars: int) -> str | None:
-    base = shared_data()
-    if base is None:
-        return None
-    return (base / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[:n_chars]

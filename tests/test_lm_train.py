@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lm_testdata import shakespeare_slice, synthetic_corpus
+from lm_testdata import synthetic_corpus
 
 from safu.models.lm import LMConfig, train_lm, unigram_perplexity
 from safu.models.lm_contexts import build_contexts
@@ -30,10 +30,11 @@ def test_synthetic_heldout_perplexity_beats_unigram():
     assert ppl < 0.7 * uni, (ppl, uni)
 
 
-def test_shakespeare_slice_heldout_perplexity_beats_unigram():
-    text = shakespeare_slice(150_000)
-    if text is None:
-        pytest.skip("tinyshakespeare not found (set SAFU_SHARED_DATA)")
+def test_shakespeare_slice_heldout_perplexity_beats_unigram(shared_data):
+    path = shared_data / "tinyshakespeare" / "input.txt"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    text = path.read_text(encoding="utf-8")[:150_000]
     cut = int(len(text) * 0.9)
     train_docs, dev_docs = split_documents(text[:cut]), split_documents(text[cut:])
     vocab = build_vocabulary(train_docs, 1000)
