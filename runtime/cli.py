@@ -20,7 +20,6 @@ COMMAND_MODULES = (
     "safu.runtime.cli_data",
     "safu.runtime.cli_bench",
     "safu.runtime.cli_lm",
-    "safu.runtime.cli_export",
 )
 
 
