@@ -39,14 +39,14 @@ class IntentConfig:
     slot_radius: int = 2         # 5-token window for the slot tagger
     bigram_buckets: int = 4096   # hashed bigram features; 0 disables them (smaller models)
     max_tokens: int = 48         # longer utterances are cut (fixed state size on microcontrollers)
-    smoothing: float = 0.01      # additive prior on co-occurrence counts: unseen word/class pairs stay finite
+    smoothing: float = 0.05      # additive prior on co-occurrence counts: unseen word/class pairs stay finite
     tuning_rounds: int = 1       # internal-target refits of W after the bootstrap
     balance_intents: bool = True  # every intent gets equal weight, however many sentences it has
     unk_rate: float = 0.02       # share of training tokens also counted as <unk> (robust to unknown words)
     holdout: float = 0.1         # share of examples held out to calibrate the out-of-scope threshold
     min_inscope_recall: float = 0.97  # threshold keeps at least this share of held-out correct answers
     polish_epochs: int = 0       # backprop polish (Adam on output layers); 0 = explicit only
-    polish_lr: float = 10 ** -2.5
+    polish_lr: float = 0.01      # SNIPS: 0.9886 top-1 vs 0.9843 at 10**-2.5 (bench/bench_snips.py)
     seed: int = 0
 
     def validate(self) -> None:
