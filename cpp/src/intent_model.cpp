@@ -113,6 +113,11 @@ IntentModel::IntentModel(const ModelFile& f) {
   intent_W_ = load_f32(f, "intent_W", {Ki, Ki}, false);
   std::vector<float> intent_U = load_f32(f, "intent_U", {N + B + 2 * D, C}, true);
   intent_b_ = load_f32(f, "intent_b", {C}, false);
+  if (f.has_tensor("slot_allowed")) {
+    std::vector<float> allowed = load_f32(f, "slot_allowed", {C, S}, false);
+    slot_allowed_.resize(allowed.size());
+    for (size_t i = 0; i < allowed.size(); ++i) slot_allowed_[i] = allowed[i] > 0.0f ? 1 : 0;
+  }
 
   slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
   intent_bow_.assign(intent_U.begin(), intent_U.begin() + ptrdiff_t(N * C));
@@ -300,9 +305,13 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     }
     open_slot = -1;
   };
+  // Only the labels the predicted intent uses in training compete (docs/intent_model.md).
+  const uint8_t* allowed = slot_allowed_.empty() ? nullptr : &slot_allowed_[best * S_];
   for (size_t i = 0; i < n; ++i) {
     const float* p = &ws.p_slot[i * S_];
-    size_t lab = size_t(std::max_element(p, p + S_) - p);
+    size_t lab = 0;
+    for (size_t s = 1; s < S_; ++s)
+      if ((!allowed || allowed[s]) && p[s] > p[lab]) lab = s;
     int32_t kind = label_kind_[lab], slot = label_slot_[lab];
     if (kind == 2 && open_slot == slot) { span_last = i; continue; }
     close_span();

@@ -118,6 +118,7 @@ class IntentModel {
   std::vector<float> slot_W_;     // (K_s, K_s)
   std::vector<float> slot_id_;    // (N, S) word-identity rows of slot_U
   std::vector<float> slot_b_;     // (S,)
+  std::vector<uint8_t> slot_allowed_;  // (C, S) 1 where an intent uses a slot label; empty = all allowed
   std::vector<float> intent_W_;   // (K_i, K_i)
   std::vector<float> intent_bow_; // (N, C) rows [0, N) of intent_U
   std::vector<float> intent_big_; // (B, C) rows [N, N+B)
