@@ -122,6 +122,7 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         f"#define SAFU_TOKEN_TABLE_I8 {int(i8['token_table'])}",
         f"#define SAFU_SLOT_U_I8 {int(i8['slot_U'])}",
         f"#define SAFU_INTENT_U_I8 {int(i8['intent_U'])}",
+        f"#define SAFU_HAS_SLOT_ALLOWED {int('slot_allowed' in spec.tensors)}",
         f"typedef {id_type} safu_id_t;", "",
         "extern const float safu_intent_threshold;",
     ]
@@ -142,6 +143,7 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         "extern const char *const safu_slot_names[];",
         "extern const int8_t safu_slot_label_kind[];  /* (S,) 0 = O, 1 = B-x, 2 = I-x */",
         "extern const int16_t safu_slot_label_slot[]; /* (S,) index into safu_slot_names, -1 for O */",
+        "extern const uint8_t safu_slot_allowed[];    /* (C, S) 1 = intent c uses slot label s */",
         "extern const int16_t safu_synonym_slot[];",
         "extern const char *const safu_synonym_surface[];",
         "extern const char *const safu_synonym_value[];",
@@ -180,6 +182,9 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
     slots = [-1] + [names.index(lab[2:]) for lab in spec.slot_labels[1:]]
     c.append(_array("int8_t", "safu_slot_label_kind", np.array(kinds, dtype=np.int32), 16))
     c.append(_array("int16_t", "safu_slot_label_slot", np.array(slots, dtype=np.int32), 16))
+    allowed = spec.tensors.get("slot_allowed")
+    allowed = (np.asarray(allowed) > 0).astype(np.int32) if allowed is not None else np.zeros(0, np.int32)
+    c.append(_array("uint8_t", "safu_slot_allowed", allowed, 32))
     syn = [s for s in spec.synonyms if s[0] in names]
     c.append(_array("int16_t", "safu_synonym_slot",
                     np.array([names.index(s[0]) for s in syn], dtype=np.int32), 16))

@@ -116,6 +116,8 @@ class IntentTensors:
             "token_table": (N, D), "slot_W": (Ks, Ks), "slot_U": (Ks * D + N, S), "slot_b": (S,),
             "intent_W": (Ki, Ki), "intent_U": (N + B + 2 * D, C), "intent_b": (C,),
         }
+        if "slot_allowed" in ts:   # optional: intent-conditioned slot decoding
+            shapes["slot_allowed"] = (C, S)
         for name, shape in shapes.items():
             if name not in ts:
                 raise IntentSpecError(f"{source}: tensor '{name}' is missing")

@@ -193,3 +193,22 @@ def test_host_matches_cpp_core(tiny):
         assert d < C_TOLERANCE, r["text"]
         worst = max(worst, d)
     print(f"C host vs C++ core: max |diff| = {worst:.3g}")
+
+
+def test_builtin_model_decisions_match_python_api(tmp_path):
+    """The shipped smart-home model (with slot_allowed: intent-conditioned slot decoding) exported
+    to C gives the Python API's intent and slots."""
+    from safu.runtime.api import DEFAULT_MODEL, load
+
+    require("host")
+    if not DEFAULT_MODEL.exists():
+        pytest.skip(f"built-in model not in this checkout: {DEFAULT_MODEL}")
+    export_c(DEFAULT_MODEL, tmp_path / "c")
+    build = c_build.build(tmp_path / "c", tmp_path / "build", "host")
+    lines = ["turn on the kitchen lights", "set the bedroom temperature to 21 degrees", "what time is it",
+             "set a timer for 5 minutes", "play the beatles in the garden", "tell me a joke about cats"]
+    out = c_build.run_program(build, "host", stdin="\n".join(lines) + "\n", args=["-"])
+    model = load(DEFAULT_MODEL, backend="numpy")
+    for text, line in zip(lines, out.splitlines()):
+        r, p = json.loads(line), model.predict(text)
+        assert (r["intent"], r["slots"]) == (p.intent, p.slots), text

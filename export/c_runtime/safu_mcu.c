@@ -349,11 +349,25 @@ static void close_span(const char *text, const safu_state *st, safu_result *res,
     }
 }
 
+/* argmax of p over the labels intent c allows (slot_allowed[c]); all labels without the table */
+static int32_t allowed_argmax(const float *p, int32_t c) {
+#if SAFU_HAS_SLOT_ALLOWED
+    const uint8_t *ok = safu_slot_allowed + (size_t)c * SAFU_N_SLOT_LABELS;
+    int32_t i, best = -1;
+    for (i = 0; i < SAFU_N_SLOT_LABELS; ++i)
+        if (ok[i] && (best < 0 || p[i] > p[best])) best = i;
+    return best < 0 ? 0 : best;
+#else
+    (void)c;
+    return argmax(p, SAFU_N_SLOT_LABELS);
+#endif
+}
+
 static void decode_slots(const char *text, safu_state *st, safu_result *res) {
     int32_t j, n = st->n_tokens, open_slot = -1, first = 0;
     res->n_spans = 0;
     for (j = 0; j < n; ++j) {
-        int32_t lab = argmax(st->p_slot[j], SAFU_N_SLOT_LABELS);
+        int32_t lab = allowed_argmax(st->p_slot[j], res->best);   /* c = argmax p_intent */
         int32_t kind = safu_slot_label_kind[lab], slot = safu_slot_label_slot[lab];
         st->label[j] = lab;
         if (kind == 2 && open_slot == slot) continue;             /* I-x after B-x / I-x */
