@@ -77,11 +77,16 @@ class LMStream:
 
 
 def generate(model: LMModel, prompt_ids, max_tokens: int = 50, temperature: float = 1.0, top_k: int = 0,
-             seed: int = 0, greedy: bool = False) -> list[int]:
-    """Generated ids (docs/lm_model.md, "Generation"): reset, feed the prompt, pick until <eod>."""
+             seed: int = 0, greedy: bool = False, state=None) -> list[int]:
+    """Generated ids (docs/lm_model.md, "Generation"): reset, feed the prompt, pick until <eod>.
+
+    state: a fresh streaming state with feed(id) and logprobs(); default the numpy LMStream, or the
+    C++ core's `safu._core.LmModel(path).stream()` (same tokens for the same seed, tested).
+    """
     if max_tokens < 0:
         raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
-    state, rng, out = LMStream(model), SplitMix64(seed), []
+    state = LMStream(model) if state is None else state
+    rng, out = SplitMix64(seed), []
     for t in prompt_ids:
         state.feed(int(t))
     while len(out) < max_tokens:

@@ -53,6 +53,8 @@ def register(sub) -> None:
     g.add_argument("--top-k", type=int, default=0, help="0 = all tokens")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--greedy", action="store_true")
+    g.add_argument("--backend", default="auto", choices=["auto", "core", "numpy"],
+                   help="streaming state: C++ core (auto when built) or numpy reference")
     g.set_defaults(func=_generate)
 
 
@@ -108,6 +110,16 @@ def _generate(args) -> int:
 
     model = LMModel.load(args.model)
     prompt = [model.vocab.lookup(t.text) for t in tokenize(args.prompt)]
-    ids = generate(model, prompt, args.max_tokens, args.temperature, args.top_k, args.seed, args.greedy)
+    state = None
+    if args.backend != "numpy":
+        from safu.runtime.backends import core_available
+
+        if core_available():
+            from safu import _core
+
+            state = _core.LmModel(str(args.model)).stream()
+        elif args.backend == "core":
+            raise ValueError("--backend core needs the compiled module safu._core; reinstall with `pip install .`")
+    ids = generate(model, prompt, args.max_tokens, args.temperature, args.top_k, args.seed, args.greedy, state=state)
     print(" ".join(model.vocab.tokens[i] for i in ids))
     return 0

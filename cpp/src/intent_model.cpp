@@ -273,6 +273,14 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
   out.intent = intent_labels_[best];
   out.confidence = ws.p_intent[best];
   out.has_intent = out.confidence >= threshold_;
+  if (out.intent == "<none>") {  // an explicit out-of-scope class (docs/intent_model.md)
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "out of scope: the model's <none> class is the best match (%.3f)",
+                  double(out.confidence));
+    out.has_intent = false;
+    out.reason = buf;
+    return out;
+  }
   if (!out.has_intent) {
     char buf[128];
     std::snprintf(buf, sizeof buf, "out of scope: confidence %.3f below the model's threshold %.3f",
