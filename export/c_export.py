@@ -123,6 +123,8 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         f"#define SAFU_SLOT_U_I8 {int(i8['slot_U'])}",
         f"#define SAFU_INTENT_U_I8 {int(i8['intent_U'])}",
         f"#define SAFU_HAS_SLOT_ALLOWED {int('slot_allowed' in spec.tensors)}",
+        "/* index of the explicit out-of-scope intent <none>, or -1 */",
+        f"#define SAFU_NONE_INTENT {spec.intent_labels.index('<none>') if '<none>' in spec.intent_labels else -1}",
         f"typedef {id_type} safu_id_t;", "",
         "extern const float safu_intent_threshold;",
     ]

@@ -386,7 +386,8 @@ void safu_predict(safu_state *st, const char *text, int32_t len, safu_result *re
     res->confidence = st->p_intent[res->best];
     decode_slots(text, st, res);
     /* as runtime/api.py: no words, or below the threshold -> no intent and no slots */
-    res->intent = (st->n_tokens == 0 || res->confidence < safu_intent_threshold) ? -1 : res->best;
+    res->intent = (st->n_tokens == 0 || res->best == SAFU_NONE_INTENT || res->confidence < safu_intent_threshold)
+                      ? -1 : res->best;
     if (res->intent < 0) res->n_spans = 0;
 }
 
