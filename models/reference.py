@@ -1,0 +1,77 @@
+"""The numpy reference of the intent model's forward pass, one utterance at a time, float32.
+
+    ref = IntentReference(read_model_file("m.safu"))
+    p_intent, p_slot = ref.forward(np.array([7, 12, 3]))
+
+This is docs/intent_model.md written as code, line for line; the C++ core (cpp/src/intent_model.cpp),
+the ONNX export and the C export are checked against it. No batching, no caching: clarity first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from safu.models.tokenizer import EOD, PAD, SOD
+
+BIGRAM_PRIME = 1000003
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float32)
+    m = np.max(z)
+    return (z - m - np.log(np.sum(np.exp(z - m), dtype=np.float32))).astype(np.float32)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    return np.exp(log_softmax(z)).astype(np.float32)
+
+
+class IntentReference:
+    """Forward pass of a kind-`intent` model file."""
+
+    def __init__(self, model_file):
+        meta = model_file.metadata
+        self.R = model_file.tensor("token_table").astype(np.float32)       # (N, D)
+        self.slot_W = model_file.tensor("slot_W").astype(np.float32)       # (K_s, K_s)
+        self.slot_U = model_file.tensor("slot_U").astype(np.float32)       # (K_s*D + N, S)
+        self.slot_b = model_file.tensor("slot_b").astype(np.float32)       # (S,)
+        self.intent_W = model_file.tensor("intent_W").astype(np.float32)   # (K_i, K_i)
+        self.intent_U = model_file.tensor("intent_U").astype(np.float32)   # (N + B + 2D, C)
+        self.intent_b = model_file.tensor("intent_b").astype(np.float32)   # (C,)
+        self.radius = int(meta["slot.radius"])
+        self.buckets = int(meta["intent.bigram_buckets"])
+        self.N, self.D = self.R.shape
+
+    def forward(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (p_intent (C,), p_slot (n, S)) for token ids (n,) without <sod>/<eod>."""
+        R, N, D, B = self.R, self.N, self.D, self.buckets
+        seq = np.concatenate([[SOD], np.asarray(ids, dtype=np.int64), [EOD]])
+        L = len(seq)
+
+        # Intent features.
+        f_bow = np.zeros(N, np.float32)
+        for t in seq:
+            f_bow[t] += np.float32(1.0 / L)
+        f_big = np.zeros(B, np.float32)
+        for j in range(L - 1 if B > 0 else 0):
+            f_big[(int(seq[j]) * BIGRAM_PRIME + int(seq[j + 1])) % B] += np.float32(1.0 / (L - 1))
+        X = R[seq]                                            # (L, D)
+        f_row = X.mean(axis=0, dtype=np.float32)
+        q = X @ X[0]                                          # (L,) comparisons with the <sod> head
+        z = q @ self.intent_W[:L, :L]                         # (L,)
+        a = -log_softmax(z)
+        f_att = (a @ X) / np.sum(a)
+        H = np.concatenate([f_bow, f_big, f_row, f_att]).astype(np.float32)
+        p_intent = softmax(H @ self.intent_U + self.intent_b)
+
+        # Slots, one window per real token.
+        r, K = self.radius, 2 * self.radius + 1
+        p_slot = np.zeros((L - 2, self.slot_U.shape[1]), np.float32)
+        for j in range(1, L - 1):
+            w = [seq[i] if 0 <= i < L else PAD for i in range(j - r, j + r + 1)]
+            Xw = R[w]                                         # (K, D)
+            q = Xw @ Xw[r]
+            a = -log_softmax(q @ self.slot_W)
+            h = (a[:, None] * Xw).reshape(-1)
+            logits = h @ self.slot_U[:K * D] + self.slot_U[K * D + seq[j]] + self.slot_b
+            p_slot[j - 1] = softmax(logits)
+        return p_intent, p_slot

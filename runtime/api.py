@@ -1,0 +1,162 @@
+"""The Python API: train, load and run intent models.
+
+    import safu
+    model = safu.train(["intents/"], output="home.safu")    # HA templates, YAML, JSONL, CSV, SNIPS
+    model = safu.load("home.safu")                          # C++ core if built, else numpy
+    p = model.predict("turn on the kitchen lights")
+    p.intent, p.confidence, p.slots                         # 'HassTurnOn', 0.97, {'area': 'kitchen', ...}
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from safu.export.model_file import ModelFormatError, read_model_file
+from safu.models.tokenizer import Vocabulary
+
+DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
+
+
+@dataclass
+class SlotSpan:
+    name: str
+    value: str   # canonical value (synonyms resolved) or the surface text
+    text: str    # surface text as spoken/typed
+    start: int   # char offsets into the input text
+    end: int
+
+
+@dataclass
+class Prediction:
+    text: str
+    intent: str | None
+    confidence: float
+    slots: dict = field(default_factory=dict)
+    spans: list = field(default_factory=list)
+    reason: str | None = None           # why intent is None (out of scope, empty input)
+    best_intent: str | None = None      # the top intent even when rejected
+    truncated: bool = False             # the input had more tokens than the model reads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class IntentModel:
+    """A loaded intent model; `predict` is thread-safe (no mutable state)."""
+
+    def __init__(self, path, backend: str = "auto"):
+        from safu.runtime.backends import make_forward
+
+        self.path = str(path)
+        mf = read_model_file(path)
+        if mf.metadata.get("general.kind") != "intent":
+            raise ModelFormatError(f"{path}: general.kind is {mf.metadata.get('general.kind')!r}, expected 'intent'")
+        self.metadata = mf.metadata
+        self.vocab = Vocabulary(mf.require("tokenizer.vocab"))
+        self.max_tokens = int(mf.require("tokenizer.max_tokens"))
+        self.intents = list(mf.require("intent.labels"))
+        self.slot_labels = list(mf.require("slot.labels"))
+        self.slot_names = sorted({lab[2:] for lab in self.slot_labels if lab != "O"})
+        self.threshold = float(mf.require("intent.threshold"))
+        self.sentences = list(mf.metadata.get("train.sentences", []))
+        self.synonyms = {}
+        for entry in mf.metadata.get("slot.synonyms", []):
+            name, surface, value = entry.split("\t")
+            self.synonyms[(name, surface)] = value
+        self.backend = backend
+        self._forward = make_forward(path, mf, backend)
+
+    def __repr__(self) -> str:
+        return f"IntentModel({self.path!r}, intents={len(self.intents)}, vocab={len(self.vocab)})"
+
+    def probabilities(self, text: str):
+        """Returns (ids, tokens, p_intent (C,), p_slot (n, S))."""
+        ids, toks = self.vocab.encode(text, self.max_tokens)
+        p_intent, p_slot = self._forward.forward(ids)
+        return ids, toks, np.asarray(p_intent), np.asarray(p_slot)
+
+    def predict(self, text: str) -> Prediction:
+        if not isinstance(text, str):
+            raise TypeError(f"predict expects a str, got {type(text).__name__}")
+        ids, toks, p_intent, p_slot = self.probabilities(text)
+        truncated = len(toks) == self.max_tokens and len(self.vocab.encode(text, self.max_tokens + 1)[1]) > self.max_tokens
+        if len(toks) == 0:
+            return Prediction(text, None, 0.0, reason="empty input: no words to understand")
+        best = int(np.argmax(p_intent))
+        conf = float(p_intent[best])
+        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms)
+        pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
+                          best_intent=self.intents[best], truncated=truncated)
+        if conf < self.threshold:
+            pred.intent = None
+            pred.slots, pred.spans = {}, []
+            pred.reason = f"out of scope: confidence {conf:.3f} below the model's threshold {self.threshold:.3f}"
+        return pred
+
+
+def decode_slots(text, toks, p_slot, labels, synonyms) -> list[SlotSpan]:
+    """BIO decoding of docs/intent_model.md: argmax per token, a stray I-x starts a span."""
+    spans, cur = [], None  # cur = [name, first token, last token]
+    for j, row in enumerate(np.asarray(p_slot)):
+        lab = labels[int(np.argmax(row))]
+        if lab == "O":
+            cur = None
+            continue
+        tag, name = lab[0], lab[2:]
+        if tag == "I" and cur is not None and cur[0] == name:
+            cur[2] = j
+            continue
+        cur = [name, j, j]
+        spans.append(cur)
+    out, seen = [], set()
+    for name, a, b in spans:
+        if name in seen:
+            continue  # the first span of a slot name wins
+        seen.add(name)
+        surface_tokens = " ".join(t.text for t in toks[a:b + 1])
+        surface = text[toks[a].start:toks[b].end]
+        out.append(SlotSpan(name, synonyms.get((name, surface_tokens), surface), surface, toks[a].start, toks[b].end))
+    return out
+
+
+def load(path, backend: str = "auto") -> IntentModel:
+    """Loads a .safu intent model. Raises ModelFormatError (ValueError) or OSError with the path."""
+    if str(path) == "default":
+        return load_default(backend)
+    return IntentModel(path, backend)
+
+
+def load_default(backend: str = "auto") -> IntentModel:
+    """The built-in smart-home model shipped in the package (trained from the HA templates)."""
+    if not DEFAULT_MODEL.exists():
+        raise FileNotFoundError(f"the built-in model is missing from the installation: {DEFAULT_MODEL}")
+    return IntentModel(DEFAULT_MODEL, backend)
+
+
+def train(data, output=None, config=None, inventory=None, progress=None):
+    """Trains an intent model from files/folders (see safu.runtime.datasets); saves it if `output`.
+
+    Returns the TrainedIntentModel (call .save(path) to write it).
+    """
+    from safu.models.intent_model import IntentConfig, fit_intent_model
+    from safu.runtime.datasets import load_examples
+
+    paths = [data] if isinstance(data, (str, Path)) else list(data)
+    dataset = load_examples(paths, inventory=inventory)
+    model = fit_intent_model(dataset.examples, config or IntentConfig(), out_of_scope=out_of_scope_sentences(),
+                             progress=progress)
+    model.stats["report"] = list(dataset.report)
+    if output is not None:
+        model.save(output)
+    return model
+
+
+def out_of_scope_sentences() -> list[str]:
+    """Shipped out-of-domain sentences used to calibrate rejection."""
+    path = Path(__file__).parent / "data" / "out_of_scope.txt"
+    if not path.exists():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]

@@ -1,0 +1,140 @@
+"""Turning templates into a balanced, seeded set of examples (shared by the Home Assistant and
+Rhino readers).
+
+    from safu.runtime.datasets.expand import TemplateSentence, expand_templates
+    examples, lines = expand_templates(sentences, cap=2000, seed=0)
+
+Per intent, the cap is shared out over its templates by water-filling: a template with fewer
+expansions than its share is enumerated completely (so short sentences such as "what time is it"
+are always present) and the rest is split evenly among the larger ones, which are sampled
+(uniform over the options of each alternative). Duplicates are dropped. The random stream of an
+intent depends only on (seed, intent name), so adding a file does not reshuffle other intents.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .common import Example, SlotSpan
+from .template import Grammar, Node, render
+
+
+@dataclass
+class TemplateSentence:
+    """One template of one intent, with the grammar that resolves it and its fixed slots."""
+    intent: str
+    node: Node
+    grammar: Grammar
+    fixed: dict[str, str] = field(default_factory=dict)
+    source: str = ""          # "file:line", for messages
+
+
+@dataclass
+class ExpansionStats:
+    possible: int = 0          # total expansions over all templates (duplicates counted)
+    produced: int = 0
+    templates: int = 0
+    per_intent: dict[str, tuple[int, int]] = field(default_factory=dict)   # intent -> (possible, produced)
+
+
+def _quotas(counts: list[int], cap: int) -> list[int]:
+    """Water-filling: small templates get all their expansions, the rest share what is left."""
+    order = sorted(range(len(counts)), key=lambda i: counts[i])
+    quotas = [0] * len(counts)
+    remaining = cap
+    for k, i in enumerate(order):
+        share = remaining // (len(counts) - k)
+        quotas[i] = min(counts[i], share)
+        remaining -= quotas[i]
+    return quotas
+
+
+def _add_skip_word(text: str, spans: list[SlotSpan], word: str, rng: random.Random):
+    """Puts a politeness word that Home Assistant ignores before or after the command."""
+    at_end = word in ("for me", "please") and (word == "for me" or rng.random() < 0.5)
+    if at_end:
+        return f"{text} {word}", spans
+    shift = len(word) + 1
+    return f"{word} {text}", [s if s.fixed else SlotSpan(s.name, s.start + shift, s.end + shift, s.value)
+                              for s in spans]
+
+
+def _example(intent: str, pieces: tuple, fixed: dict[str, str]) -> Example:
+    text, slots = render(pieces)
+    spans = [SlotSpan(name, a, b, value) for name, value, a, b in slots]
+    spanned = {s.name for s in spans}
+    spans += [SlotSpan(k, -1, -1, str(v)) for k, v in fixed.items() if k not in spanned]
+    return Example(text, intent, spans)
+
+
+def expand_templates(sentences: list[TemplateSentence], cap: int, seed: int = 0,
+                     skip_words: list[str] | None = None, skip_word_rate: float = 0.0
+                     ) -> tuple[list[Example], ExpansionStats]:
+    """Returns (examples, stats): at most `cap` distinct examples per intent, intents in sorted
+    order. `skip_words` (Home Assistant's ignored words such as "please") are added to a
+    `skip_word_rate` fraction of the sampled sentences."""
+    by_intent: dict[str, list[TemplateSentence]] = {}
+    for s in sentences:
+        by_intent.setdefault(s.intent, []).append(s)
+    stats = ExpansionStats(templates=len(sentences))
+    examples: list[Example] = []
+    for intent in sorted(by_intent):
+        rng = random.Random(f"{seed}:{intent}")
+        group = [s for s in by_intent[intent] if s.grammar.count(s.node) > 0]
+        counts = [s.grammar.count(s.node) for s in group]
+        possible = sum(counts)
+        seen: set[str] = set()
+        out: list[Example] = []
+
+        def add(s: TemplateSentence, pieces: tuple, sampled: bool) -> bool:
+            ex = _example(intent, pieces, s.fixed)
+            if sampled and skip_words and rng.random() < skip_word_rate:
+                ex.text, ex.slots = _add_skip_word(ex.text, ex.slots, rng.choice(skip_words), rng)
+            if not ex.text or ex.text in seen:
+                return False
+            seen.add(ex.text)
+            out.append(ex)
+            return True
+
+        quotas = _quotas(counts, cap)
+        big = []
+        for s, n, q in zip(group, counts, quotas):
+            if n <= q:
+                for pieces in s.grammar.enumerate(s.node):
+                    add(s, pieces, sampled=False)
+            else:
+                big.append(s)
+                got, tries = 0, 0
+                while got < q and tries < 4 * q:
+                    tries += 1
+                    got += add(s, s.grammar.sample(s.node, rng), sampled=True)
+        # Top up what duplicates cost, drawing from the templates that still have room.
+        target = min(cap, possible)
+        tries = 0
+        while big and len(out) < target and tries < 4 * cap:
+            tries += 1
+            s = rng.choice(big)
+            add(s, s.grammar.sample(s.node, rng), sampled=True)
+        out = out[:cap]
+        stats.possible += possible
+        stats.produced += len(out)
+        stats.per_intent[intent] = (possible, len(out))
+        examples += out
+    return examples, stats
+
+
+def format_count(n: int) -> str:
+    """12,345 for readable sizes, 1.23e+15 for astronomical ones."""
+    return f"{n:,}" if n < 10**9 else f"{n:.3g}"
+
+
+def match_sentence(sentences: list[TemplateSentence], text: str) -> list[tuple[str, dict[str, str]]]:
+    """(intent, slots) for every template that generates `text`; slots include fixed ones."""
+    out = []
+    for s in sentences:
+        for slots in s.grammar.match(s.node, text):
+            values = {name: value for name, value, _surface in slots}
+            for k, v in s.fixed.items():
+                values.setdefault(k, v)
+            out.append((s.intent, values))
+    return out

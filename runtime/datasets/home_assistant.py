@@ -1,0 +1,310 @@
+"""Home Assistant intent templates (the hassil YAML format of github.com/home-assistant/intents).
+
+    from safu.runtime.datasets.home_assistant import load_home_assistant
+    examples, report = load_home_assistant([path, ...], inventory=None, cap=2000, seed=0)
+
+What is read, per file (all files of one load are one language and share their definitions):
+- top level `lists`, `expansion_rules`, `skip_words` (usually in _common.yaml);
+- `intents: {Name: {data: [block, ...]}}`, or `data: [block, ...]` alone, in which case the intent
+  is the name of the file's folder (the `sentences/en/HassTurnOn/*.yaml` layout);
+- per block: `sentences`, `slots` (fixed slots), `inferred_domain` (fixed slot `domain`),
+  `expansion_rules` (local), `requires_context` / `excludes_context` / `name_domains` (restrict
+  which inventory entities fill {name}). `response`, `required_keywords`, `metadata` only matter
+  to a matcher's responses and are ignored.
+Lists: `values` (strings, or {in, out} where `in` is itself a template such as "light[s]"),
+`range` (from, to, step, fractions halves/tenths; numbers as digits and as words), `wildcard`
+(filled with a few plausible samples). {name}, {area}, {floor} come from the inventory
+(default: the sample home shipped in safu/runtime/data/sample_inventory.yaml).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .common import DataError, line_of, require
+from .expand import TemplateSentence, expand_templates, format_count, match_sentence
+from .inventory import Inventory, load_inventory
+from .numbers import format_number, number_words
+from .template import (Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError, Text,
+                       parse_template, walk)
+
+# Fraction of sampled sentences that get one of the language's skip words ("please", "can you").
+SKIP_WORD_RATE = 0.05
+
+# Plausible fillers for wildcard lists (free text in Home Assistant). Keyed by list name.
+WILDCARD_SAMPLES = {
+    "shopping_list_item": ["milk", "eggs", "bread", "apples", "coffee beans", "paper towels",
+                           "olive oil", "dish soap"],
+    "todo_list_item": ["call the plumber", "water the plants", "pay the bills", "laundry",
+                       "buy a birthday present", "clean the garage"],
+    "zone": ["home", "work", "school", "the gym", "the office"],
+    "timer_name": ["pizza", "pasta", "laundry", "tea", "eggs", "homework"],
+    "timer_command": ["turn off the oven", "turn on the porch light", "stop the music"],
+    "message": ["dinner is ready", "time to go to school", "the movie is starting"],
+    "search_query": ["jazz", "the beatles", "taylor swift", "relaxing music", "the news",
+                     "abbey road"],
+}
+GENERIC_WILDCARD = ["something", "the blue one", "my list"]
+
+# requires_context/excludes_context keys that are entity attributes (others, like area: {slot: true},
+# describe the satellite and do not restrict {name}).
+ENTITY_CONTEXT_KEYS = ("domain", "device_class")
+
+
+def is_home_assistant(doc) -> bool:
+    """True if a parsed YAML document looks like a hassil sentence or definitions file."""
+    if not isinstance(doc, dict):
+        return False
+    if isinstance(doc.get("intents"), dict) or isinstance(doc.get("data"), list):
+        return True
+    return "language" in doc and any(k in doc for k in ("lists", "expansion_rules", "skip_words"))
+
+
+def _parse(path: Path, src, what: str):
+    if not isinstance(src, str):
+        raise DataError(path, f"{what}: expected a template string, got {type(src).__name__}",
+                        line=line_of(src))
+    try:
+        return parse_template(src)
+    except TemplateError as exc:
+        raise DataError(path, f"{what}: {exc}", line=line_of(src)) from None
+
+
+def _range_list(path: Path, name: str, spec) -> SlotList:
+    if not isinstance(spec, dict):
+        raise DataError(path, "expected a mapping with from and to", line=line_of(spec),
+                        field=f"lists.{name}.range")
+    lo = require(spec, "from", path, (int, float), "a number")
+    hi = require(spec, "to", path, (int, float), "a number")
+    step = spec.get("step", 1)
+    if not isinstance(step, (int, float)) or step <= 0:
+        raise DataError(path, "expected a positive number", line=line_of(spec),
+                        field=f"lists.{name}.range.step")
+    fractions = {None: 1, "halves": 2, "tenths": 10, "quarters": 4}.get(spec.get("fractions"))
+    if fractions is None:
+        raise DataError(path, "expected halves, tenths or quarters", line=line_of(spec),
+                        field=f"lists.{name}.range.fractions")
+    if (hi - lo) / step * fractions > 100_000:
+        raise DataError(path, "range has more than 100,000 values", line=line_of(spec),
+                        field=f"lists.{name}.range")
+    values = []
+    k = 0
+    while lo + k * step <= hi:
+        base = lo + k * step
+        for f in range(fractions):
+            x = base + f / fractions
+            if x > hi:
+                break
+            digits = format_number(x)
+            words = number_words(x)
+            surface = Text(digits) if words is None else Alt((Text(digits), Text(words)))
+            values.append(ListValue(surface, digits))
+        k += 1
+    return SlotList(values)
+
+
+def _slot_list(path: Path, name: str, spec) -> SlotList:
+    where = f"lists.{name}"
+    if not isinstance(spec, dict):
+        raise DataError(path, "expected a mapping with values, range or wildcard",
+                        line=line_of(spec), field=where)
+    if spec.get("wildcard"):
+        samples = WILDCARD_SAMPLES.get(name, GENERIC_WILDCARD)
+        return SlotList([ListValue(Text(s)) for s in samples], wildcard=True)
+    if "range" in spec:
+        return _range_list(path, name, spec["range"])
+    values = spec.get("values")
+    if not isinstance(values, list):
+        raise DataError(path, "expected a list (or a range, or wildcard: true)",
+                        line=line_of(spec), field=f"{where}.values")
+    out = []
+    for v in values:
+        if isinstance(v, dict):
+            surface = _parse(path, require(v, "in", path, str, "a template string"), f"{where} in")
+            value = v.get("out")
+            context = dict(v.get("context") or {})
+            out.append(ListValue(surface, None if value is None else str(value), context))
+        elif isinstance(v, (str, int, float)):
+            out.append(ListValue(_parse(path, str(v) if not isinstance(v, str) else v, where),
+                                 str(v)))
+        else:
+            raise DataError(path, "expected a string or {in, out}", line=line_of(v, line_of(values)),
+                            field=f"{where}.values")
+    return SlotList(out)
+
+
+def _as_set(value) -> set[str] | None:
+    """requires_context values: a string or a list of strings (any of). Others (mappings such as
+    {slot: true}) do not constrain entities: None."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return set(value)
+    return None
+
+
+def _name_list(all_names: SlotList, block: dict) -> tuple[SlotList, str | None]:
+    """{name} restricted to entities the block applies to. Returns (list, relaxation note): when no
+    entity of the inventory matches, device_class and then domain are dropped and a note says so,
+    so the sentence shape is still learnt."""
+    required: dict[str, set[str]] = {}
+    for key, value in (block.get("requires_context") or {}).items():
+        allowed = _as_set(value)
+        if key in ENTITY_CONTEXT_KEYS and allowed is not None:
+            required[key] = allowed
+    if block.get("name_domains"):
+        domains = set(map(str, block["name_domains"]))
+        required["domain"] = required["domain"] & domains if "domain" in required else domains
+    excluded: dict[str, set[str]] = {}
+    for key, value in (block.get("excludes_context") or {}).items():
+        banned = _as_set(value)
+        if key in ENTITY_CONTEXT_KEYS and banned is not None:
+            excluded[key] = banned
+    if not required and not excluded:
+        return all_names, None
+
+    def select(keys) -> list[ListValue]:
+        return [v for v in all_names.values
+                if all(v.context.get(k) in required[k] for k in keys)
+                and not any(v.context.get(k) in banned for k, banned in excluded.items())]
+
+    keys = [k for k in ENTITY_CONTEXT_KEYS if k in required]
+    chosen = select(keys)
+    note = None
+    while not chosen and keys:
+        dropped = keys.pop()          # device_class goes first, then domain
+        chosen = select(keys)
+        note = f"{dropped} {'/'.join(sorted(required[dropped]))}"
+    if not chosen:
+        chosen = list(all_names.values)
+    return SlotList(chosen), note
+
+
+def _blocks(path: Path, doc: dict) -> list[tuple[str, dict]]:
+    """(intent, block) pairs of a sentence file."""
+    out = []
+    if "intents" in doc:
+        intents = doc["intents"]
+        if not isinstance(intents, dict):
+            raise DataError(path, "expected a mapping of intent names", line=line_of(intents),
+                            field="intents")
+        for intent, body in intents.items():
+            data = require(body, "data", path, list, "a list of sentence blocks") \
+                if isinstance(body, dict) else None
+            if data is None:
+                raise DataError(path, "expected a mapping with data", line=line_of(intents),
+                                field=f"intents.{intent}")
+            out += [(str(intent), b) for b in data]
+    if isinstance(doc.get("data"), list):
+        out += [(path.parent.name, b) for b in doc["data"]]
+    for intent, b in out:
+        if not isinstance(b, dict):
+            raise DataError(path, "expected a mapping with sentences", line=line_of(b), field="data")
+        require(b, "sentences", path, list, "a list of template strings")
+    return out
+
+
+@dataclass
+class HomeAssistantTemplates:
+    """Every sentence template of a load, resolved against one inventory."""
+    sentences: list[TemplateSentence]
+    skip_words: list[str]
+    inventory: Inventory
+    report: list[str]
+    files: int
+
+    def match(self, text: str) -> list[tuple[str, dict[str, str]]]:
+        """(intent, slots) for every template that generates `text` (case and spacing ignored);
+        slots map names to values, fixed slots included. Empty if no template generates it."""
+        return match_sentence(self.sentences, text)
+
+
+def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None = None
+                        ) -> HomeAssistantTemplates:
+    """Resolves parsed hassil files into templates. Raises DataError (file:line) for templates
+    that do not parse, rules that refer to themselves, and malformed lists or blocks. Sentences
+    with undefined rules/lists are skipped with a warning line in .report."""
+    if inventory is None:
+        inventory = load_inventory()
+    rules_src: dict[str, tuple[Path, object]] = {}
+    lists: dict[str, SlotList] = {}
+    skip_words: list[str] = []
+    for path, doc in files:
+        for name, src in (doc.get("expansion_rules") or {}).items():
+            rules_src.setdefault(str(name), (path, src))
+        for name, spec in (doc.get("lists") or {}).items():
+            lists.setdefault(str(name), _slot_list(path, str(name), spec))
+        skip_words += [str(w) for w in (doc.get("skip_words") or [])]
+    rules = {name: _parse(path, src, f"expansion rule <{name}>") for name, (path, src) in rules_src.items()}
+    lists.update(inventory.slot_lists())   # Home Assistant fills these from the home, not from files
+    base = Grammar(rules, lists)
+
+    sentences: list[TemplateSentence] = []
+    notes: dict[str, int] = {}
+    undefined: list[str] = []
+    n_files = 0
+    for path, doc in files:
+        blocks = _blocks(path, doc)
+        n_files += bool(blocks)
+        for intent, block in blocks:
+            local = block.get("expansion_rules") or {}
+            block_rules = dict(rules)
+            block_rules.update({str(k): _parse(path, v, f"expansion rule <{k}>") for k, v in local.items()})
+            names, note = _name_list(lists["name"], block)
+            grammar = Grammar(block_rules, {**lists, "name": names}) \
+                if (local or names is not lists["name"]) else base
+            fixed = {str(k): str(v) for k, v in (block.get("slots") or {}).items()
+                     if isinstance(v, (str, int, float))}
+            if block.get("inferred_domain"):
+                fixed.setdefault("domain", str(block["inferred_domain"]))
+            for src in block["sentences"]:
+                node = _parse(path, src, "sentence")
+                missing = sorted(set(grammar.missing_references(node)))
+                if any(m.endswith("(recursive)") for m in missing):
+                    raise DataError(path, f"sentence {str(src)!r}: rule {missing[0]} refers to "
+                                          "itself; expected rules that end", line=line_of(src))
+                if missing:
+                    # Skipped, not fatal: the published English set itself has a few sentences
+                    # using rules (<percent>) that only newer _common.yaml files define.
+                    undefined.append(f"{path}:{line_of(src)} uses {', '.join(missing)}")
+                    continue
+                if note and "name" in _lists_used(grammar, node):
+                    notes[note] = notes.get(note, 0) + 1
+                sentences.append(TemplateSentence(intent, node, grammar, fixed,
+                                                  f"{path}:{line_of(src)}"))
+    report = [f"inventory: {inventory.path} ({len(inventory.floors)} floors, "
+              f"{len(inventory.areas)} areas, {len(inventory.entities)} entities)"]
+    if undefined:
+        report.append(f"warning: skipped {len(undefined)} sentences with undefined rules or lists "
+                      f"(not in any expansion_rules/lists or the inventory), e.g. {undefined[0]}")
+    if notes:
+        shown = sorted(notes)
+        report.append(f"note: {sum(notes.values())} templates need an entity the inventory lacks "
+                      f"({'; '.join(shown[:4])}{f'; {len(shown) - 4} more' if len(shown) > 4 else ''}); "
+                      "their {name} takes any entity of the domain (or any entity) instead")
+    return HomeAssistantTemplates(sentences, skip_words, inventory, report, n_files)
+
+
+def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,
+                        seed: int = 0) -> tuple[list, list[str]]:
+    """Expands parsed hassil files into examples. Returns (examples, report lines). Raises
+    DataError as read_home_assistant."""
+    t = read_home_assistant(files, inventory)
+    examples, stats = expand_templates(t.sentences, cap, seed, t.skip_words, SKIP_WORD_RATE)
+    report = [f"home assistant: {t.files} sentence files, {len(stats.per_intent)} intents, "
+              f"{stats.templates:,} templates, {format_count(stats.possible)} possible sentences, "
+              f"sampled {stats.produced:,} (at most {cap:,} per intent, seed {seed})"]
+    return examples, report + t.report
+
+
+def _lists_used(grammar: Grammar, node, seen: frozenset = frozenset()) -> set[str]:
+    out: set[str] = set()
+    for n in walk(node):
+        if isinstance(n, ListRef):
+            out.add(n.list_name)
+        elif isinstance(n, RuleRef) and n.name not in seen:
+            out |= _lists_used(grammar, grammar.rule(n.name), seen | {n.name})
+    return out
+
+
+__all__ = ["load_home_assistant", "read_home_assistant", "is_home_assistant", "HomeAssistantTemplates"]
