@@ -17,6 +17,7 @@ import sys
 # Modules that add subcommands. Each defines register(subparsers) -> None.
 COMMAND_MODULES = (
     "safu.runtime.cli_intent",
+    "safu.runtime.cli_listen",
 )
 
 
