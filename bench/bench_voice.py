@@ -167,12 +167,14 @@ def run_cell(task):
     mode, snr, model_path, items, cache = task
     from safu.device.actions import ActionRunner
     from safu.device.audio import WavSource
+    from safu.device.command_vocabulary import slot_values
     from safu.device.pipeline import VoiceLoop
     from safu.device.recognizer import make_recognizer
     from safu.runtime.api import load
 
     model = load(model_path)
-    recognizer = make_recognizer("pocketsphinx", sentences=model.sentences, restricted=(mode == "restricted"))
+    recognizer = make_recognizer("pocketsphinx", sentences=model.sentences, restricted=(mode == "restricted"),
+                                 values=slot_values(model))
     log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-"), "actions.jsonl")
     runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                            "default": {"do": [{"actuator": "log"}]}})

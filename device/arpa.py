@@ -21,7 +21,8 @@ DISCOUNT = 0.5
 BOS, EOS = "<s>", "</s>"
 
 
-def arpa_lm(sentences: list[str], order: int = 3, extra_words: list[str] = (), extra_mass: float = 0.05) -> str:
+def arpa_lm(sentences: list[str], order: int = 3, extra_words: list[str] = (), extra_mass: float = 0.05,
+            discount: float = DISCOUNT) -> str:
     """Returns the ARPA text. Raises ValueError for no sentences, order < 1 or extra_mass outside [0, 1)."""
     if not sentences:
         raise ValueError("arpa_lm: no sentences")
@@ -55,7 +56,7 @@ def arpa_lm(sentences: list[str], order: int = 3, extra_words: list[str] = (), e
             history_total[n][gram[:-1]] += c
             followers[n][gram[:-1]].append(gram)
         for gram, c in counts[n].items():
-            prob[n][gram] = (c - DISCOUNT) / history_total[n][gram[:-1]]
+            prob[n][gram] = (c - discount) / history_total[n][gram[:-1]]
 
     def backoff_prob(gram: tuple) -> float:
         """P(last word | history) under the model, backing off as needed."""
@@ -70,7 +71,7 @@ def arpa_lm(sentences: list[str], order: int = 3, extra_words: list[str] = (), e
     backoff: list[dict] = [dict() for _ in range(order + 1)]
     for n in range(2, order + 1):
         for history, grams in followers[n].items():
-            left = DISCOUNT * len(grams) / history_total[n][history]
+            left = discount * len(grams) / history_total[n][history]
             lower_seen = sum(backoff_prob(g[1:]) for g in grams)
             backoff[n - 1][history] = left / max(1.0 - lower_seen, 1e-9)
 

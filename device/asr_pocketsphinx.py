@@ -23,6 +23,8 @@ from safu.device.recognizer import RecognizerError, Transcript, judge
 from safu.device.spoken_numbers import words_to_digits
 
 GARBAGE_MASS = 0.05  # unigram probability shared by the garbage words (bench/bench_voice.py measures it)
+LANGUAGE_WEIGHT = 6.5  # pocketsphinx -lw: how much the command LM counts against the acoustics
+WORD_PENALTY = 0.65   # pocketsphinx -wip: below 1 discourages inserted short words ("the the")
 
 
 def _import_pocketsphinx():
@@ -47,7 +49,9 @@ def read_dictionary(path: str) -> dict[str, list[str]]:
 class PocketSphinxRecognizer:
     name = "pocketsphinx"
 
-    def __init__(self, sentences: list[str] | None, garbage_mass: float = GARBAGE_MASS, order: int = 3):
+    def __init__(self, sentences: list[str] | None, garbage_mass: float = GARBAGE_MASS, order: int = 3,
+                 language_weight: float = LANGUAGE_WEIGHT, word_penalty: float = WORD_PENALTY,
+                 discount: float = 0.5, values: dict[str, list[str]] | None = None):
         ps = _import_pocketsphinx()
         model_dir = os.path.join(ps.get_model_path(), "en-us")
         hmm = os.path.join(model_dir, "en-us")
@@ -60,10 +64,11 @@ class PocketSphinxRecognizer:
                                        loglevel="FATAL")
             return
         dictionary = read_dictionary(dict_path)
-        self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary)
+        self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
+                                                          values=values)
         self.garbage = {w for w in garbage_words(exclude=self.vocabulary.words) if w in dictionary}
         lm_text = arpa_lm(self.vocabulary.phrases, order=order, extra_words=sorted(self.garbage),
-                          extra_mass=garbage_mass if self.garbage else 0.0)
+                          extra_mass=garbage_mass if self.garbage else 0.0, discount=discount)
         with tempfile.TemporaryDirectory(prefix="safu-asr-") as tmp:
             lm_path, small_dict = os.path.join(tmp, "commands.lm"), os.path.join(tmp, "commands.dict")
             with open(lm_path, "w", encoding="utf-8") as f:
@@ -72,7 +77,8 @@ class PocketSphinxRecognizer:
                 for word in sorted(set(self.vocabulary.words) | self.garbage):
                     f.write("\n".join(dictionary[word]) + "\n")
             try:
-                self._decoder = ps.Decoder(hmm=hmm, dict=small_dict, lm=lm_path, loglevel="FATAL")
+                self._decoder = ps.Decoder(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight,
+                                           wip=word_penalty, loglevel="FATAL")
             except (RuntimeError, ValueError) as exc:
                 raise RecognizerError(f"pocketsphinx rejected the command language model: {exc}") from None
 

@@ -24,9 +24,9 @@ from safu.device.spoken_numbers import words_to_digits
 UNKNOWN = "[unk]"
 
 
-def vosk_grammar(sentences: list[str]) -> list[str]:
+def vosk_grammar(sentences: list[str], values: dict[str, list[str]] | None = None) -> list[str]:
     """The phrase list handed to KaldiRecognizer: spoken-form sentences, then "[unk]"."""
-    return CommandVocabulary.from_sentences(sentences).phrases + [UNKNOWN]
+    return CommandVocabulary.from_sentences(sentences, values=values).phrases + [UNKNOWN]
 
 
 def check_model_dir(path: str) -> str:
@@ -42,10 +42,10 @@ def check_model_dir(path: str) -> str:
 class VoskRecognizer:
     name = "vosk"
 
-    def __init__(self, model_dir: str, sentences: list[str] | None):
+    def __init__(self, model_dir: str, sentences: list[str] | None, values: dict[str, list[str]] | None = None):
         check_model_dir(model_dir)
         self.restricted = sentences is not None
-        self.grammar = vosk_grammar(sentences) if self.restricted else None
+        self.grammar = vosk_grammar(sentences, values) if self.restricted else None
         try:
             import vosk
         except ImportError:

@@ -16,6 +16,7 @@ rejected) instead of being forced onto the nearest command.
 """
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -41,6 +42,44 @@ def spoken_form(sentence: str) -> list[str]:
     return words
 
 
+ENTITY_SLOTS = ("name", "area", "floor")  # slots whose values are interchangeable inside a sentence
+
+
+def slot_values(model) -> dict[str, list[str]]:
+    """{slot: surface forms} for the entity-like slots, from the model's synonym table (may be empty)."""
+    values: dict[str, set[str]] = {}
+    for (slot, surface) in getattr(model, "synonyms", {}) or {}:
+        if slot in ENTITY_SLOTS and "'" not in surface:
+            values.setdefault(slot, set()).add(surface.lower())
+    return {slot: sorted(v) for slot, v in values.items()}
+
+
+def with_slot_variants(phrases: list[str], values: dict[str, list[str]], per_carrier: int = 8,
+                       seed: int = 0) -> list[str]:
+    """Adds copies of each sentence with its entity names swapped for other names of the same slot.
+
+    The model's sentences are a sample of templates x entities, so "turn on the" may never precede
+    "porch light" in them; without this the recogniser's language model would find that command unlikely.
+    Each distinct carrier ("turn on the <name>") gets `per_carrier` names drawn at random (seeded)."""
+    surface_slot = {v: slot for slot, vs in values.items() for v in vs}
+    if not surface_slot:
+        return list(phrases)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(v) for v in sorted(surface_slot, key=len, reverse=True)) + r")\b")
+    rng = random.Random(seed)
+    out, carriers = set(phrases), set()
+    for phrase in phrases:
+        parts = pattern.split(phrase)  # odd indices are matched surfaces
+        if len(parts) == 1:
+            continue
+        carrier = tuple(surface_slot[p] if i % 2 else p for i, p in enumerate(parts))
+        if carrier in carriers:
+            continue
+        carriers.add(carrier)
+        for _ in range(per_carrier):
+            out.add("".join(rng.choice(values[p]) if i % 2 else p for i, p in enumerate(carrier)))
+    return sorted(out)
+
+
 @dataclass
 class CommandVocabulary:
     phrases: list[str]
@@ -48,7 +87,12 @@ class CommandVocabulary:
     skipped: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @classmethod
-    def from_sentences(cls, sentences: Iterable[str], known_word: Callable[[str], bool] = lambda w: True):
+    def from_sentences(cls, sentences: Iterable[str], known_word: Callable[[str], bool] = lambda w: True,
+                       values: dict[str, list[str]] | None = None):
+        """values: {slot: surface forms} to swap into the sentences (see with_slot_variants)."""
+        if values:
+            spoken = {slot: [" ".join(spoken_form(v)) for v in vs] for slot, vs in values.items()}
+            sentences = with_slot_variants([" ".join(spoken_form(s)) for s in sentences], spoken)
         phrases, skipped = set(), []
         for sentence in sentences:
             words = spoken_form(sentence)

@@ -52,18 +52,20 @@ def judge(words: str, garbage: set[str]) -> tuple[bool, str | None]:
 
 
 def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = None, restricted: bool = True,
-                    vosk_model: str | None = None) -> Recognizer:
+                    vosk_model: str | None = None, values: dict[str, list[str]] | None = None) -> Recognizer:
     """engine "pocketsphinx" (default, model inside the wheel) or "vosk" (needs vosk_model, a directory).
 
-    restricted=True needs `sentences` (IntentModel.sentences). Raises RecognizerError or ValueError."""
+    restricted=True needs `sentences` (IntentModel.sentences); `values` ({slot: surfaces}, from
+    command_vocabulary.slot_values(model)) lets names appear in every sentence shape. Raises
+    RecognizerError or ValueError."""
     if restricted and not sentences:
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":
         from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
-        return PocketSphinxRecognizer(sentences if restricted else None)
+        return PocketSphinxRecognizer(sentences if restricted else None, values=values)
     if engine == "vosk":
         from safu.device.asr_vosk import VoskRecognizer
         if not vosk_model:
             raise RecognizerError("--asr vosk needs --vosk-model DIR (an unpacked model such as vosk-model-small-en-us-0.15)")
-        return VoskRecognizer(vosk_model, sentences if restricted else None)
+        return VoskRecognizer(vosk_model, sentences if restricted else None, values)
     raise ValueError(f"unknown recogniser {engine!r}; expected 'pocketsphinx' or 'vosk'")

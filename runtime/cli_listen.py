@@ -57,6 +57,7 @@ def _sources(args):
 
 def run_listen(args) -> int:
     from safu.device.actions import ActionRunner
+    from safu.device.command_vocabulary import slot_values
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop
     from safu.device.recognizer import make_recognizer
@@ -70,7 +71,7 @@ def run_listen(args) -> int:
     model = load(args.model, backend=args.backend)
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
     recognizer = make_recognizer(args.asr, sentences=model.sentences, restricted=not args.open_vocabulary,
-                                 vosk_model=args.vosk_model)
+                                 vosk_model=args.vosk_model, values=slot_values(model))
     loop = VoiceLoop(model, recognizer, runner, Endpointer(make_vad(args.vad)), args.min_confidence)
     done = 0
     try:
