@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from safu.models import features as feat
+from safu.models.adam import Adam, EarlyStopping
 from safu.models.bit_cipher import cipher_embeddings
 from safu.models.cooc import cooc_sums, normalise_blocks
 from safu.models.safu_unit import fit_W, internal_targets, log_softmax, softmax
@@ -38,8 +39,9 @@ class IntentConfig:
     slot_radius: int = 2         # 5-token window for the slot tagger
     bigram_buckets: int = 4096   # hashed bigram features; 0 disables them (smaller models)
     max_tokens: int = 48         # longer utterances are cut (fixed state size on microcontrollers)
-    smoothing: float = 0.05      # additive prior on co-occurrence counts: unseen word/class pairs stay finite
+    smoothing: float = 0.01      # additive prior on co-occurrence counts: unseen word/class pairs stay finite
     tuning_rounds: int = 1       # internal-target refits of W after the bootstrap
+    balance_intents: bool = True  # every intent gets equal weight, however many sentences it has
     unk_rate: float = 0.02       # share of training tokens also counted as <unk> (robust to unknown words)
     holdout: float = 0.1         # share of examples held out to calibrate the out-of-scope threshold
     min_inscope_recall: float = 0.97  # threshold keeps at least this share of held-out correct answers
@@ -179,7 +181,7 @@ class _Fitter:
     def slot_fit(self, batch: feat.Batch, labels: np.ndarray) -> None:
         c, R = self.c, self.R
         r, K, D, N, S = c.slot_radius, 2 * c.slot_radius + 1, R.shape[1], R.shape[0], self.S
-        _, _, win = batch.slot_windows(r)
+        rows, _, win = batch.slot_windows(r)
         centre = win[:, r]
         Q = np.empty(win.shape)
         for sl in _chunks(len(win), 50000):
@@ -188,7 +190,9 @@ class _Fitter:
         W = np.zeros((K, K))
         for round_ in range(c.tuning_rounds + 1):
             a = -log_softmax(Q @ W)                                    # (T, K)
-            U = self._slot_U(win, labels, a)
+            F_raw = self._slot_F(win, labels, a)
+            K_norm = float(a.sum(axis=1).mean()) + 1.0
+            U = explicit_fit(F_raw + c.smoothing, K_norm)
             if round_ == c.tuning_rounds:
                 break
             RU = [R @ U[k * D:(k + 1) * D] for k in range(K)]          # K x (N, S)
@@ -199,21 +203,52 @@ class _Fitter:
             cc = 2.0 * (1.0 + 1.0 / K) * np.log(max(S, 2))
             V = np.empty_like(Q)
             for k in range(K):
-                rows = RU[k][win[:, k]]                                # (T, S)
-                V[:, k] = rows[np.arange(len(win)), labels] - (P * rows).sum(axis=1) + cc
+                rr = RU[k][win[:, k]]                                  # (T, S)
+                V[:, k] = rr[np.arange(len(win)), labels] - (P * rr).sum(axis=1) + cc
             W = fit_W(Q, V)
         self.slot_W, self.slot_U, self.slot_b = W, U, np.zeros(S)
+        self.slot_state = {"rows": rows, "win": win, "labels": labels, "a": a, "F_raw": F_raw, "K": K_norm}
 
-    def _slot_U(self, win: np.ndarray, labels: np.ndarray, a: np.ndarray) -> np.ndarray:
-        c, R = self.c, self.R
-        r, K, N, S = c.slot_radius, win.shape[1], R.shape[0], self.S
+    def _slot_F(self, win: np.ndarray, labels: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Raw F = H^T Y of the slot features: cat blocks via per-type attention mass, then word identity."""
+        r, K, N, S = self.c.slot_radius, win.shape[1], self.R.shape[0], self.S
         blocks = []
         for k in range(K):
             A = np.bincount(win[:, k] * S + labels, weights=a[:, k], minlength=N * S).reshape(N, S)
-            blocks.append(R.T @ A)                                     # (D, S)
+            blocks.append(self.R.T @ A)                                # (D, S)
         F_word = np.bincount(win[:, r] * S + labels, minlength=N * S).reshape(N, S).astype(np.float64)
-        F = np.concatenate(blocks + [F_word]) + c.smoothing
-        return explicit_fit(F, float(a.sum(axis=1).mean()) + 1.0)
+        return np.concatenate(blocks + [F_word])
+
+    def slot_logit_parts(self, U: np.ndarray, win: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cat-feature logits, word-identity logits) for windows, both (T, S)."""
+        K, D = win.shape[1], self.R.shape[1]
+        cat = np.zeros((len(win), self.S))
+        for k in range(K):
+            cat += a[:, k, None] * (self.R @ U[k * D:(k + 1) * D])[win[:, k]]
+        return cat, U[K * D + win[:, self.c.slot_radius]]
+
+    def slot_calibrate(self, hold_rows: np.ndarray) -> float:
+        """Chooses the weight of the cat-feature block against word identity on held-out tokens.
+
+        The explicit layer treats the K*D correlated window features as independent evidence and
+        over-counts them; one scalar, picked on held-out data with the leave-out layer (counts of the
+        held-out tokens subtracted), restores the balance. Folded into slot_U; returns the weight.
+        """
+        st = self.slot_state
+        held = np.isin(st["rows"], hold_rows)
+        if not held.any():
+            return 1.0
+        F_hold = self._slot_F(st["win"][held], st["labels"][held], st["a"][held])
+        U_cal = explicit_fit(np.maximum(st["F_raw"] - F_hold, 0.0) + self.c.smoothing, st["K"])
+        cat, word = self.slot_logit_parts(U_cal, st["win"][held], st["a"][held])
+        y = st["labels"][held]
+        best = max((float(np.mean(np.argmax(lam * cat + word, axis=1) == y)), -abs(np.log(lam)), lam)
+                   for lam in (0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0))
+        lam = best[2]
+        D, K = self.R.shape[1], st["win"].shape[1]
+        self.slot_U = self.slot_U.copy()
+        self.slot_U[:K * D] *= lam
+        return lam
 
     # -- 3. intent head --------------------------------------------------------------------------
     def intent_features(self, batch: feat.Batch, W: np.ndarray) -> dict:
@@ -221,11 +256,18 @@ class _Fitter:
         f_att, _, Q = feat.intent_attention(batch, self.R, W)
         return {"batch": batch, "f_row": f_row, "f_att": f_att, "Q": Q}
 
-    def intent_F(self, fx: dict, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    def class_weights(self, y: np.ndarray) -> np.ndarray:
+        """Per-example weights giving every intent the same total mass: the explicit layer's
+        column-sum term otherwise acts as a prior that favours intents with more sentences
+        (template expansion easily gives 2,000 sentences to one intent and 20 to another)."""
+        counts = np.bincount(self.y_all, minlength=self.C).astype(np.float64)
+        return (len(self.y_all) / (self.C * np.maximum(counts, 1.0)))[y]
+
+    def intent_F(self, fx: dict, y: np.ndarray) -> np.ndarray:
         """F = H^T Y for the intent features, accumulated sparsely for the bag-of-words blocks."""
         c, N, B, C = self.c, len(self.vocab), self.c.bigram_buckets, self.C
         batch = fx["batch"]
-        w = np.ones(len(batch)) if weights is None else weights
+        w = self.class_weights(y) if self.c.balance_intents else np.ones(len(batch))
         F_bow = np.zeros((N, C))
         rows, cols = np.nonzero(batch.mask)
         np.add.at(F_bow, (batch.S[rows, cols], y[rows]), (w / batch.L)[rows])
@@ -258,6 +300,7 @@ class _Fitter:
         return out + fx["f_row"] @ U_row + fx["f_att"] @ U_att + b
 
     def intent_fit(self, batch: feat.Batch, y: np.ndarray) -> None:
+        self.y_all = y
         c, N, B, D, C = self.c, len(self.vocab), self.c.bigram_buckets, self.R.shape[1], self.C
         K_i = c.max_tokens + 2
         W = np.zeros((K_i, K_i))
@@ -279,6 +322,52 @@ class _Fitter:
             W[:Lmax, :Lmax] = W_part
         self.intent_W, self.intent_U, self.intent_b = W, U, np.zeros(C)
 
+    def intent_block_logits(self, fx: dict, U: np.ndarray) -> list[np.ndarray]:
+        """Logits of each feature block [bow, bigram, row, attention] separately, each (M, C)."""
+        N, B, D = len(self.vocab), self.c.bigram_buckets, self.R.shape[1]
+        U_bow, U_big, U_row, U_att = np.split(U, [N, N + B, N + B + D])
+        batch = fx["batch"]
+        bow = np.zeros((len(batch), U.shape[1]))
+        big = np.zeros_like(bow)
+        for sl in _chunks(len(batch), 4096):
+            S, mask, L = batch.S[sl], batch.mask[sl], batch.L[sl]
+            bow[sl] = (U_bow[S] * mask[:, :, None]).sum(axis=1) / L[:, None]
+            if B:
+                ids = feat.bigram_bucket(S[:, :-1], S[:, 1:], B)
+                big[sl] = (U_big[ids] * mask[:, 1:, None]).sum(axis=1) / (L - 1)[:, None]
+        return [bow, big, fx["f_row"] @ U_row, fx["f_att"] @ U_att]
+
+    def intent_block_weights(self, fx_hold: dict, y_hold: np.ndarray, U: np.ndarray) -> np.ndarray:
+        """Weights of the four feature blocks, by coordinate search on held-out log-loss.
+
+        Like the slot weight: the explicit fit scores each block as independent evidence; a weight
+        per block (folded into intent_U) corrects for blocks that repeat each other."""
+        parts = self.intent_block_logits(fx_hold, U)
+        w = np.ones(4)
+
+        def loss(weights):
+            lp = log_softmax(sum(wi * p for wi, p in zip(weights, parts)))
+            return -float(lp[np.arange(len(y_hold)), y_hold].mean())
+
+        grid = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+        for _ in range(2):
+            for b in range(4):
+                trials = []
+                for g in grid:
+                    t = w.copy()
+                    t[b] = g
+                    if t.any():
+                        trials.append((loss(t), abs(g - 1.0), g))
+                w[b] = min(trials)[2]
+        return w
+
+    def apply_block_weights(self, w: np.ndarray) -> None:
+        N, B, D = len(self.vocab), self.c.bigram_buckets, self.R.shape[1]
+        bounds = [0, N, N + B, N + B + D, N + B + 2 * D]
+        self.intent_U = self.intent_U.copy()
+        for b in range(4):
+            self.intent_U[bounds[b]:bounds[b + 1]] *= w[b]
+
     # -- 5. polish -------------------------------------------------------------------------------
     def polish(self, train: tuple, dev: tuple, epochs: int, lr: float) -> int:
         """Adam on intent_U/intent_b with early stopping on dev log-loss; returns epochs run."""
@@ -286,12 +375,9 @@ class _Fitter:
         fx_dev, y_dev = dev
         U, b = self.intent_U.copy(), self.intent_b.copy()
         N, B, D = len(self.vocab), self.c.bigram_buckets, self.R.shape[1]
-        params = [U, b]
-        m = [np.zeros_like(p) for p in params]
-        v = [np.zeros_like(p) for p in params]
-        best = (self._dev_loss(fx_dev, y_dev, U, b), U.copy(), b.copy())
-        step, bad, ran = 0, 0, 0
-        batch = fx["batch"]
+        opt = Adam([U, b], lr)
+        stopper = EarlyStopping([U, b], self._dev_loss(fx_dev, y_dev, U, b))
+        batch, ran = fx["batch"], 0
         for epoch in range(epochs):
             ran = epoch + 1
             order = self.rng.permutation(len(batch))
@@ -310,21 +396,52 @@ class _Fitter:
                     np.add.at(gU, N + big[r2, c2], G[r2] / (sb.L[r2, None] - 1))
                 gU[N + B:N + B + D] = sub["f_row"].T @ G
                 gU[N + B + D:] = sub["f_att"].T @ G
-                step += 1
-                for p, g, mm, vv in zip(params, [gU, G.sum(axis=0)], m, v):
-                    mm *= 0.9
-                    mm += 0.1 * g
-                    vv *= 0.999
-                    vv += 0.001 * g * g
-                    p -= lr * (mm / (1 - 0.9 ** step)) / (np.sqrt(vv / (1 - 0.999 ** step)) + 1e-8)
-            loss = self._dev_loss(fx_dev, y_dev, U, b)
-            if loss < best[0] - 1e-4:
-                best, bad = (loss, U.copy(), b.copy()), 0
-            else:
-                bad += 1
-                if bad >= 2:
-                    break
-        self.intent_U, self.intent_b = best[1], best[2]
+                opt.step([gU, G.sum(axis=0)])
+            if stopper.update([U, b], self._dev_loss(fx_dev, y_dev, U, b)):
+                break
+        self.intent_U, self.intent_b = stopper.best
+        return ran
+
+    def slot_polish(self, hold_rows: np.ndarray, epochs: int, lr: float) -> int:
+        """Adam on slot_U/slot_b (window features and word identity), early stopping on the
+        held-out examples' tokens; embeddings and W stay frozen. Returns epochs run."""
+        st = self.slot_state
+        K, D = st["win"].shape[1], self.R.shape[1]
+        held = np.isin(st["rows"], hold_rows)
+        tr, dv = np.nonzero(~held)[0], np.nonzero(held)[0]
+        U, b = self.slot_U.copy(), self.slot_b.copy()
+
+        def feats(idx):
+            win = st["win"][idx]
+            return (st["a"][idx][:, :, None] * self.R[win]).reshape(len(idx), -1), win[:, self.c.slot_radius]
+
+        def dev_loss():
+            if not len(dv):
+                return 0.0
+            h, centre = feats(dv)
+            lp = log_softmax(h @ U[:K * D] + U[K * D + centre] + b)
+            return -float(lp[np.arange(len(dv)), st["labels"][dv]].mean())
+
+        opt = Adam([U, b], lr)
+        stopper = EarlyStopping([U, b], dev_loss())
+        ran = 0
+        for epoch in range(epochs):
+            ran = epoch + 1
+            order = self.rng.permutation(tr)
+            for sl in _chunks(len(order), 512):
+                idx = order[sl]
+                h, centre = feats(idx)
+                P = softmax(h @ U[:K * D] + U[K * D + centre] + b)
+                G = P
+                G[np.arange(len(idx)), st["labels"][idx]] -= 1.0
+                G /= len(idx)
+                gU = np.zeros_like(U)
+                gU[:K * D] = h.T @ G
+                np.add.at(gU, K * D + centre, G)
+                opt.step([gU, G.sum(axis=0)])
+            if stopper.update([U, b], dev_loss()):
+                break
+        self.slot_U, self.slot_b = stopper.best
         return ran
 
     def _dev_loss(self, fx, y, U, b) -> float:
@@ -404,18 +521,23 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     f.slot_fit(batch, np.concatenate(labels))
     say("intent SAFU")
     f.intent_fit(batch, y)
-    polish_epochs_run, threshold = 0, 0.0
+    polish_epochs_run, threshold, block_w, slot_weight = 0, 0.0, np.ones(4), 1.0
     if n_hold:
         say("calibrating the out-of-scope threshold")
         fx_hold = f.intent_features(batch.take(hold), f.intent_W)
         F_hold = f.intent_F(fx_hold, y[hold])
         U_full = f.intent_U
         f.intent_U = explicit_fit(np.maximum(f.intent_F_raw - F_hold, 0.0) + config.smoothing, 4.0)
+        block_w = f.intent_block_weights(fx_hold, y[hold], f.intent_U)
+        f.apply_block_weights(block_w)
+        slot_weight = f.slot_calibrate(hold)
         if config.polish_epochs:
             say("backprop polish")
             fx_train = f.intent_features(batch.take(train), f.intent_W)
             polish_epochs_run = f.polish((fx_train, y[train]), (fx_hold, y[hold]),
                                          config.polish_epochs, config.polish_lr)
+            say("backprop polish (slots)")
+            f.slot_polish_epochs_run = f.slot_polish(hold, config.polish_epochs, config.polish_lr)
         P_hold = _predict_intents(f, [ids[i] for i in hold])
         oos_ids = [vocab.encode(s, cut)[0] for s in (out_of_scope or [])]
         P_oos = _predict_intents(f, oos_ids) if oos_ids else np.zeros((0, len(intents)))
@@ -423,13 +545,28 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
                                         config.min_inscope_recall)
         if not config.polish_epochs:
             f.intent_U = U_full  # explicit only: ship the layer fitted on every example
+            f.apply_block_weights(block_w)
         # (with polish, the shipped layer is the polished leave-out layer: the held-out rows
         #  decided when to stop, so they were not trained on)
+    elif out_of_scope:
+        # Too few examples to hold any out: calibrate on the training sentences themselves (their
+        # confidences are optimistic) against the shipped out-of-scope sentences.
+        say("calibrating the out-of-scope threshold")
+        P_in = _predict_intents(f, ids)
+        P_oos = _predict_intents(f, [vocab.encode(s, cut)[0] for s in out_of_scope])
+        threshold = calibrate_threshold(P_in, y, P_oos.max(axis=1), config.min_inscope_recall)
     final = f
     final.polish_epochs_run = polish_epochs_run
 
+    # Which slot labels each intent uses in training: decoding only considers those (a timer's
+    # `conversation_command` can never be tagged inside a HassTurnOn command).
+    allowed = np.zeros((len(intents), len(slot_labels)), np.float32)
+    allowed[:, 0] = 1.0
+    for yi, lab in zip(y, labels):
+        allowed[yi, lab] = 1.0
     K_s = 2 * config.slot_radius + 1
     tensors = {
+        "slot_allowed": allowed,
         "token_table": final.R,
         "slot_W": final.slot_W,
         "slot_U": final.slot_U,
@@ -447,7 +584,8 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         config=config, vocab=vocab.tokens, intents=intents, slot_labels=slot_labels,
         synonyms=synonym_entries, tensors=tensors, threshold=threshold, sentences=sentences,
         stats={"examples": len(examples), "seconds": seconds, "data_sha256": data_hash(examples),
-               "polish_epochs_run": final.polish_epochs_run, "held_out": int(n_hold)})
+               "polish_epochs_run": final.polish_epochs_run, "held_out": int(n_hold),
+               "intent_block_weights": block_w.tolist(), "slot_block_weight": slot_weight})
 
 
 def _predict_intents(f: _Fitter, id_lists: list[np.ndarray]) -> np.ndarray:
@@ -458,11 +596,13 @@ def _predict_intents(f: _Fitter, id_lists: list[np.ndarray]) -> np.ndarray:
 
 
 def calibrate_threshold(P_hold: np.ndarray, y_hold: np.ndarray, oos_conf: np.ndarray,
-                        min_recall: float) -> float:
+                        min_recall: float, oos_rejection: float = 0.95) -> float:
     """Picks the threshold on the top probability.
 
-    Among thresholds that keep at least `min_recall` of the held-out examples the model gets right,
-    take the one that rejects the most out-of-scope sentences (the highest such threshold).
+    t_in keeps `min_recall` of the held-out examples the model gets right. If out-of-scope
+    sentences are given and a lower threshold already rejects `oos_rejection` of them, that lower
+    one is used: held-out sentences come from the same templates as training and are easier than
+    real speech, so a threshold no higher than needed keeps more real commands.
     Without held-out correct answers, 0 (never reject).
     """
     conf = P_hold.max(axis=1)
@@ -470,4 +610,6 @@ def calibrate_threshold(P_hold: np.ndarray, y_hold: np.ndarray, oos_conf: np.nda
     if len(correct) == 0:
         return 0.0
     t = float(np.quantile(correct, 1.0 - min_recall))
+    if len(oos_conf):
+        t = min(t, float(np.quantile(oos_conf, oos_rejection)) + 1e-6)
     return max(0.0, min(t, 0.99))

@@ -65,6 +65,7 @@ class IntentModel:
         for entry in mf.metadata.get("slot.synonyms", []):
             name, surface, value = entry.split("\t")
             self.synonyms[(name, surface)] = value
+        self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
         self.backend = backend
         self._forward = make_forward(path, mf, backend)
 
@@ -86,7 +87,8 @@ class IntentModel:
             return Prediction(text, None, 0.0, reason="empty input: no words to understand")
         best = int(np.argmax(p_intent))
         conf = float(p_intent[best])
-        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms)
+        allowed = self.slot_allowed[best] if self.slot_allowed is not None else None
+        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed)
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if conf < self.threshold:
@@ -96,10 +98,13 @@ class IntentModel:
         return pred
 
 
-def decode_slots(text, toks, p_slot, labels, synonyms) -> list[SlotSpan]:
-    """BIO decoding of docs/intent_model.md: argmax per token, a stray I-x starts a span."""
+def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None) -> list[SlotSpan]:
+    """BIO decoding of docs/intent_model.md: argmax per token over the labels the predicted intent
+    allows, a stray I-x starts a span."""
     spans, cur = [], None  # cur = [name, first token, last token]
     for j, row in enumerate(np.asarray(p_slot)):
+        if allowed is not None:
+            row = np.where(allowed, row, -1.0)
         lab = labels[int(np.argmax(row))]
         if lab == "O":
             cur = None

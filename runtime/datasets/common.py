@@ -175,13 +175,24 @@ def load_yaml(path: Path, text: str | None = None):
     return doc
 
 
+def type_name(value) -> str:
+    """What a YAML/JSON value is, in the words of the format: mapping, list, string, number..."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), (dict, "mapping"), (list, "list"), (str, "string"),
+                       ((int, float), "number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
 def require(mapping, key: str, path: Path, kind: type | tuple[type, ...], expected: str):
     """mapping[key], checked to be of `kind`; raises DataError(file:line: field 'key': expected ...)."""
     if not isinstance(mapping, dict) or key not in mapping:
         raise DataError(path, f"missing; expected {expected}", line=line_of(mapping), field=key)
     value = mapping[key]
     if not isinstance(value, kind):
-        raise DataError(path, f"expected {expected}, got {type(value).__name__}",
+        raise DataError(path, f"expected {expected}, got {type_name(value)}",
                         line=line_of(value, line_of(mapping)), field=key)
     return value
 

@@ -34,6 +34,7 @@ class ExpansionStats:
     possible: int = 0          # total expansions over all templates (duplicates counted)
     produced: int = 0
     templates: int = 0
+    empty: list[str] = field(default_factory=list)   # sources of templates with no expansion
     per_intent: dict[str, tuple[int, int]] = field(default_factory=dict)   # intent -> (possible, produced)
 
 
@@ -81,6 +82,7 @@ def expand_templates(sentences: list[TemplateSentence], cap: int, seed: int = 0,
     for intent in sorted(by_intent):
         rng = random.Random(f"{seed}:{intent}")
         group = [s for s in by_intent[intent] if s.grammar.count(s.node) > 0]
+        stats.empty += [s.source for s in by_intent[intent] if s.grammar.count(s.node) == 0]
         counts = [s.grammar.count(s.node) for s in group]
         possible = sum(counts)
         seen: set[str] = set()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import DataError, line_of, require
+from .common import DataError, line_of, require, type_name
 from .expand import TemplateSentence, expand_templates, format_count, match_sentence
 from .inventory import Inventory, load_inventory
 from .numbers import format_number, number_words
@@ -39,7 +39,9 @@ WILDCARD_SAMPLES = {
                        "buy a birthday present", "clean the garage"],
     "zone": ["home", "work", "school", "the gym", "the office"],
     "timer_name": ["pizza", "pasta", "laundry", "tea", "eggs", "homework"],
-    "timer_command": ["turn off the oven", "turn on the porch light", "stop the music"],
+    # Delayed commands. Deliberately not "turn on/off ..." phrasing: with those, a word-level
+    # tagger learns that "turn off" is a conversation_command slot in every intent.
+    "timer_command": ["check the oven", "take out the laundry", "water the plants"],
     "message": ["dinner is ready", "time to go to school", "the movie is starting"],
     "search_query": ["jazz", "the beatles", "taylor swift", "relaxing music", "the news",
                      "abbey road"],
@@ -62,7 +64,7 @@ def is_home_assistant(doc) -> bool:
 
 def _parse(path: Path, src, what: str):
     if not isinstance(src, str):
-        raise DataError(path, f"{what}: expected a template string, got {type(src).__name__}",
+        raise DataError(path, f"{what}: expected a template string, got {type_name(src)}",
                         line=line_of(src))
     try:
         return parse_template(src)
@@ -80,7 +82,9 @@ def _range_list(path: Path, name: str, spec) -> SlotList:
     if not isinstance(step, (int, float)) or step <= 0:
         raise DataError(path, "expected a positive number", line=line_of(spec),
                         field=f"lists.{name}.range.step")
-    fractions = {None: 1, "halves": 2, "tenths": 10, "quarters": 4}.get(spec.get("fractions"))
+    fraction_name = spec.get("fractions")
+    fractions = {None: 1, "halves": 2, "tenths": 10, "quarters": 4}.get(
+        fraction_name if fraction_name is None or isinstance(fraction_name, str) else "?")
     if fractions is None:
         raise DataError(path, "expected halves, tenths or quarters", line=line_of(spec),
                         field=f"lists.{name}.range.fractions")
@@ -201,7 +205,18 @@ def _blocks(path: Path, doc: dict) -> list[tuple[str, dict]]:
         if not isinstance(b, dict):
             raise DataError(path, "expected a mapping with sentences", line=line_of(b), field="data")
         require(b, "sentences", path, list, "a list of template strings")
+        for key in ("slots", "requires_context", "excludes_context", "expansion_rules"):
+            _check_type(path, b, key, dict, "a mapping")
+        _check_type(path, b, "name_domains", list, "a list of domains")
     return out
+
+
+def _check_type(path: Path, mapping: dict, key: str, kind: type, expected: str) -> None:
+    """Raises DataError (file:line: field) if mapping[key] is present, not null, and not `kind`."""
+    value = mapping.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise DataError(path, f"expected {expected}, got {type_name(value)}",
+                        line=line_of(value, line_of(mapping)), field=key)
 
 
 @dataclass
@@ -230,6 +245,9 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
     lists: dict[str, SlotList] = {}
     skip_words: list[str] = []
     for path, doc in files:
+        _check_type(path, doc, "expansion_rules", dict, "a mapping of rule name -> template")
+        _check_type(path, doc, "lists", dict, "a mapping of list name -> values/range/wildcard")
+        _check_type(path, doc, "skip_words", list, "a list of words")
         for name, src in (doc.get("expansion_rules") or {}).items():
             rules_src.setdefault(str(name), (path, src))
         for name, spec in (doc.get("lists") or {}).items():
@@ -294,6 +312,9 @@ def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
     report = [f"home assistant: {t.files} sentence files, {len(stats.per_intent)} intents, "
               f"{stats.templates:,} templates, {format_count(stats.possible)} possible sentences, "
               f"sampled {stats.produced:,} (at most {cap:,} per intent, seed {seed})"]
+    if stats.empty:
+        report.append(f"note: {len(stats.empty)} templates produce no sentence because a list they "
+                      f"use is empty (e.g. no floors in the inventory), e.g. {stats.empty[0]}")
     return examples, report + t.report
 
 

@@ -18,7 +18,7 @@ import json
 import re
 from pathlib import Path
 
-from .common import DataError, Example, SlotSpan, read_text
+from .common import DataError, Example, SlotSpan, read_text, type_name
 
 
 def find_span(text: str, surface: str, taken: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -43,7 +43,7 @@ def parse_record(obj, where: tuple[Path, int]) -> Example:
     """One JSON object -> Example. Raises DataError(file:line: field ...)."""
     path, line = where
     if not isinstance(obj, dict):
-        raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", line=line)
+        raise DataError(path, f"expected a JSON object, got {type_name(obj)}", line=line)
     if "text" not in obj:
         raise DataError(path, "missing; expected the sentence", line=line, field="text")
     text = obj["text"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import DataError, line_of, require
+from .common import DataError, line_of, require, type_name
 from .expand import TemplateSentence, expand_templates, format_count
 from .numbers import number_words
 from .template import (EMPTY, Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError,
@@ -145,13 +145,18 @@ def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0) -> tuple[list, li
 
     def parse(src, what):
         if not isinstance(src, str):
-            raise DataError(path, f"{what}: expected a string, got {type(src).__name__}",
+            raise DataError(path, f"{what}: expected a string, got {type_name(src)}",
                             line=line_of(src, line_of(context)))
         try:
             return parse_expression(src)
         except TemplateError as exc:
             raise DataError(path, f"{what}: {exc}", line=line_of(src)) from None
 
+    for key in ("slots", "macros"):
+        value = context.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise DataError(path, f"expected a mapping of name -> list, got {type_name(value)}",
+                            line=line_of(value, line_of(context)), field=f"context.{key}")
     lists: dict[str, SlotList] = {}
     for name, values in (context.get("slots") or {}).items():
         if not isinstance(values, list) or not values:

@@ -233,6 +233,7 @@ class Grammar:
         self.lists = lists
         self._count: dict[int, int] = {}
         self._live: dict = {}     # Alt id / "{list" -> options that can expand (sampling cache)
+        self._missing: dict[str, list[str]] = {}   # "<rule" / "{list" -> missing names below it
 
     def rule(self, name: str) -> Node:
         return self.rules[name]
@@ -241,26 +242,34 @@ class Grammar:
         return self.lists[name]
 
     # -- checks ------------------------------------------------------------------------------
-    def missing_references(self, node: Node, _seen: set | None = None) -> list[str]:
+    def missing_references(self, node: Node) -> list[str]:
         """Names of rules ('<x>') and lists ('{x}') the tree needs but the grammar lacks, and
-        rule cycles ('<x> (recursive)')."""
-        seen = set() if _seen is None else _seen
+        rule cycles ('<x> (recursive)'). Results per rule and list are cached."""
         out: list[str] = []
         for n in walk(node):
             if isinstance(n, RuleRef):
-                if n.name in seen:
-                    out.append(f"<{n.name}> (recursive)")
-                elif n.name not in self.rules:
-                    out.append(f"<{n.name}>")
-                else:
-                    out += self.missing_references(self.rules[n.name], seen | {n.name})
+                out += self._missing_in("<" + n.name)
             elif isinstance(n, ListRef):
-                if n.list_name not in self.lists:
-                    out.append(f"{{{n.list_name}}}")
-                else:
-                    for v in self.lists[n.list_name].values:
-                        out += self.missing_references(v.surface, seen)
+                out += self._missing_in("{" + n.list_name)
         return out
+
+    def _missing_in(self, key: str) -> list[str]:
+        cached = self._missing.get(key)
+        if cached is not None:
+            return cached
+        name = key[1:]
+        if key[0] == "<":
+            if name not in self.rules:
+                return [f"<{name}>"]
+            self._missing[key] = [f"<{name}> (recursive)"]    # seen again while in progress
+            found = self.missing_references(self.rules[name])
+        else:
+            if name not in self.lists:
+                return [f"{{{name}}}"]
+            self._missing[key] = []
+            found = [m for v in self.lists[name].values for m in self.missing_references(v.surface)]
+        self._missing[key] = found
+        return found
 
     # -- counting ----------------------------------------------------------------------------
     def count(self, node: Node) -> int:
@@ -314,20 +323,23 @@ class Grammar:
         return tuple(out)
 
     def _sample_into(self, node: Node, rng: random.Random, out: list) -> None:
-        while True:   # loop instead of recursing through single-child choices
-            if isinstance(node, Text):
+        # Hot loop of expansion: exact type tests and a loop instead of recursing through
+        # single-child choices.
+        while True:
+            kind = type(node)
+            if kind is Text:
                 out.append(node.text)
                 return
-            if isinstance(node, Seq):
+            if kind is Seq:
                 for it in node.items:
                     self._sample_into(it, rng, out)
                 return
-            if isinstance(node, Alt):
+            if kind is Alt:
                 live = self._live.get(id(node))
                 if live is None:
                     live = self._live[id(node)] = [o for o in node.options if self.count(o) > 0]
                 node = live[int(rng.random() * len(live))]
-            elif isinstance(node, RuleRef):
+            elif kind is RuleRef:
                 node = self.rules[node.name]
             else:
                 key = "{" + node.list_name
@@ -426,12 +438,17 @@ def render(pieces) -> tuple[str, list[tuple[str, str, int, int]]]:
     def emit(ps):
         nonlocal n, last_space
         for p in ps:
-            if isinstance(p, SlotPiece):
+            if type(p) is SlotPiece:
                 start = n
                 emit(p.pieces)
                 slots.append((p.name, p.value, start, n))
                 continue
             if not p:
+                continue
+            if " " not in p and p.isprintable():     # common case: one word, no spacing to fix
+                buf.append(p)
+                n += len(p)
+                last_space = False
                 continue
             words = p.split()
             if p[0].isspace() and not last_space:

@@ -1,0 +1,161 @@
+"""The intent + slot model end to end on a small hand-made domain."""
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from safu.export.model_file import read_model_file
+from safu.models import features as feat
+from safu.models.intent_model import IntentConfig, _Fitter, _predict_intents, fit_intent_model
+from safu.models.reference import IntentReference
+from safu.models.tokenizer import Vocabulary
+from safu.runtime.api import load
+from safu.runtime.datasets import Example, SlotSpan
+
+AREAS = {"kitchen": "kitchen", "living room": "living_room", "lounge": "living_room", "bedroom": "bedroom",
+         "office": "office"}
+
+
+def _example(template: str, intent: str, **slots) -> Example:
+    text, spans = template, []
+    for name, (surface, value) in slots.items():
+        start = text.index("{" + name + "}")
+        text = text.replace("{" + name + "}", surface, 1)
+        spans.append(SlotSpan(name, start, start + len(surface), value))
+    return Example(text, intent, spans)
+
+
+def small_domain() -> list[Example]:
+    out = []
+    for verb, area in itertools.product(["turn on", "switch on", "please turn on"], AREAS):
+        out.append(_example(f"{verb} the {{area}} lights", "LightsOn", area=(area, AREAS[area])))
+        out.append(_example(f"{verb.replace('on', 'off')} the {{area}} lights", "LightsOff", area=(area, AREAS[area])))
+    for area in AREAS:
+        out.append(_example(f"lights on in the {{area}}", "LightsOn", area=(area, AREAS[area])))
+        out.append(_example(f"lights off in the {{area}}", "LightsOff", area=(area, AREAS[area])))
+    for q in ["what's the weather", "what is the weather like today", "will it rain tomorrow",
+              "is it going to be sunny", "weather forecast please", "how cold is it outside"]:
+        out.append(Example(q, "GetWeather", []))
+    for n, unit in itertools.product(["5", "10", "twenty", "3"], ["minutes", "seconds", "hours"]):
+        out.append(_example(f"set a timer for {{duration}} {unit}", "StartTimer", duration=(n, n)))
+        out.append(_example(f"start a {{duration}} {unit} timer", "StartTimer", duration=(n, n)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    model = fit_intent_model(small_domain(), IntentConfig(bigram_buckets=64), out_of_scope=[
+        "tell me a joke", "who won the game", "how old are you", "sing a song"])
+    path = tmp_path_factory.mktemp("m") / "small.safu"
+    model.save(path)
+    return model, path
+
+
+def test_predicts_intents_and_canonical_slots(trained):
+    _, path = trained
+    m = load(path, backend="numpy")
+    p = m.predict("please switch on the lounge lights")
+    assert p.intent == "LightsOn" and p.slots == {"area": "living_room"}
+    assert p.spans[0].text == "lounge"
+    p = m.predict("turn off the kitchen lights")
+    assert p.intent == "LightsOff" and p.slots == {"area": "kitchen"}
+    assert m.predict("set a timer for 10 minutes").intent == "StartTimer"
+    assert m.predict("what is the weather like").intent == "GetWeather"
+
+
+def test_unknown_words_still_get_an_answer(trained):
+    m = load(trained[1], backend="numpy")
+    p = m.predict("zorp the kitchen lights on")
+    assert 0.0 <= p.confidence <= 1.0 and p.best_intent in m.intents
+
+
+def test_empty_and_huge_utterances(trained):
+    m = load(trained[1], backend="numpy")
+    p = m.predict("")
+    assert p.intent is None and "empty" in p.reason
+    assert m.predict("?!").intent is None
+    big = " ".join(["lights"] * 10_000)
+    p = m.predict(big)
+    assert p.truncated and p.best_intent in m.intents
+
+
+def test_out_of_scope_is_rejected_more_often_than_in_scope(trained):
+    model, path = trained
+    m = load(path, backend="numpy")
+    assert 0.0 < model.threshold < 1.0
+    oos = ["tell me a joke", "who is the president", "how far is the moon", "i like trains",
+           "what is two plus two", "play some jazz"]
+    rejected = sum(m.predict(s).intent is None for s in oos)
+    kept = sum(m.predict(ex.text).intent == ex.intent for ex in small_domain())
+    assert rejected >= 3
+    assert kept / len(small_domain()) > 0.9
+
+
+def test_training_features_match_the_reference_forward(trained):
+    """The batched training-time computation and the one-utterance reference agree."""
+    model, path = trained
+    mf = read_model_file(path)
+    vocab = Vocabulary(mf.metadata["tokenizer.vocab"])
+    f = _Fitter(model.config, vocab, len(model.intents), len(model.slot_labels))
+    f.R, f.intent_W = mf.tensor("token_table").astype(np.float64), mf.tensor("intent_W").astype(np.float64)
+    f.intent_U, f.intent_b = mf.tensor("intent_U").astype(np.float64), mf.tensor("intent_b").astype(np.float64)
+    texts = ["turn on the office lights", "will it rain", "start a 3 hours timer", "x", "zorp zorp"]
+    ids = [vocab.encode(t, model.config.max_tokens)[0] for t in texts]
+    batched = _predict_intents(f, ids)
+    ref = IntentReference(mf)
+    for row, i in zip(batched, ids):
+        np.testing.assert_allclose(ref.forward(i)[0], row, atol=2e-5)
+
+
+def test_slot_windows_cover_every_real_token():
+    batch = feat.Batch.from_ids([np.array([7, 8, 9]), np.array([10])])
+    rows, pos, win = batch.slot_windows(1)
+    assert rows.tolist() == [0, 0, 0, 1] and pos.tolist() == [1, 2, 3, 1]
+    assert win[0].tolist() == [1, 7, 8] and win[3].tolist() == [1, 10, 3]
+
+
+def test_one_intent_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least two intents"):
+        fit_intent_model([Example("turn on the lights", "On", [])] * 5)
+    with pytest.raises(ValueError, match="no training examples"):
+        fit_intent_model([])
+
+
+def test_backprop_polish_runs_and_is_recorded(tmp_path):
+    model = fit_intent_model(small_domain(), IntentConfig(bigram_buckets=64, polish_epochs=3))
+    assert model.stats["polish_epochs_run"] >= 1
+    model.save(tmp_path / "p.safu")
+    assert read_model_file(tmp_path / "p.safu").metadata["train.polish_epochs"] >= 1
+    assert load(tmp_path / "p.safu", backend="numpy").predict("turn on the bedroom lights").intent == "LightsOn"
+
+
+def test_cli_train_predict_eval_inspect(tmp_path, capsys):
+    from safu.runtime.cli import main
+
+    data = tmp_path / "train.jsonl"
+    with open(data, "w") as f:
+        for ex in small_domain():
+            slots = {s.name: ex.text[s.start:s.end] for s in ex.slots}
+            f.write(json.dumps({"text": ex.text, "intent": ex.intent, "slots": slots}) + "\n")
+    model = tmp_path / "m.safu"
+    assert main(["train", str(data), "-o", str(model), "--bigram-buckets", "64"]) == 0
+    assert "trained" in capsys.readouterr().out
+    assert main(["predict", str(model), "turn on the office lights", "--json", "--backend", "numpy"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["intent"] == "LightsOn" and out["slots"] == {"area": "office"}
+    assert main(["eval", str(model), str(data), "--json", "--backend", "numpy"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == len(small_domain()) and report["accuracy"] > 0.9 and report["slot_f1"] > 0.8
+    assert main(["inspect", str(model)]) == 0
+    assert "all checksums OK" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from safu.runtime.cli import main
+
+    bad = tmp_path / "bad.safu"
+    bad.write_bytes(b"NOPE" + b"\0" * 60)
+    assert main(["predict", str(bad), "hello"]) == 2
+    err = capsys.readouterr().err
+    assert "bad magic" in err and str(bad) in err and "Traceback" not in err
