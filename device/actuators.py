@@ -96,7 +96,10 @@ class PrintActuator:
             raise ConfigError(f"actuator {name}: stream must be 'stdout' or 'stderr'")
 
     def perform(self, step: dict, context: ActionContext) -> str:
-        message = expand(step.get("message", "{intent} " + json.dumps(context.slots, sort_keys=True)), context)
+        if "message" in step:
+            message = expand(str(step["message"]), context)
+        else:  # not a template: slot values may contain braces
+            message = f"{context.intent} {json.dumps(context.slots, sort_keys=True)}"
         if self.file:
             with open(self.file, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"intent": context.intent, "slots": context.slots, "message": message}) + "\n")

@@ -36,9 +36,9 @@ def require_program(name: str, package: str) -> str:
 class Broker:
     """A real mosquitto on 127.0.0.1:<random port>, config file in a temp dir."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, port: int | None = None):
         exe = require_program("mosquitto", "mosquitto")
-        self.port = free_port()
+        self.port = port or free_port()
         conf = tmp / "mosquitto.conf"
         conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         self.log = open(tmp / "mosquitto.log", "w")
