@@ -46,6 +46,20 @@ def read_dictionary(path: str) -> dict[str, list[str]]:
     return entries
 
 
+def with_merged_vowels(lines: list[str]) -> list[str]:
+    """Adds an AA variant of every pronunciation with AO: the cot-caught merger of most North American
+    speech (and of espeak-ng's en-us voice), without which "off" (AO F) is heard as "on" (AA N)."""
+    out = list(lines)
+    word = lines[0].split()[0].split("(")[0]
+    for line in lines:
+        phones = line.split()[1:]
+        if "AO" in phones:
+            variant = " ".join("AA" if p == "AO" else p for p in phones)
+            if all(variant != " ".join(l.split()[1:]) for l in out):
+                out.append(f"{word}({len(out) + 1}) {variant}")
+    return out
+
+
 class PocketSphinxRecognizer:
     name = "pocketsphinx"
 
@@ -75,7 +89,7 @@ class PocketSphinxRecognizer:
                 f.write(lm_text)
             with open(small_dict, "w", encoding="utf-8") as f:
                 for word in sorted(set(self.vocabulary.words) | self.garbage):
-                    f.write("\n".join(dictionary[word]) + "\n")
+                    f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
             try:
                 self._decoder = ps.Decoder(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight,
                                            wip=word_penalty, loglevel="FATAL")
