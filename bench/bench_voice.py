@@ -208,6 +208,35 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
 
 
+class _Serial:
+    """Stands in for a process pool with --jobs 1."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def imap(self, fn, tasks):
+        return (fn(t) for t in tasks)
+
+
+def print_row(mode, snr, results, errors):
+    cmd = [r for r in results if r["kind"] == "command"]
+    oos = [r for r in results if r["kind"] == "oos"]
+    ok = sum(r["ok"] for r in cmd)
+    false = sum(r["acted"] for r in oos)
+    lat = [r["latency_ms"] for r in results if r["latency_ms"] is not None]
+    rtf = sum(sum(r["asr_ms"]) for r in results) / 1000 / sum(r["audio_s"] for r in results)
+    print(f"| pocketsphinx {mode} | {snr} | {100 * ok / len(cmd):.1f}% ({ok}/{len(cmd)}) | "
+          f"{100 * false / len(oos):.1f}% ({false}/{len(oos)}) | "
+          f"{statistics.median(lat) if lat else float('nan'):.0f} | {percentile(lat, 0.9):.0f} | {rtf:.3f} |", flush=True)
+    if errors:
+        for r in results:
+            if (r["kind"] == "command" and not r["ok"]) or (r["kind"] == "oos" and r["acted"]):
+                print(f"    {mode} {snr} {r['kind']}: {os.path.basename(r['wav'])} heard {r['heard']}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="intent model (default: the built-in one)")
@@ -247,32 +276,17 @@ def main(argv=None):
 
     tasks = [(mode, snr, model_path, items, args.cache) for mode in args.modes for snr in args.snr]
     t0 = time.perf_counter()
-    if args.jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            cells = pool.map(run_cell, tasks)
-    else:
-        cells = [run_cell(t) for t in tasks]
-    elapsed = time.perf_counter() - t0
-
     print(f"\nmodel {os.path.basename(model_path)}; text only (no speech): command accuracy "
           f"{100 * text_ok / len(commands):.1f}% ({text_ok}/{len(commands)}), "
           f"false actions {100 * text_oos / len(OUT_OF_SCOPE):.1f}% ({text_oos}/{len(OUT_OF_SCOPE)})\n")
     print("| recogniser | SNR | command accuracy | false actions (OOS) | latency median ms | latency p90 ms | ASR real-time factor |")
-    print("|---|---|---|---|---|---|---|")
-    for mode, snr, results in cells:
-        cmd = [r for r in results if r["kind"] == "command"]
-        oos = [r for r in results if r["kind"] == "oos"]
-        ok = sum(r["ok"] for r in cmd)
-        false = sum(r["acted"] for r in oos)
-        lat = [r["latency_ms"] for r in results if r["latency_ms"] is not None]
-        rtf = sum(sum(r["asr_ms"]) for r in results) / 1000 / sum(r["audio_s"] for r in results)
-        print(f"| pocketsphinx {mode} | {snr} | {100 * ok / len(cmd):.1f}% ({ok}/{len(cmd)}) | "
-              f"{100 * false / len(oos):.1f}% ({false}/{len(oos)}) | {statistics.median(lat) if lat else float('nan'):.0f} | "
-              f"{percentile(lat, 0.9):.0f} | {rtf:.3f} |")
-        if args.errors:
-            for r in results:
-                if (r["kind"] == "command" and not r["ok"]) or (r["kind"] == "oos" and r["acted"]):
-                    print(f"    {mode} {snr} {r['kind']}: {os.path.basename(r['wav'])} heard {r['heard']}")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    cells = []
+    with multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
+        for mode, snr, results in pool.imap(run_cell, tasks):  # rows appear as cells finish, in order
+            cells.append((mode, snr, results))
+            print_row(mode, snr, results, args.errors)
+    elapsed = time.perf_counter() - t0
     print(f"\n{len(tasks)} cells, {elapsed:.0f} s with {args.jobs} job(s)", file=sys.stderr)
     if args.json:
         with open(args.json, "w") as f:

@@ -6,7 +6,10 @@
 
 Restricted mode writes a trigram ARPA model (device/arpa.py) of the command sentences (spoken form),
 adds the garbage words as low-probability unigrams, and loads a pronunciation dictionary cut down to
-those words, which also makes the decoder start quickly.
+those words, which also makes the decoder start quickly. A transcript is accepted only when it has no
+garbage word and every adjacent word pair (including sentence start and end) occurs in some command:
+the n-gram model can still string command words into sequences no command has ("what is the the lamp"),
+which is what out-of-scope speech forced onto the command vocabulary looks like.
 """
 from __future__ import annotations
 
@@ -46,6 +49,12 @@ def read_dictionary(path: str) -> dict[str, list[str]]:
     return entries
 
 
+def word_pairs(phrase: str) -> list[tuple[str, str]]:
+    """Adjacent word pairs with sentence start/end marks: "turn on" -> [("", "turn"), ("turn", "on"), ("on", "")]."""
+    words = [""] + phrase.split() + [""]
+    return list(zip(words, words[1:]))
+
+
 def with_merged_vowels(lines: list[str]) -> list[str]:
     """Adds an AA variant of every pronunciation with AO: the cot-caught merger of most North American
     speech (and of espeak-ng's en-us voice), without which "off" (AO F) is heard as "on" (AA N)."""
@@ -73,6 +82,7 @@ class PocketSphinxRecognizer:
         self.restricted = sentences is not None
         self.garbage: set[str] = set()
         self.vocabulary: CommandVocabulary | None = None
+        self.bigrams: set[tuple[str, str]] = set()
         if not self.restricted:
             self._decoder = ps.Decoder(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"),
                                        loglevel="FATAL")
@@ -81,6 +91,7 @@ class PocketSphinxRecognizer:
         self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
                                                           values=values)
         self.garbage = {w for w in garbage_words(exclude=self.vocabulary.words) if w in dictionary}
+        self.bigrams = {pair for phrase in self.vocabulary.phrases for pair in word_pairs(phrase)}
         lm_text = arpa_lm(self.vocabulary.phrases, order=order, extra_words=sorted(self.garbage),
                           extra_mass=garbage_mass if self.garbage else 0.0, discount=discount)
         with tempfile.TemporaryDirectory(prefix="safu-asr-") as tmp:
@@ -104,5 +115,9 @@ class PocketSphinxRecognizer:
         hyp = self._decoder.hyp()
         words = hyp.hypstr.strip() if hyp is not None else ""
         accepted, reason = judge(words, self.garbage)
+        if accepted and self.restricted:
+            unseen = [pair for pair in word_pairs(words) if pair not in self.bigrams]
+            if unseen:  # a word sequence no command contains: speech forced onto command words
+                accepted, reason = False, "word sequence in no command (" + " ".join(unseen[0]).strip() + ")"
         return Transcript(text=words_to_digits(words), words=words, accepted=accepted, reason=reason,
                           decode_s=time.perf_counter() - t0)

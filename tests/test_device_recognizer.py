@@ -90,3 +90,9 @@ def test_vosk_with_a_real_model(model, tmp_path):
     assert t.accepted and t.text == "turn on the ceiling light"
     t = hear(rec, tmp_path, "tell me a joke about penguins")
     assert not t.accepted
+
+
+def test_word_sequences_no_command_contains_are_rejected(restricted):
+    from safu.device.asr_pocketsphinx import word_pairs
+    assert word_pairs("turn on") == [("", "turn"), ("turn", "on"), ("on", "")]
+    assert ("the", "the") not in restricted.bigrams and ("the", "ceiling") in restricted.bigrams
