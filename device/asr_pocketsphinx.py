@@ -9,7 +9,9 @@ adds the garbage words as low-probability unigrams, and loads a pronunciation di
 those words, which also makes the decoder start quickly. A transcript is accepted only when it has no
 garbage word and every adjacent word pair (including sentence start and end) occurs in some command:
 the n-gram model can still string command words into sequences no command has ("what is the the lamp"),
-which is what out-of-scope speech forced onto the command vocabulary looks like.
+which is what out-of-scope speech forced onto the command vocabulary looks like. Dithering is on because
+exact digital silence (synthesised or padded audio) gives degenerate features: without it the benchmark's
+clean recordings were recognised worse than the same recordings with noise at 20 dB (40% vs 73% commands).
 """
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ class PocketSphinxRecognizer:
         self.bigrams: set[tuple[str, str]] = set()
         if not self.restricted:
             self._decoder = ps.Decoder(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"),
-                                       loglevel="FATAL")
+                                       dither=True, loglevel="FATAL")
             return
         dictionary = read_dictionary(dict_path)
         self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
@@ -103,7 +105,7 @@ class PocketSphinxRecognizer:
                     f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
             try:
                 self._decoder = ps.Decoder(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight,
-                                           wip=word_penalty, loglevel="FATAL")
+                                           wip=word_penalty, dither=True, loglevel="FATAL")
             except (RuntimeError, ValueError) as exc:
                 raise RecognizerError(f"pocketsphinx rejected the command language model: {exc}") from None
 
