@@ -68,6 +68,8 @@ def run_listen(args) -> int:
         for dev in list_input_devices():
             print(json.dumps(dev))
         return 0
+    if args.vosk_model and args.asr != "vosk":
+        raise ValueError("--vosk-model is only used with --asr vosk")
     model = load(args.model, backend=args.backend)
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
     recognizer = make_recognizer(args.asr, sentences=model.sentences, restricted=not args.open_vocabulary,
