@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from safu.export.model_file import ModelFormatError, read_model_file
+from safu.models.intent_model import NONE_INTENT
 from safu.models.tokenizer import Vocabulary
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
@@ -56,7 +57,7 @@ class IntentModel:
         self.metadata = mf.metadata
         self.vocab = Vocabulary(mf.require("tokenizer.vocab"))
         self.max_tokens = int(mf.require("tokenizer.max_tokens"))
-        self.intents = list(mf.require("intent.labels"))
+        self.intents = list(mf.require("intent.labels"))  # may include NONE_INTENT
         self.slot_labels = list(mf.require("slot.labels"))
         self.slot_names = sorted({lab[2:] for lab in self.slot_labels if lab != "O"})
         self.threshold = float(mf.require("intent.threshold"))
@@ -91,7 +92,11 @@ class IntentModel:
         spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed)
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
                           best_intent=self.intents[best], truncated=truncated)
-        if conf < self.threshold:
+        if self.intents[best] == NONE_INTENT:
+            pred.intent = None
+            pred.slots, pred.spans = {}, []
+            pred.reason = f"out of scope: the model's {NONE_INTENT} class is the best match ({conf:.3f})"
+        elif conf < self.threshold:
             pred.intent = None
             pred.slots, pred.spans = {}, []
             pred.reason = f"out of scope: confidence {conf:.3f} below the model's threshold {self.threshold:.3f}"

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# One BLAS thread: our matrices are small, and threaded BLAS was up to 10x slower on a busy machine.
+# Must be set before numpy is imported; a user's explicit setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 # Modules that add subcommands. Each defines register(subparsers) -> None.
 COMMAND_MODULES = (
     "safu.runtime.cli_intent",
+    "safu.runtime.cli_data",
+    "safu.runtime.cli_bench",
+    "safu.runtime.cli_lm",
     "safu.runtime.cli_listen",
 )
 

@@ -21,7 +21,7 @@ def _norm(value: str) -> str:
 
 def evaluate(model, examples, progress=None) -> dict:
     """Returns accuracy, top1_accuracy, macro_f1, inscope_accuracy, oos_recall, slot precision/recall/F1, n."""
-    known = set(model.intents)
+    known = set(model.intents) - {"<none>"}
     n = len(examples)
     correct = top1 = inscope = inscope_ok = oos = oos_ok = 0
     tp = Counter()

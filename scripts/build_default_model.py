@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     from safu.models.intent_model import IntentConfig
     from safu.runtime.api import train
 
-    config = IntentConfig(bigram_buckets=512, polish_epochs=args.polish)
+    config = IntentConfig(bigram_buckets=512, polish_epochs=args.polish, none_class=True)
     model = train([args.intents], output=args.output, config=config, progress=lambda s: print("..", s))
     for line in model.stats.get("report", []):
         print(line)

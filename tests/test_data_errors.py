@@ -52,6 +52,10 @@ def test_jsonl_errors(tmp_path):
     fails([write(tmp_path, "d.jsonl", '{"text": "turn on the lamp", "intent": "A", "slots": {"name": "fan"}}\n')],
           r"d\.jsonl:1: field 'slots\.name': value 'fan' not found in the text")
     fails([write(tmp_path, "e.jsonl", '["hi", "A"]\n')], r"e\.jsonl:1: expected a JSON object")
+    fails([write(tmp_path, "f.jsonl", '{"text": "hi lamp", "intent": "A", "slots": {"x": {"text": "lamp", "start": 1}}}\n')],
+          r"f\.jsonl:1: field 'slots\.x\.start': start 1 does not point at 'lamp'")
+    fails([write(tmp_path, "g.jsonl", '{"text": "hi", "intent": "A", "fixed": ["light"]}\n')],
+          r"g\.jsonl:1: field 'fixed': expected an object")
 
 
 def test_csv_errors(tmp_path):

@@ -122,7 +122,11 @@ def test_sample_inventory_is_sane():
     domains = {e.domain for e in inv.entities}
     assert {"light", "fan", "switch", "cover", "lock", "climate", "media_player"} <= domains
     assert {"Kitchen", "Living Room", "Bedroom", "Office", "Garage"} <= {a.name for a in inv.areas}
-    assert inv.entity_by_name("Kitchen Light").id == "light.kitchen"
+    assert inv.entity_by_name("Pendant Lamp").id == "light.kitchen_pendant"
+    # one surface, one value: no name or alias is shared by two entities or two places
+    for values in inv.slot_lists().values():
+        surfaces = [v.surface.text for v in values.values]
+        assert len(surfaces) == len(set(surfaces))
     assert inv.entity_by_name("lounge") is None and inv.entity_by_name("television").id.startswith("media_player.")
 
 

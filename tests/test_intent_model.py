@@ -159,3 +159,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["predict", str(bad), "hello"]) == 2
     err = capsys.readouterr().err
     assert "bad magic" in err and str(bad) in err and "Traceback" not in err
+
+
+def test_explicit_none_class_rejects_out_of_domain_text(tmp_path):
+    oos = ["tell me a joke", "who won the game", "how old are you", "sing a song", "i like trains",
+           "what is the capital of france", "my back hurts", "the bus was late"]
+    model = fit_intent_model(small_domain(), IntentConfig(bigram_buckets=64, none_class=True), out_of_scope=oos)
+    assert "<none>" in model.intents
+    model.save(tmp_path / "n.safu")
+    m = load(tmp_path / "n.safu", backend="numpy")
+    p = m.predict("tell me a joke please")
+    assert p.intent is None and "<none>" in p.reason
+    assert m.predict("turn off the kitchen lights").intent == "LightsOff"
+    with pytest.raises(ValueError, match="reserved"):
+        fit_intent_model([Example("x", "<none>", []), Example("y", "A", [])])

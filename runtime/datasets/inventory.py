@@ -3,7 +3,7 @@ and {name} lists of Home Assistant templates.
 
     from safu.runtime.datasets.inventory import load_inventory, SAMPLE_INVENTORY
     inv = load_inventory("home.yaml")           # or load_inventory(SAMPLE_INVENTORY)
-    inv.entity_by_name("kitchen light").id      # -> "light.kitchen"
+    inv.entity_by_name("pendant lamp").id       # -> "light.kitchen_pendant"
 
 File format (YAML):
     floors:   [{name: Ground Floor, id: ground_floor, aliases: [downstairs]}]

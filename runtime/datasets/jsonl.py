@@ -4,13 +4,15 @@
     {"text": "make it warmer in the lounge", "intent": "HassClimateSetTemperature",
      "slots": {"area": {"text": "lounge", "value": "Living Room"}}}
     {"text": "tell me a joke", "intent": null}                 # out of scope
+    {"text": "lights on", "intent": "HassTurnOn", "fixed": {"domain": "light"}}   # slots without words
 
     from safu.runtime.datasets.jsonl import load_jsonl
     examples, report = load_jsonl(Path("train.jsonl"))
 
+"fixed" holds slots implied by the sentence (SlotSpan with start == end == -1).
 A slot is a value that must appear in the text (found case-insensitively, preferring a whole-word
-match, left to right), or {"text": surface, "value": canonical}. Blank lines and lines starting
-with // or # are skipped. Errors name file:line and the field.
+match, left to right), or {"text": surface, "value": canonical, "start": char offset (optional)}.
+Blank lines and lines starting with // or # are skipped. Errors name file:line and the field.
 """
 from __future__ import annotations
 
@@ -61,8 +63,10 @@ def parse_record(obj, where: tuple[Path, int]) -> Example:
     spans: list[SlotSpan] = []
     taken: list[tuple[int, int]] = []
     for name, spec in slots_obj.items():
+        start = None
         if isinstance(spec, dict):
             surface, value = spec.get("text"), spec.get("value", spec.get("text"))
+            start = spec.get("start")
         else:
             surface, value = spec, spec
         if isinstance(surface, (int, float)) and not isinstance(surface, bool):
@@ -70,12 +74,24 @@ def parse_record(obj, where: tuple[Path, int]) -> Example:
         if not isinstance(surface, str) or not surface.strip():
             raise DataError(path, 'expected a string or {"text": ..., "value": ...}', line=line,
                             field=f"slots.{name}")
-        found = find_span(text, surface, taken)
+        if start is not None:
+            if not isinstance(start, int) or isinstance(start, bool) or \
+                    text[start:start + len(surface)] != surface or start < 0:
+                raise DataError(path, f"start {start!r} does not point at {surface!r} in {text!r}",
+                                line=line, field=f"slots.{name}.start")
+            found = (start, start + len(surface))
+        else:
+            found = find_span(text, surface, taken)
         if found is None:
             raise DataError(path, f"value {surface!r} not found in the text {text!r}", line=line,
                             field=f"slots.{name}")
         taken.append(found)
         spans.append(SlotSpan(str(name), found[0], found[1], str(value).strip()))
+    fixed = obj.get("fixed") or {}
+    if not isinstance(fixed, dict) or not all(isinstance(v, (str, int, float)) for v in fixed.values()):
+        raise DataError(path, 'expected an object {"slot name": value}', line=line, field="fixed")
+    spans += [SlotSpan(str(name), -1, -1, str(value)) for name, value in fixed.items()
+              if str(name) not in slots_obj]
     return Example(text, intent.strip() if intent else None, spans)
 
 

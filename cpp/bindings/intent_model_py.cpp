@@ -1,0 +1,167 @@
+// cpp/bindings/intent_model_py.cpp - safu._core.IntentModel.
+//
+//   m = _core.IntentModel("home.safu")
+//   p_intent, p_slot = m.forward(np.array([7, 9, 4]))   # float32 (C,), (n, S)
+//   m.predict("turn on the kitchen lights")
+//   # {"intent": "HassTurnOn" | None, "best_intent": ..., "reason": None | str, "truncated": bool,
+//   #  "confidence": 0.93,
+//   #  "slots": {"area": "kitchen"}, "spans": [{"name", "value", "text", "start", "end"}]}
+//   (span start/end are character offsets into the Python str)
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <memory>
+
+#include "bindings.h"
+#include "safu/errors.h"
+#include "safu/intent_model.h"
+#include "workspace_pool.h"
+
+namespace py = pybind11;
+
+namespace safu_py {
+namespace {
+
+class PyIntentModel {
+ public:
+  PyIntentModel(safu::IntentModel model, std::string path)
+      : model_(new safu::IntentModel(std::move(model))), pool_(*model_), path_(std::move(path)) {}
+
+  const safu::IntentModel& model() const { return *model_; }
+  const std::string& path() const { return path_; }
+
+  py::tuple forward(py::array_t<int64_t, py::array::c_style | py::array::forcecast> ids) {
+    if (ids.ndim() != 1)
+      throw safu::ShapeError("forward: ids must be 1-D, got " + std::to_string(ids.ndim()) + " dimensions");
+    size_t n = size_t(ids.shape(0));
+    std::vector<int32_t> ids32(n);
+    const int64_t* src = ids.data();
+    for (size_t i = 0; i < n; ++i) {
+      if (src[i] < 0 || src[i] >= int64_t(model_->vocab_size()))
+        throw safu::ShapeError("forward: id " + std::to_string(src[i]) + " at position " + std::to_string(i) +
+                               " is outside the vocabulary [0, " + std::to_string(model_->vocab_size()) + ")");
+      ids32[i] = int32_t(src[i]);
+    }
+    py::array_t<float> p_intent(py::ssize_t(model_->n_intents()));
+    py::array_t<float> p_slot({py::ssize_t(n), py::ssize_t(model_->n_slot_labels())});
+    float* pi = p_intent.mutable_data();
+    float* ps = p_slot.mutable_data();
+    {
+      py::gil_scoped_release release;
+      auto lease = pool_.take();
+      model_->forward(ids32.data(), n, *lease, pi, ps);
+    }
+    return py::make_tuple(p_intent, p_slot);
+  }
+
+  py::dict predict(const std::string& text) {
+    safu::Prediction p;
+    {
+      py::gil_scoped_release release;
+      auto lease = pool_.take();
+      p = model_->predict(text, *lease);
+    }
+    py::dict out;
+    out["intent"] = p.has_intent ? py::object(py::str(p.intent)) : py::object(py::none());
+    out["best_intent"] = p.intent.empty() ? py::object(py::none()) : py::object(py::str(p.intent));
+    out["reason"] = p.has_intent ? py::object(py::none()) : py::object(py::str(p.reason));
+    out["truncated"] = p.truncated;
+    out["confidence"] = double(p.confidence);
+    py::dict slots;
+    py::list spans;
+    for (const safu::SlotSpan& s : p.spans) {
+      slots[py::str(s.name)] = s.value;
+      py::dict d;
+      d["name"] = s.name;
+      d["value"] = s.value;
+      d["text"] = s.text;
+      d["start"] = char_offset(text, s.start);
+      d["end"] = char_offset(text, s.end);
+      spans.append(d);
+    }
+    out["slots"] = slots;
+    out["spans"] = spans;
+    return out;
+  }
+
+  // Mean nanoseconds per predict() over `repeats` passes through `texts`, timed inside C++ with
+  // the GIL released (no Python call overhead): the core's own per-utterance latency.
+  double bench_predict(const std::vector<std::string>& texts, int repeats) {
+    if (texts.empty() || repeats < 1) throw safu::ShapeError("bench_predict: need texts and repeats >= 1");
+    py::gil_scoped_release release;
+    auto lease = pool_.take();
+    size_t sink = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < repeats; ++r)
+      for (const std::string& t : texts) sink += model_->predict(t, *lease).spans.size();
+    auto t1 = std::chrono::steady_clock::now();
+    volatile size_t keep = sink;
+    (void)keep;
+    return std::chrono::duration<double, std::nano>(t1 - t0).count() / double(texts.size() * size_t(repeats));
+  }
+
+  py::array_t<int32_t> encode(const std::string& text) {
+    auto lease = pool_.take();
+    std::vector<int32_t> ids;
+    model_->encode(text, *lease, &ids);
+    py::array_t<int32_t> out(py::ssize_t(ids.size()));
+    std::copy(ids.begin(), ids.end(), out.mutable_data());
+    return out;
+  }
+
+ private:
+  // Number of code points before byte offset `b` of the UTF-8 text.
+  static size_t char_offset(const std::string& text, size_t b) {
+    size_t n = 0;
+    for (size_t i = 0; i < b && i < text.size(); ++i) n += (static_cast<unsigned char>(text[i]) & 0xC0u) != 0x80u;
+    return n;
+  }
+
+  std::unique_ptr<safu::IntentModel> model_;
+  WorkspacePool<safu::IntentModel, safu::IntentWorkspace> pool_;
+  std::string path_;
+};
+
+}  // namespace
+
+void bind_intent_model(py::module_& m) {
+  using M = PyIntentModel;
+  py::class_<M>(m, "IntentModel", "The intent model of docs/intent_model.md, run by the C++ core.")
+      .def(py::init([](const std::string& path) {
+             py::gil_scoped_release release;
+             return std::make_unique<M>(safu::IntentModel::load(path), path);
+           }),
+           py::arg("path"), "Loads a kind-'intent' .safu file; raises FormatError/ShapeError/IoError.")
+      .def_static(
+          "from_bytes",
+          [](py::bytes data) {
+            std::string s = data;
+            py::gil_scoped_release release;
+            safu::ModelFile f = safu::ModelFile::from_bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+            return std::make_unique<M>(safu::IntentModel(f), "<bytes>");
+          },
+          py::arg("data"))
+      .def("forward", &M::forward, py::arg("ids"),
+           "(p_intent float32 (C,), p_slot float32 (n, S)) for token ids (any integer dtype, 1-D).")
+      .def("predict", &M::predict, py::arg("text"),
+           "Dict with the keys of safu.runtime.api.Prediction.to_dict() except text.")
+      .def("bench_predict", &M::bench_predict, py::arg("texts"), py::arg("repeats") = 100,
+           "Mean ns per predict(), timed inside C++ (benchmarks only).")
+      .def("encode", &M::encode, py::arg("text"), "Token ids (int32) of the first max_tokens tokens.")
+      .def_property_readonly("path", &M::path)
+      .def_property_readonly("intents", [](const M& s) { return s.model().intent_labels(); })
+      .def_property_readonly("slot_labels", [](const M& s) { return s.model().slot_labels(); })
+      .def_property_readonly("slot_names", [](const M& s) { return s.model().slot_names(); })
+      .def_property_readonly("threshold", [](const M& s) { return s.model().threshold(); })
+      .def_property_readonly("vocab_size", [](const M& s) { return s.model().vocab_size(); })
+      .def_property_readonly("dim", [](const M& s) { return s.model().dim(); })
+      .def_property_readonly("max_tokens", [](const M& s) { return s.model().max_tokens(); })
+      .def_property_readonly("slot_radius", [](const M& s) { return s.model().slot_radius(); })
+      .def_property_readonly("bigram_buckets", [](const M& s) { return s.model().bigram_buckets(); })
+      .def_property_readonly("memory_bytes", [](const M& s) { return s.model().memory_bytes(); })
+      .def_property_readonly("metadata", [](const M& s) { return s.model().metadata_strings(); });
+}
+
+}  // namespace safu_py

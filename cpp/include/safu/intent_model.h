@@ -1,0 +1,135 @@
+// cpp/include/safu/intent_model.h - the intent model (kind `intent`) of docs/intent_model.md.
+//
+//   safu::IntentModel model = safu::IntentModel::load("home.safu");   // throws FormatError/ShapeError/IoError
+//   safu::IntentWorkspace ws(model);                                   // one per thread; reused
+//   safu::Prediction p = model.predict("turn on the kitchen lights", ws);
+//   // p.intent == "HassTurnOn", p.spans[0].name == "area", p.spans[0].value == "kitchen"
+//
+// A loaded model is immutable: any number of threads may call forward/predict at once, each
+// with its own workspace. After loading, the hot path does not allocate (the workspace is
+// sized for max_tokens); predict() allocates only the strings it returns.
+//
+// Load-time caches (every token-dependent quantity is a lookup into static tables):
+//   cmp_sod[t]   = R[t] . R[<sod>]                       (N)       intent head comparisons
+//   cmp_top      = R R^T over the first `top` type ids    (top, top) slot comparisons
+//   slot_proj[k] = R @ slot_U[k*D:(k+1)*D]               (K_s, N, S)
+//   intent_row_proj / intent_att_proj = R @ intent_U rows (N, C) each
+// so a slot position costs O(K_s^2 + K_s*S) and the intent block O(L^2 + L*C).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "safu/model_file.h"
+#include "safu/tokenizer.h"
+
+namespace safu {
+
+// One decoded slot: byte offsets [start, end) of its surface in the input text.
+struct SlotSpan {
+  std::string name;
+  std::string value;  // the synonym's value if one matches, else the surface text
+  std::string text;   // the surface text cut from the input
+  size_t start = 0;
+  size_t end = 0;
+};
+
+// Same rules as safu.runtime.api.IntentModel.predict: empty input -> no intent, confidence 0;
+// confidence below intent.threshold -> no intent and no slots, with a reason.
+struct Prediction {
+  bool has_intent = false;  // false: empty input or out of scope
+  std::string intent;       // the top intent's name even when has_intent is false ("" if empty input)
+  float confidence = 0.0f;  // top intent probability
+  std::vector<SlotSpan> spans;
+  std::string reason;       // why has_intent is false
+  bool truncated = false;   // the input had more than max_tokens tokens
+};
+
+class IntentModel;
+
+// Scratch memory for one forward pass; one per thread.
+class IntentWorkspace {
+ public:
+  explicit IntentWorkspace(const IntentModel& model);
+
+ private:
+  friend class IntentModel;
+  std::vector<int32_t> seq, ids;
+  std::vector<float> q, z, a, logits, p_intent, p_slot;
+  std::vector<TokenSpan> spans;
+  std::string token;
+};
+
+class IntentModel {
+ public:
+  // Loads and validates a kind-`intent` file. Throws IoError, FormatError or ShapeError.
+  static IntentModel load(const std::string& path);
+  // Builds from an already validated container (checks kind, keys and tensor shapes).
+  explicit IntentModel(const ModelFile& file);
+
+  // ---- sizes and metadata ----
+  size_t vocab_size() const { return N_; }
+  size_t dim() const { return D_; }
+  size_t max_tokens() const { return max_tokens_; }
+  size_t slot_radius() const { return r_; }
+  size_t n_intents() const { return C_; }
+  size_t n_slot_labels() const { return S_; }
+  size_t bigram_buckets() const { return B_; }
+  float threshold() const { return threshold_; }
+  const std::vector<std::string>& intent_labels() const { return intent_labels_; }
+  const std::vector<std::string>& slot_labels() const { return slot_labels_; }
+  const std::vector<std::string>& slot_names() const { return slot_names_; }
+  const Vocabulary& vocabulary() const { return vocab_; }
+  const std::map<std::string, std::string>& metadata_strings() const { return meta_strings_; }
+  // Bytes held by the loaded model's tables (weights + caches).
+  size_t memory_bytes() const;
+
+  // ---- inference ----
+  // Token ids of `text` (first max_tokens tokens); spans land in the workspace. Returns n.
+  size_t encode(const std::string& text, IntentWorkspace& ws, std::vector<int32_t>* ids_out = nullptr,
+                bool* truncated = nullptr) const;
+  // p_intent: C floats; p_slot: n*S floats (row per token). Throws ShapeError if n > max_tokens
+  // or an id is outside [0, N).
+  void forward(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot) const;
+  // Tokenize, forward, threshold, BIO repair, synonyms (docs/intent_model.md "Slot decoding").
+  Prediction predict(const std::string& text, IntentWorkspace& ws) const;
+
+ private:
+  float compare(int32_t s, int32_t t) const;  // R[s] . R[t], from the cache when possible
+  void intent_forward(const int32_t* seq, size_t L, IntentWorkspace& ws, float* p_intent) const;
+  // p_out gets probabilities, or only logits when `logits_only` (predict needs just the argmax).
+  void slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p_out, bool logits_only) const;
+  void forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot,
+                    bool slot_logits_only) const;
+
+  size_t N_ = 0, D_ = 0, max_tokens_ = 0, r_ = 0, Ks_ = 0, Ki_ = 0, B_ = 0, C_ = 0, S_ = 0;
+  float threshold_ = 0.0f;
+  Vocabulary vocab_;
+  std::vector<std::string> intent_labels_, slot_labels_, slot_names_;
+  std::vector<int32_t> label_kind_;  // per slot label: 0 = O, 1 = B, 2 = I
+  std::vector<int32_t> label_slot_;  // per slot label: index into slot_names_ (-1 for O)
+  std::map<std::string, std::string> synonyms_;      // "slot\tsurface" -> value
+  std::map<std::string, std::string> meta_strings_;  // STR metadata, for inspection
+
+  std::vector<float> R_;          // (N, D)
+  std::vector<float> slot_W_;     // (K_s, K_s)
+  std::vector<float> slot_id_;    // (N, S) word-identity rows of slot_U
+  std::vector<float> slot_b_;     // (S,)
+  std::vector<uint8_t> slot_allowed_;  // (C, S) 1 where an intent uses a slot label; empty = all allowed
+  std::vector<float> intent_W_;   // (K_i, K_i)
+  std::vector<float> intent_bow_; // (N, C) rows [0, N) of intent_U
+  std::vector<float> intent_big_; // (B, C) rows [N, N+B)
+  std::vector<float> intent_b_;   // (C,)
+  // caches
+  std::vector<float> cmp_sod_;          // (N,)
+  size_t top_ = 0;
+  std::vector<float> cmp_top_;          // (top, top)
+  std::vector<float> slot_proj_;        // (K_s, N, S)
+  std::vector<float> intent_row_proj_;  // (N, C)
+  std::vector<float> intent_att_proj_;  // (N, C)
+};
+
+}  // namespace safu

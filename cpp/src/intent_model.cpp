@@ -1,0 +1,332 @@
+// cpp/src/intent_model.cpp - intent forward pass, caches and slot decoding (docs/intent_model.md).
+#include "safu/intent_model.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "safu/errors.h"
+#include "softmax.h"
+#include "tensor_load.h"
+
+namespace safu {
+namespace {
+
+// Comparison table size: the first kTopTypes ids (specials and, by the trainer's ordering, the
+// most frequent types) get an exact precomputed R R^T; others are computed on the fly.
+constexpr size_t kTopTypes = 256;
+
+float dot(const float* x, const float* y, size_t n) {
+  float s = 0.0f;
+  for (size_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+// out (N, C) = R (N, D) @ U[rows row0 .. row0+D) (C columns), accumulated in double.
+std::vector<float> project(const std::vector<float>& R, size_t N, size_t D, const std::vector<float>& U,
+                           size_t row0, size_t C) {
+  std::vector<float> out(N * C);
+  std::vector<double> acc(C);
+  for (size_t t = 0; t < N; ++t) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (size_t d = 0; d < D; ++d) {
+      double r = R[t * D + d];
+      if (r == 0.0) continue;
+      const float* u = &U[(row0 + d) * C];
+      for (size_t c = 0; c < C; ++c) acc[c] += r * u[c];
+    }
+    for (size_t c = 0; c < C; ++c) out[t * C + c] = float(acc[c]);
+  }
+  return out;
+}
+
+}  // namespace
+
+IntentWorkspace::IntentWorkspace(const IntentModel& m) {
+  size_t K = std::max(m.max_tokens() + 2, 2 * m.slot_radius() + 1);
+  seq.resize(m.max_tokens() + 2);
+  ids.resize(m.max_tokens());
+  q.resize(K);
+  z.resize(K);
+  a.resize(K);
+  logits.resize(std::max(m.n_intents(), m.n_slot_labels()) + 1);
+  p_intent.resize(m.n_intents());
+  p_slot.resize(m.max_tokens() * m.n_slot_labels());
+  spans.reserve(64);
+  token.reserve(64);
+}
+
+IntentModel IntentModel::load(const std::string& path) { return IntentModel(ModelFile::load(path)); }
+
+IntentModel::IntentModel(const ModelFile& f) {
+  const std::string& src = f.source();
+  const std::string& kind = f.get_str("general.kind");
+  if (kind != "intent") throw FormatError(src + ": general.kind is '" + kind + "', expected 'intent'");
+  vocab_ = Vocabulary(f.get_str_array("tokenizer.vocab"));
+  N_ = vocab_.size();
+  D_ = f.get_u32("model.dim");
+  max_tokens_ = f.get_u32("tokenizer.max_tokens");
+  r_ = f.get_u32("slot.radius");
+  B_ = f.get_u32_or("intent.bigram_buckets", 0);
+  if (D_ == 0 || D_ > 65536) throw ShapeError(src + ": model.dim is " + std::to_string(D_) + ", expected 1..65536");
+  if (max_tokens_ == 0 || max_tokens_ > 65536)
+    throw ShapeError(src + ": tokenizer.max_tokens is " + std::to_string(max_tokens_) + ", expected 1..65536");
+  if (r_ > 64) throw ShapeError(src + ": slot.radius is " + std::to_string(r_) + ", expected 0..64");
+  if (B_ > (1u << 24)) throw ShapeError(src + ": intent.bigram_buckets is " + std::to_string(B_) + ", expected <= 2^24");
+  Ks_ = 2 * r_ + 1;
+  Ki_ = max_tokens_ + 2;
+  intent_labels_ = f.get_str_array("intent.labels");
+  slot_labels_ = f.get_str_array("slot.labels");
+  C_ = intent_labels_.size();
+  S_ = slot_labels_.size();
+  if (C_ == 0) throw ShapeError(src + ": intent.labels is empty");
+  if (S_ == 0 || slot_labels_[0] != "O") throw ShapeError(src + ": slot.labels must start with 'O'");
+  threshold_ = float(f.get_float("intent.threshold"));
+
+  // Slot labels: "O", "B-x", "I-x".
+  for (const std::string& lab : slot_labels_) {
+    if (lab == "O") { label_kind_.push_back(0); label_slot_.push_back(-1); continue; }
+    if (lab.size() < 3 || (lab[0] != 'B' && lab[0] != 'I') || lab[1] != '-')
+      throw FormatError(src + ": slot label '" + lab + "' is not O, B-<slot> or I-<slot>");
+    std::string name = lab.substr(2);
+    auto it = std::find(slot_names_.begin(), slot_names_.end(), name);
+    if (it == slot_names_.end()) it = slot_names_.insert(slot_names_.end(), name);
+    label_kind_.push_back(lab[0] == 'B' ? 1 : 2);
+    label_slot_.push_back(int32_t(it - slot_names_.begin()));
+  }
+  if (f.has("slot.synonyms")) {
+    for (const std::string& e : f.get_str_array("slot.synonyms")) {
+      size_t t1 = e.find('\t');
+      size_t t2 = t1 == std::string::npos ? t1 : e.find('\t', t1 + 1);
+      if (t2 == std::string::npos) throw FormatError(src + ": slot.synonyms entry '" + e + "' is not slot\\tsurface\\tvalue");
+      synonyms_.emplace(e.substr(0, t2), e.substr(t2 + 1));  // key "slot\tsurface"; first entry wins
+    }
+  }
+  for (const std::string& k : f.meta_keys())
+    if (f.meta(k).type == MetaType::STR) meta_strings_[k] = f.get_str(k);
+
+  // Weights (shapes from docs/intent_model.md).
+  uint64_t N = N_, D = D_, Ks = Ks_, Ki = Ki_, B = B_, C = C_, S = S_;
+  R_ = load_f32(f, "token_table", {N, D}, true);
+  slot_W_ = load_f32(f, "slot_W", {Ks, Ks}, false);
+  std::vector<float> slot_U = load_f32(f, "slot_U", {Ks * D + N, S}, true);
+  slot_b_ = load_f32(f, "slot_b", {S}, false);
+  intent_W_ = load_f32(f, "intent_W", {Ki, Ki}, false);
+  std::vector<float> intent_U = load_f32(f, "intent_U", {N + B + 2 * D, C}, true);
+  intent_b_ = load_f32(f, "intent_b", {C}, false);
+  if (f.has_tensor("slot_allowed")) {
+    std::vector<float> allowed = load_f32(f, "slot_allowed", {C, S}, false);
+    slot_allowed_.resize(allowed.size());
+    for (size_t i = 0; i < allowed.size(); ++i) slot_allowed_[i] = allowed[i] > 0.0f ? 1 : 0;
+  }
+
+  slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
+  intent_bow_.assign(intent_U.begin(), intent_U.begin() + ptrdiff_t(N * C));
+  intent_big_.assign(intent_U.begin() + ptrdiff_t(N * C), intent_U.begin() + ptrdiff_t((N + B) * C));
+
+  // Caches.
+  cmp_sod_.resize(N_);
+  for (size_t t = 0; t < N_; ++t) cmp_sod_[t] = dot(&R_[t * D_], &R_[SOD * D_], D_);
+  top_ = std::min(N_, kTopTypes);
+  cmp_top_.resize(top_ * top_);
+  for (size_t s = 0; s < top_; ++s)
+    for (size_t t = 0; t < top_; ++t) cmp_top_[s * top_ + t] = dot(&R_[s * D_], &R_[t * D_], D_);
+  slot_proj_.resize(Ks_ * N_ * S_);
+  for (size_t k = 0; k < Ks_; ++k) {
+    std::vector<float> p = project(R_, N_, D_, slot_U, k * D_, S_);
+    std::copy(p.begin(), p.end(), slot_proj_.begin() + ptrdiff_t(k * N_ * S_));
+  }
+  intent_row_proj_ = project(R_, N_, D_, intent_U, N_ + B_, C_);
+  intent_att_proj_ = project(R_, N_, D_, intent_U, N_ + B_ + D_, C_);
+}
+
+size_t IntentModel::memory_bytes() const {
+  size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_b_.size() + intent_W_.size() +
+                  intent_bow_.size() + intent_big_.size() + intent_b_.size() + cmp_sod_.size() + cmp_top_.size() +
+                  slot_proj_.size() + intent_row_proj_.size() + intent_att_proj_.size();
+  return floats * sizeof(float);
+}
+
+float IntentModel::compare(int32_t s, int32_t t) const {
+  if (size_t(s) < top_ && size_t(t) < top_) return cmp_top_[size_t(s) * top_ + size_t(t)];
+  return dot(&R_[size_t(s) * D_], &R_[size_t(t) * D_], D_);
+}
+
+// ---- forward ----
+
+void IntentModel::intent_forward(const int32_t* seq, size_t L, IntentWorkspace& ws, float* p) const {
+  float* logits = ws.logits.data();
+  for (size_t c = 0; c < C_; ++c) logits[c] = 0.0f;
+  // f_bow and f_row: mean over positions of U_bow rows and projected R rows.
+  for (size_t j = 0; j < L; ++j) {
+    const float* bow = &intent_bow_[size_t(seq[j]) * C_];
+    const float* row = &intent_row_proj_[size_t(seq[j]) * C_];
+    for (size_t c = 0; c < C_; ++c) logits[c] += bow[c] + row[c];
+  }
+  float invL = 1.0f / float(L);
+  for (size_t c = 0; c < C_; ++c) logits[c] *= invL;
+  // f_big: hashed bigrams, each 1/(L-1).
+  if (B_ > 0) {
+    float invL1 = 1.0f / float(L - 1);
+    for (size_t j = 0; j + 1 < L; ++j) {
+      uint64_t h = (uint64_t(seq[j]) * 1000003ull + uint64_t(seq[j + 1])) % uint64_t(B_);
+      const float* big = &intent_big_[size_t(h) * C_];
+      for (size_t c = 0; c < C_; ++c) logits[c] += big[c] * invL1;
+    }
+  }
+  // f_att: the intent SAFU with head <sod> (position 0) over the L valid positions.
+  float* q = ws.q.data();
+  float* z = ws.z.data();
+  float* a = ws.a.data();
+  for (size_t k = 0; k < L; ++k) q[k] = cmp_sod_[size_t(seq[k])];
+  for (size_t i = 0; i < L; ++i) {
+    float s = 0.0f;
+    for (size_t k = 0; k < L; ++k) s += q[k] * intent_W_[k * Ki_ + i];
+    z[i] = s;
+  }
+  float sum_a = neg_log_softmax(z, L, a);
+  float inv_sum_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f;
+  for (size_t k = 0; k < L; ++k) {
+    const float* att = &intent_att_proj_[size_t(seq[k]) * C_];
+    float w = a[k] * inv_sum_a;
+    for (size_t c = 0; c < C_; ++c) logits[c] += w * att[c];
+  }
+  for (size_t c = 0; c < C_; ++c) p[c] = logits[c] + intent_b_[c];
+  softmax_inplace(p, C_);
+}
+
+void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p,
+                               bool logits_only) const {
+  float* q = ws.q.data();
+  float* z = ws.z.data();
+  float* a = ws.a.data();
+  int32_t window[2 * 64 + 1];  // K_s <= 129: slot.radius is checked <= 64 at load
+  for (size_t k = 0; k < Ks_; ++k) {
+    ptrdiff_t pos = ptrdiff_t(j) - ptrdiff_t(r_) + ptrdiff_t(k);
+    window[k] = (pos < 0 || pos >= ptrdiff_t(L)) ? int32_t(PAD) : seq[pos];
+  }
+  int32_t head = window[r_];
+  for (size_t k = 0; k < Ks_; ++k) q[k] = compare(window[k], head);
+  for (size_t i = 0; i < Ks_; ++i) {
+    float s = 0.0f;
+    for (size_t k = 0; k < Ks_; ++k) s += q[k] * slot_W_[k * Ks_ + i];
+    z[i] = s;
+  }
+  neg_log_softmax(z, Ks_, a);
+  const float* id_row = &slot_id_[size_t(seq[j]) * S_];
+  for (size_t s = 0; s < S_; ++s) p[s] = id_row[s] + slot_b_[s];
+  for (size_t k = 0; k < Ks_; ++k) {
+    const float* proj = &slot_proj_[(k * N_ + size_t(window[k])) * S_];
+    for (size_t s = 0; s < S_; ++s) p[s] += a[k] * proj[s];
+  }
+  if (!logits_only) softmax_inplace(p, S_);
+}
+
+void IntentModel::forward(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot) const {
+  forward_impl(ids, n, ws, p_intent, p_slot, false);
+}
+
+void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot,
+                               bool slot_logits_only) const {
+  if (n > max_tokens_)
+    throw ShapeError("forward: " + std::to_string(n) + " ids, the model takes at most tokenizer.max_tokens = " +
+                     std::to_string(max_tokens_));
+  int32_t* seq = ws.seq.data();
+  seq[0] = SOD;
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || size_t(ids[i]) >= N_)
+      throw ShapeError("forward: id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+                       " is outside the vocabulary [0, " + std::to_string(N_) + ")");
+    seq[i + 1] = ids[i];
+  }
+  size_t L = n + 2;
+  seq[L - 1] = EOD;
+  intent_forward(seq, L, ws, p_intent);
+  for (size_t j = 1; j <= n; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_, slot_logits_only);
+}
+
+// ---- predict ----
+
+size_t IntentModel::encode(const std::string& text, IntentWorkspace& ws, std::vector<int32_t>* ids_out,
+                           bool* truncated) const {
+  tokenize(text, ws.spans);
+  if (truncated) *truncated = ws.spans.size() > max_tokens_;
+  size_t n = std::min(ws.spans.size(), max_tokens_);
+  ws.spans.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    token_text(text.data(), ws.spans[i], ws.token);
+    ws.ids[i] = vocab_.lookup(ws.token);
+  }
+  if (ids_out) ids_out->assign(ws.ids.begin(), ws.ids.begin() + ptrdiff_t(n));
+  return n;
+}
+
+Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) const {
+  Prediction out;
+  size_t n = encode(text, ws, nullptr, &out.truncated);
+  if (n == 0) {
+    out.reason = "empty input: no words to understand";
+    return out;
+  }
+  // Slot labels are argmaxes, and argmax softmax = argmax logits: skip the slot softmaxes.
+  forward_impl(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data(), true);
+  size_t best = size_t(std::max_element(ws.p_intent.begin(), ws.p_intent.end()) - ws.p_intent.begin());
+  out.intent = intent_labels_[best];
+  out.confidence = ws.p_intent[best];
+  out.has_intent = out.confidence >= threshold_;
+  if (out.intent == "<none>") {  // an explicit out-of-scope class (docs/intent_model.md)
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "out of scope: the model's <none> class is the best match (%.3f)",
+                  double(out.confidence));
+    out.has_intent = false;
+    out.reason = buf;
+    return out;
+  }
+  if (!out.has_intent) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "out of scope: confidence %.3f below the model's threshold %.3f",
+                  double(out.confidence), double(threshold_));
+    out.reason = buf;
+    return out;  // no slots for a rejected utterance
+  }
+
+  // BIO decoding with repair: an I-x not after B-x/I-x starts a span.
+  std::vector<bool> seen(slot_names_.size(), false);
+  int32_t open_slot = -1;  // slot of the span being extended
+  size_t span_first = 0, span_last = 0;
+  auto close_span = [&]() {
+    if (open_slot < 0) return;
+    if (!seen[size_t(open_slot)]) {
+      seen[size_t(open_slot)] = true;
+      SlotSpan sp;
+      sp.name = slot_names_[size_t(open_slot)];
+      sp.start = ws.spans[span_first].start;
+      sp.end = ws.spans[span_last].end;
+      sp.text = text.substr(sp.start, sp.end - sp.start);
+      std::string key = sp.name + "\t";
+      for (size_t i = span_first; i <= span_last; ++i) {
+        token_text(text.data(), ws.spans[i], ws.token);
+        key += (i > span_first ? " " : "") + ws.token;
+      }
+      auto it = synonyms_.find(key);
+      sp.value = it != synonyms_.end() ? it->second : sp.text;
+      out.spans.push_back(std::move(sp));
+    }
+    open_slot = -1;
+  };
+  // Only the labels the predicted intent uses in training compete (docs/intent_model.md).
+  const uint8_t* allowed = slot_allowed_.empty() ? nullptr : &slot_allowed_[best * S_];
+  for (size_t i = 0; i < n; ++i) {
+    const float* p = &ws.p_slot[i * S_];
+    size_t lab = 0;
+    for (size_t s = 1; s < S_; ++s)
+      if ((!allowed || allowed[s]) && p[s] > p[lab]) lab = s;
+    int32_t kind = label_kind_[lab], slot = label_slot_[lab];
+    if (kind == 2 && open_slot == slot) { span_last = i; continue; }
+    close_span();
+    if (kind != 0) { open_slot = slot; span_first = span_last = i; }
+  }
+  close_span();
+  return out;
+}
+
+}  // namespace safu

@@ -1,0 +1,49 @@
+// cpp/src/tensor_load.h - copy a tensor of a ModelFile into floats, checking its shape.
+//
+//   std::vector<float> W = load_f32(file, "slot_W", {Ks, Ks}, false);
+//   std::vector<float> U = load_f32(file, "slot_U", {Ks*D + N, S}, true);  // I8 + ".scale" allowed
+#pragma once
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "safu/errors.h"
+#include "safu/model_file.h"
+
+namespace safu {
+
+inline std::string shape_str(const std::vector<uint64_t>& dims) {
+  std::string s = "(";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + (dims.size() == 1 ? ",)" : ")");
+}
+
+// Returns the tensor as row-major float32. Throws ShapeError naming the file and tensor if the
+// shape differs from `expect` or the dtype is not allowed.
+inline std::vector<float> load_f32(const ModelFile& file, const std::string& name, const std::vector<uint64_t>& expect,
+                                   bool allow_i8) {
+  const TensorInfo& t = file.tensor(name);
+  if (t.dims != expect)
+    throw ShapeError(file.source() + ": tensor '" + name + "' has shape " + shape_str(t.dims) + ", expected " +
+                     shape_str(expect));
+  size_t n = size_t(t.numel());
+  std::vector<float> out(n);
+  if (t.dtype == DType::F32) {
+    std::memcpy(out.data(), t.data, n * sizeof(float));
+    return out;
+  }
+  if (t.dtype == DType::I8 && allow_i8) {
+    uint64_t rows = expect[0];
+    uint64_t cols = rows ? n / rows : 0;
+    std::vector<float> scale = load_f32(file, name + ".scale", {rows}, false);
+    const int8_t* q = reinterpret_cast<const int8_t*>(t.data);
+    for (uint64_t r = 0; r < rows; ++r)
+      for (uint64_t c = 0; c < cols; ++c) out[r * cols + c] = float(q[r * cols + c]) * scale[r];
+    return out;
+  }
+  throw ShapeError(file.source() + ": tensor '" + name + "' has dtype code " + std::to_string(uint32_t(t.dtype)) +
+                   ", expected F32" + (allow_i8 ? " or I8 with a '.scale' tensor" : ""));
+}
+
+}  // namespace safu

@@ -1,0 +1,158 @@
+"""The C++ intent core against the numpy reference (models/reference.py) on every kind of intent
+model: random F32 and I8 files, and models trained by the real trainer. Prints the max abs diff."""
+import threading
+
+import numpy as np
+import pytest
+
+from safu.export.model_file import read_model_file
+from safu.models.reference import IntentReference
+
+core = pytest.importorskip("safu._core", reason="the C++ core is not built (pip install .)")
+
+from cpp_model_fixtures import train_tiny_intent_model, write_random_intent_model  # noqa: E402
+
+TOL = 1e-5
+SENTENCES = [
+    "turn on the kitchen lights", "switch off the bedroom lamp please", "set the temperature to 21.5 degrees",
+    "what is the temperature in the living room", "lights on in the garage", "make it 19 degrees",
+    "Turn OFF the Living Room lights!", "play some music", "", "zebra", "don't turn the café lights off",
+    "heat the kitchen to 22 and turn on the lights in the bedroom then set the garage to 18 degrees now",
+]
+
+
+def _compare(path, id_lists):
+    ref = IntentReference(read_model_file(path))
+    cc = core.IntentModel(str(path))
+    worst = 0.0
+    for ids in id_lists:
+        ids = np.asarray(ids, np.int64)
+        a_ref, b_ref = ref.forward(ids)
+        a_cc, b_cc = cc.forward(ids)
+        assert a_cc.dtype == np.float32 and b_cc.dtype == np.float32
+        assert a_cc.shape == a_ref.shape and b_cc.shape == b_ref.shape
+        worst = max(worst, float(np.abs(a_cc - a_ref).max()))
+        assert int(np.argmax(a_cc)) == int(np.argmax(a_ref))
+        if len(ids):
+            worst = max(worst, float(np.abs(b_cc - b_ref).max()))
+            np.testing.assert_array_equal(b_cc.argmax(axis=1), b_ref.argmax(axis=1))
+    return worst
+
+
+@pytest.mark.parametrize("quantise", [False, True], ids=["f32", "i8"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_models_match_reference(tmp_path, seed, quantise):
+    path = write_random_intent_model(tmp_path / "m.safu", seed=seed, quantise=quantise)
+    rng = np.random.default_rng(seed)
+    N = core.IntentModel(str(path)).vocab_size
+    id_lists = [rng.integers(0, N, n) for n in range(0, 13) for _ in range(3)]
+    worst = _compare(path, id_lists)
+    print(f"random seed={seed} quantise={quantise}: max abs diff core vs numpy = {worst:.2e}")
+    assert worst <= TOL
+
+
+def test_edge_shapes_match_reference(tmp_path):
+    # radius 0 (window of one), no bigrams, a single word vocabulary
+    path = write_random_intent_model(tmp_path / "m.safu", seed=5, radius=0, bigram_buckets=0, n_words=1,
+                                     max_tokens=3)
+    worst = _compare(path, [[], [6], [6, 6, 4], [0, 1, 2]])
+    print(f"edge shapes: max abs diff = {worst:.2e}")
+    assert worst <= TOL
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return train_tiny_intent_model(tmp_path_factory.mktemp("trained") / "tiny.safu")
+
+
+def test_trained_model_matches_reference(trained):
+    cc = core.IntentModel(str(trained))
+    id_lists = [cc.encode(s) for s in SENTENCES]
+    worst = _compare(trained, id_lists)
+    print(f"trained model: max abs diff core vs numpy = {worst:.2e}")
+    assert worst <= TOL
+
+
+def test_encode_matches_python_vocabulary(trained):
+    from safu.models.tokenizer import Vocabulary
+    mf = read_model_file(trained)
+    vocab = Vocabulary(mf.metadata["tokenizer.vocab"])
+    cc = core.IntentModel(str(trained))
+    for s in SENTENCES:
+        np.testing.assert_array_equal(cc.encode(s), vocab.encode(s, mf.metadata["tokenizer.max_tokens"])[0])
+
+
+def test_core_predict_equals_api_predict(trained):
+    import safu
+    api = safu.load(trained, backend="numpy")
+    cc = core.IntentModel(str(trained))
+    for s in SENTENCES:
+        want = api.predict(s).to_dict()
+        got = cc.predict(s)
+        for key in ("intent", "best_intent", "slots", "spans", "reason", "truncated"):
+            assert got[key] == want[key], (s, key)
+        assert abs(got["confidence"] - want["confidence"]) <= TOL
+
+
+def test_auto_backend_uses_the_core(trained):
+    import safu
+    from safu.runtime.backends import core_available
+    assert core_available()
+    model = safu.load(trained)  # backend="auto"
+    assert isinstance(model._forward, core.IntentModel)
+    ref = safu.load(trained, backend="numpy")
+    for s in SENTENCES:
+        a, b = model.predict(s), ref.predict(s)
+        assert (a.intent, a.slots, a.best_intent) == (b.intent, b.slots, b.best_intent)
+        assert abs(a.confidence - b.confidence) <= TOL
+
+
+def test_forward_input_checks(trained):
+    cc = core.IntentModel(str(trained))
+    with pytest.raises(core.ShapeError, match="outside the vocabulary"):
+        cc.forward(np.array([cc.vocab_size]))
+    with pytest.raises(core.ShapeError, match="outside the vocabulary"):
+        cc.forward(np.array([-1]))
+    with pytest.raises(core.ShapeError, match="max_tokens"):
+        cc.forward(np.full(cc.max_tokens + 1, 6))
+    with pytest.raises(core.ShapeError, match="1-D"):
+        cc.forward(np.zeros((2, 2), np.int64))
+    a32, _ = cc.forward(np.array([6, 7], np.int32))
+    a64, _ = cc.forward(np.array([6, 7], np.int64))
+    np.testing.assert_array_equal(a32, a64)
+
+
+def test_metadata_accessors(trained):
+    mf = read_model_file(trained)
+    cc = core.IntentModel(str(trained))
+    assert cc.intents == mf.metadata["intent.labels"]
+    assert cc.slot_labels == mf.metadata["slot.labels"]
+    assert sorted(cc.slot_names) == sorted({lab[2:] for lab in mf.metadata["slot.labels"] if lab != "O"})
+    assert cc.vocab_size == len(mf.metadata["tokenizer.vocab"])
+    assert cc.max_tokens == mf.metadata["tokenizer.max_tokens"]
+    assert cc.dim == mf.metadata["model.dim"]
+    assert abs(cc.threshold - mf.metadata["intent.threshold"]) < 1e-7
+    assert cc.memory_bytes > 0 and cc.path == str(trained)
+
+
+def test_one_model_serves_many_threads(trained):
+    cc = core.IntentModel(str(trained))
+    texts = SENTENCES * 20
+    expect = [cc.predict(t) for t in texts]
+    expect_fwd = [cc.forward(cc.encode(t)) for t in texts]
+    errors = []
+
+    def worker(k):
+        for i in range(k, len(texts), 4):
+            if cc.predict(texts[i]) != expect[i]:
+                errors.append(("predict", texts[i]))
+            a, b = cc.forward(cc.encode(texts[i]))
+            if not (np.array_equal(a, expect_fwd[i][0]) and np.array_equal(b, expect_fwd[i][1])):
+                errors.append(("forward", texts[i]))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
