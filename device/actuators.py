@@ -66,6 +66,10 @@ def expand(template, context: ActionContext, escape: Callable[[str], str] = lamb
     if not isinstance(template, str):
         return template
     values = context.fields()
+    # {name|area}: the first of these slots that was recognised (models differ in which one they fill)
+    template = re.sub(r"\{([A-Za-z_]\w*(?:\|[A-Za-z_]\w*)+)\}",
+                      lambda m: "{" + next((n for n in m.group(1).split("|") if n in values), m.group(1).split("|")[0]) + "}",
+                      template)
     missing = [n for n in template_fields(template) if n not in values]
     if missing:
         raise StepError(f"slot {missing[0]!r} is needed by {template!r} but was not recognised")

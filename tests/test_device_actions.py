@@ -192,3 +192,9 @@ def test_mqtt_broker_down_is_retried_and_reported_then_recovers(tmp_path):
     finally:
         sub.stop()
         broker.stop()
+
+
+def test_alternative_slots_in_templates(tmp_path):
+    from safu.device.actuators import expand
+    assert expand("{name|area}", ActionContext("X", {"area": "Kitchen"})) == "Kitchen"
+    assert expand("{name|area}", CTX) == "Kitchen Light"
