@@ -1,0 +1,15 @@
+"""safu.device: voice control offline. Microphone -> utterance -> recognised command -> switched device.
+
+    audio.py               AudioSource: WavSource, PcmStreamSource (stdin), MicrophoneSource (sounddevice)
+    endpointer.py          utterances from a stream: WebRTC VAD (from pocketsphinx) or energy, pre-roll, max length
+    recognizer.py          Recognizer interface, Transcript, make_recognizer("pocketsphinx" | "vosk")
+    asr_pocketsphinx.py    PocketSphinx with a command n-gram LM + garbage words (restricted) or open vocabulary
+    asr_vosk.py            Vosk with a phrase-list grammar + [unk] (model directory from the user)
+    command_vocabulary.py  spoken-form sentences from IntentModel.sentences; garbage (OOV) words
+    arpa.py                ARPA n-gram writer;  spoken_numbers.py  digits <-> number words
+    actuators.py           Actuator interface, print;  actuator_{mqtt,http,shell,gpio}.py
+    actions.py             the actions YAML and the runner (retries with backoff, never raises)
+    pipeline.py            VoiceLoop: one JSON-able event per utterance;  samples/  shipped demo WAVs
+
+Nothing here is imported by safu.runtime except inside `safu listen` (runtime/cli_listen.py).
+"""

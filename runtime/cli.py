@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "safu.runtime.cli_bench",
     "safu.runtime.cli_lm",
     "safu.runtime.cli_export",
+    "safu.runtime.cli_listen",
 )
 
 

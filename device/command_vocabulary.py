@@ -1,0 +1,118 @@
+"""device/command_vocabulary.py: what the recogniser may hear, built from the intent model's sentences.
+
+    vocab = CommandVocabulary.from_sentences(model.sentences, known_word=decoder_has_word)
+    vocab.phrases      # spoken-form sentences ("set the brightness to fifty"), deduplicated, sorted
+    vocab.words        # every word in them
+    vocab.skipped      # [(sentence, [words the recogniser cannot pronounce])]
+
+Sentences are tokenised like the intent model (lower case, letters/digits/apostrophes) and digits are
+spelled out (spoken_numbers). A sentence with a word the recogniser has no pronunciation for is skipped
+and reported, rather than silently making the grammar unusable.
+
+`garbage_words()` is the out-of-vocabulary fallback: a few hundred frequent English words (the file
+garbage_words.txt, made by bench/make_garbage_words.py). They are added to the restricted language model
+with a small probability, so speech that is not a command is recognised as garbage words (and then
+rejected) instead of being forced onto the nearest command.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Callable, Iterable
+
+from safu.device.spoken_numbers import is_number, number_to_words
+
+_WORD = re.compile(r"[a-z0-9\u0080-\uffff]+(?:'[a-z0-9\u0080-\uffff]+)*(?:[.,][0-9]+)*")
+
+
+def spoken_form(sentence: str) -> list[str]:
+    """"Set the light to 50%!" -> ["set", "the", "light", "to", "fifty"]."""
+    words: list[str] = []
+    for token in _WORD.findall(sentence.lower()):
+        bare = token.replace(",", "")
+        if is_number(bare):
+            try:
+                words.extend(number_to_words(bare).split())
+                continue
+            except ValueError:
+                pass
+        words.append(token)
+    return words
+
+
+ENTITY_SLOTS = ("name", "area", "floor")  # slots whose values are interchangeable inside a sentence
+
+
+def slot_values(model) -> dict[str, list[str]]:
+    """{slot: surface forms} for the entity-like slots, from the model's synonym table (may be empty)."""
+    values: dict[str, set[str]] = {}
+    for (slot, surface) in getattr(model, "synonyms", {}) or {}:
+        if slot in ENTITY_SLOTS and "'" not in surface:
+            values.setdefault(slot, set()).add(surface.lower())
+    return {slot: sorted(v) for slot, v in values.items()}
+
+
+def with_slot_variants(phrases: list[str], values: dict[str, list[str]], per_carrier: int = 8,
+                       seed: int = 0) -> list[str]:
+    """Adds copies of each sentence with its entity names swapped for other names of the same slot.
+
+    The model's sentences are a sample of templates x entities, so "turn on the" may never precede
+    "porch light" in them; without this the recogniser's language model would find that command unlikely.
+    Each distinct carrier ("turn on the <name>") gets `per_carrier` names drawn at random (seeded)."""
+    surface_slot = {v: slot for slot, vs in values.items() for v in vs}
+    if not surface_slot:
+        return list(phrases)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(v) for v in sorted(surface_slot, key=len, reverse=True)) + r")\b")
+    rng = random.Random(seed)
+    out, carriers = set(phrases), set()
+    for phrase in phrases:
+        parts = pattern.split(phrase)  # odd indices are matched surfaces
+        if len(parts) == 1:
+            continue
+        carrier = tuple(surface_slot[p] if i % 2 else p for i, p in enumerate(parts))
+        if carrier in carriers:
+            continue
+        carriers.add(carrier)
+        for _ in range(per_carrier):
+            out.add("".join(rng.choice(values[p]) if i % 2 else p for i, p in enumerate(carrier)))
+    return sorted(out)
+
+
+@dataclass
+class CommandVocabulary:
+    phrases: list[str]
+    words: list[str]
+    skipped: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    @classmethod
+    def from_sentences(cls, sentences: Iterable[str], known_word: Callable[[str], bool] = lambda w: True,
+                       values: dict[str, list[str]] | None = None):
+        """values: {slot: surface forms} to swap into the sentences (see with_slot_variants)."""
+        if values:
+            spoken = {slot: [" ".join(spoken_form(v)) for v in vs] for slot, vs in values.items()}
+            sentences = with_slot_variants([" ".join(spoken_form(s)) for s in sentences], spoken)
+        phrases, skipped = set(), []
+        for sentence in sentences:
+            words = spoken_form(sentence)
+            if not words:
+                continue
+            missing = sorted({w for w in words if not known_word(w)})
+            if missing:
+                skipped.append((sentence, missing))
+                continue
+            phrases.add(" ".join(words))
+        if not phrases:
+            detail = f" ({len(skipped)} skipped for unpronounceable words, e.g. {skipped[0]})" if skipped else ""
+            raise ValueError(f"no usable sentences to build a recognition grammar from{detail}")
+        ordered = sorted(phrases)
+        words = sorted({w for p in ordered for w in p.split()})
+        return cls(phrases=ordered, words=words, skipped=skipped)
+
+
+def garbage_words(exclude: Iterable[str] = ()) -> list[str]:
+    """The shipped out-of-vocabulary word list, minus `exclude` (the command words)."""
+    excluded = set(exclude)
+    text = resources.files("safu.device").joinpath("garbage_words.txt").read_text(encoding="utf-8")
+    return [w for w in (line.split("#")[0].strip() for line in text.splitlines()) if w and w not in excluded]

@@ -1,0 +1,155 @@
+"""device/endpointer.py: cut a continuous 16 kHz stream into utterances.
+
+    ep = Endpointer()                                   # WebRTC VAD (shipped inside pocketsphinx)
+    for utt in ep.utterances(WavSource("long.wav")):
+        print(utt.start_s, utt.end_s, len(utt.samples))
+
+Frames are 30 ms. A frame is speech or not according to a voice-activity detector:
+
+- `WebRtcVad` (default): the WebRTC GMM detector that the pocketsphinx wheel already carries
+  (`pocketsphinx.Vad`), so there is no extra dependency to install or keep working; it is the same
+  algorithm `webrtcvad-wheels` wraps, and it copes with steady background noise far better than an
+  energy gate.
+- `EnergyVad`: frame energy above an adaptive noise floor; no dependency at all, for use when
+  pocketsphinx is absent and for tests of the state machine.
+
+An utterance starts when `start_frames` of the last `start_window` frames are speech. The `pre_roll`
+seconds before that are kept, so the first syllable (often a quiet consonant) is not cut. It ends after
+`hangover` seconds of non-speech, or when it reaches `max_seconds` (then a new one may start right
+away). Bursts with fewer than `min_speech` seconds of speech frames are dropped as clicks.
+"""
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from safu.device.audio import SAMPLE_RATE, AudioSource, float_to_pcm16
+
+FRAME_SECONDS = 0.03
+FRAME_SAMPLES = int(SAMPLE_RATE * FRAME_SECONDS)  # 480
+
+
+@dataclass
+class Utterance:
+    samples: np.ndarray  # float32, 16 kHz, includes pre-roll and the trailing hangover
+    start_s: float       # stream time of the first sample kept
+    end_s: float         # stream time at which the end was decided
+    speech_end_s: float  # stream time of the last speech frame (end of speech)
+    ended_by: str        # "silence", "max_length" or "end_of_stream"
+
+    @property
+    def endpoint_delay_s(self) -> float:
+        """Audio time between the end of speech and the moment the endpointer noticed it."""
+        return max(0.0, self.end_s - self.speech_end_s)
+
+
+class WebRtcVad:
+    """WebRTC voice activity detection from the pocketsphinx wheel. mode 0 (loose) .. 3 (strict)."""
+
+    def __init__(self, mode: int = 2):
+        try:
+            from pocketsphinx import Vad
+        except ImportError:
+            raise ImportError("the WebRTC VAD comes with pocketsphinx: pip install pocketsphinx "
+                              "(or use the energy detector)") from None
+        self._vad = Vad(mode, SAMPLE_RATE, FRAME_SECONDS)
+        assert self._vad.frame_bytes == 2 * FRAME_SAMPLES, "pocketsphinx VAD changed its frame size"
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        return bool(self._vad.is_speech(float_to_pcm16(frame)))
+
+
+class EnergyVad:
+    """Speech if the frame's energy is `margin_db` above a slowly tracked noise floor (and above `floor_db`)."""
+
+    def __init__(self, margin_db: float = 12.0, floor_db: float = -55.0):
+        self.margin_db = margin_db
+        self.floor_db = floor_db
+        self._noise_db: float | None = None
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        level = 10.0 * math.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
+        if self._noise_db is None:
+            self._noise_db = level
+        speech = level > max(self._noise_db + self.margin_db, self.floor_db)
+        # The floor follows quiet frames quickly and loud frames very slowly, so speech does not raise it.
+        rate = 0.01 if speech else 0.1
+        self._noise_db += rate * (level - self._noise_db) if level > self._noise_db else 0.5 * (level - self._noise_db)
+        return speech
+
+
+def make_vad(name: str = "webrtc", mode: int = 2):
+    """"webrtc" -> WebRtcVad(mode); "energy" -> EnergyVad()."""
+    if name == "webrtc":
+        return WebRtcVad(mode)
+    if name == "energy":
+        return EnergyVad()
+    raise ValueError(f"unknown VAD {name!r}; expected 'webrtc' or 'energy'")
+
+
+class Endpointer:
+    def __init__(self, vad=None, pre_roll: float = 0.3, hangover: float = 0.45, max_seconds: float = 8.0,
+                 min_speech: float = 0.15, start_window: int = 5, start_frames: int = 3):
+        if not (0 < start_frames <= start_window):
+            raise ValueError("endpointer: need 0 < start_frames <= start_window")
+        self.vad = vad if vad is not None else WebRtcVad()
+        self.pre_roll_frames = max(start_window, round(pre_roll / FRAME_SECONDS))
+        self.hangover_frames = max(1, round(hangover / FRAME_SECONDS))
+        self.max_frames = max(1, round(max_seconds / FRAME_SECONDS))
+        self.min_speech_frames = max(1, round(min_speech / FRAME_SECONDS))
+        self.start_window = start_window
+        self.start_frames = start_frames
+
+    def utterances(self, source: AudioSource) -> Iterator[Utterance]:
+        """Yields each utterance as soon as its end is detected (so a live loop can act on it)."""
+        history: collections.deque = collections.deque(maxlen=self.pre_roll_frames)  # (frame, is_speech)
+        current: list[np.ndarray] | None = None
+        start_frame = speech_frames = silence_run = last_speech = 0
+        index = 0  # frame counter in stream time
+
+        def finish(ended_by: str, end_index: int) -> Utterance | None:
+            if speech_frames < self.min_speech_frames:
+                return None
+            return Utterance(samples=np.concatenate(current), start_s=start_frame * FRAME_SECONDS,
+                             end_s=end_index * FRAME_SECONDS, speech_end_s=(last_speech + 1) * FRAME_SECONDS,
+                             ended_by=ended_by)
+
+        while True:
+            frame = source.read(FRAME_SAMPLES)
+            if len(frame) < FRAME_SAMPLES:
+                if len(frame) and current is not None:
+                    current.append(frame)
+                if current is not None:
+                    utt = finish("end_of_stream", index)
+                    if utt:
+                        yield utt
+                return
+            speech = self.vad.is_speech(frame)
+            if current is None:
+                history.append((frame, speech))
+                recent = list(history)[-self.start_window:]
+                if sum(s for _, s in recent) >= self.start_frames:
+                    current = [f for f, _ in history]
+                    start_frame = index + 1 - len(history)
+                    speech_frames = sum(s for _, s in history)
+                    last_speech, silence_run = index, 0
+                    history.clear()
+            else:
+                current.append(frame)
+                if speech:
+                    speech_frames += 1
+                    last_speech, silence_run = index, 0
+                else:
+                    silence_run += 1
+                ended_by = ("silence" if silence_run >= self.hangover_frames
+                            else "max_length" if len(current) >= self.max_frames else None)
+                if ended_by:
+                    utt = finish(ended_by, index + 1)
+                    current = None
+                    if utt:
+                        yield utt
+            index += 1

@@ -1,0 +1,71 @@
+"""device/recognizer.py: the speech-recogniser interface and the factory behind `safu listen --asr`.
+
+    rec = make_recognizer("pocketsphinx", sentences=model.sentences)          # restricted to the model
+    rec = make_recognizer("vosk", sentences=model.sentences, vosk_model="/path/to/vosk-model-small-en-us")
+    t = rec.recognize(samples)      # float32 16 kHz mono -> Transcript
+    if t.accepted: model.predict(t.text)
+
+A Recognizer has `.name`, `.restricted` and `.recognize(samples) -> Transcript`. Restricted recognisers
+only know the words of the intent model's training sentences plus garbage words; a transcript with a
+garbage word (or with nothing) comes back with accepted=False and a reason, so it is never acted on.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class RecognizerError(OSError):
+    """The recogniser could not be set up (missing package, missing model directory, bad grammar)."""
+
+
+@dataclass
+class Transcript:
+    text: str              # what the intent model reads: number words turned back into digits
+    words: str             # the recogniser's own words
+    accepted: bool         # False: out of vocabulary or nothing heard; do not act
+    reason: str | None     # why it was not accepted
+    decode_s: float        # recogniser time for this utterance
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Recognizer(Protocol):
+    name: str
+    restricted: bool
+
+    def recognize(self, samples: np.ndarray) -> Transcript: ...
+
+
+def judge(words: str, garbage: set[str]) -> tuple[bool, str | None]:
+    """The out-of-vocabulary rule shared by both engines: nothing heard, or any garbage word -> reject."""
+    tokens = words.split()
+    if not tokens:
+        return False, "no words recognised"
+    oov = [w for w in tokens if w in garbage]
+    if oov:
+        return False, "out-of-vocabulary speech (" + " ".join(oov[:5]) + ")"
+    return True, None
+
+
+def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = None, restricted: bool = True,
+                    vosk_model: str | None = None, values: dict[str, list[str]] | None = None) -> Recognizer:
+    """engine "pocketsphinx" (default, model inside the wheel) or "vosk" (needs vosk_model, a directory).
+
+    restricted=True needs `sentences` (IntentModel.sentences); `values` ({slot: surfaces}, from
+    command_vocabulary.slot_values(model)) lets names appear in every sentence shape. Raises
+    RecognizerError or ValueError."""
+    if restricted and not sentences:
+        raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
+    if engine == "pocketsphinx":
+        from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+        return PocketSphinxRecognizer(sentences if restricted else None, values=values)
+    if engine == "vosk":
+        from safu.device.asr_vosk import VoskRecognizer
+        if not vosk_model:
+            raise RecognizerError("--asr vosk needs --vosk-model DIR (an unpacked model such as vosk-model-small-en-us-0.15)")
+        return VoskRecognizer(vosk_model, sentences if restricted else None, values)
+    raise ValueError(f"unknown recogniser {engine!r}; expected 'pocketsphinx' or 'vosk'")

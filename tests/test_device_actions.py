@@ -1,0 +1,200 @@
+"""Actions file and actuators against real services: mosquitto, a local http.server, a shell, a GPIO file."""
+import http.server
+import json
+import threading
+
+import pytest
+import yaml
+
+from device_support import Broker, Subscriber, free_port
+from safu.device.actions import ActionRunner
+from safu.device.actuators import ActionContext, ConfigError
+
+CTX = ActionContext("HassTurnOn", {"name": "Kitchen Light", "area": "Kitchen"}, "turn on the kitchen light", 0.9)
+
+
+def runner(config, tmp_path):
+    path = tmp_path / "actions.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return ActionRunner.from_file(str(path))
+
+
+# ---- validation
+@pytest.mark.parametrize("config, message", [
+    ({"actuators": {"a": {"type": "teleport"}}}, r"actions.yaml: actuator a: unknown type 'teleport'"),
+    ({"actuators": {"a": {"type": "print"}}, "actions": [{"intent": "X", "do": [{"actuator": "b"}]}]},
+     r"actions.yaml: actions\[0\].do\[0\].actuator: expected one of the actuators \['a'\], got 'b'"),
+    ({"actuators": {}, "actions": [{"do": []}]}, r"actions\[0\].intent: expected an intent name"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": -1}}}}, r"lines.lamp must be a line offset"),
+    ({"actuatorz": {}}, r"unknown top-level key"),
+])
+def test_bad_actions_files_name_file_and_entry(tmp_path, config, message):
+    with pytest.raises(ConfigError, match=message):
+        runner(config, tmp_path)
+
+
+def test_bad_yaml_names_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("actuators: [unclosed")
+    with pytest.raises(ConfigError, match=r"a.yaml: not valid YAML"):
+        ActionRunner.from_file(str(tmp_path / "a.yaml"))
+
+
+def test_rules_match_intent_and_slot_values(tmp_path):
+    r = runner({"actuators": {"out": {"type": "print", "file": str(tmp_path / "log.jsonl")}},
+                "actions": [{"intent": "HassTurnOn", "slots": {"name": "fan"}, "do": [{"actuator": "out", "message": "fan"}]},
+                            {"intent": "HassTurnOn", "do": [{"actuator": "out", "message": "on {name}"}]}]}, tmp_path)
+    assert r.run(CTX)["rule"] == 1
+    assert r.run(ActionContext("HassTurnOn", {"name": "Fan"}))["rule"] == 0
+    assert r.run(ActionContext("HassNevermind", {}))["reason"] == "no action configured for intent HassNevermind"
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [x["message"] for x in lines] == ["on Kitchen Light", "fan"]
+
+
+# ---- simulated GPIO
+def test_simulated_gpio_switches_lines_atomically(tmp_path):
+    state = tmp_path / "gpio.json"
+    r = runner({"actuators": {"b": {"type": "simulated_gpio", "state_file": str(state), "lines": {"kitchen light": 17}}},
+                "actions": [{"intent": "HassTurnOn", "do": [{"actuator": "b", "line": "{name}", "value": 1}]},
+                            {"intent": "HassTurnOff", "do": [{"actuator": "b", "line": "{name}", "value": 0}]}]}, tmp_path)
+    assert r.run(CTX)["steps"][0]["ok"]
+    assert json.loads(state.read_text())["lines"] == {"17": 1}
+    r.run(ActionContext("HassTurnOff", {"name": "kitchen light"}))
+    assert json.loads(state.read_text())["lines"] == {"17": 0}
+    bad = r.run(ActionContext("HassTurnOn", {"name": "Garage"}))["steps"][0]
+    assert not bad["ok"] and "no GPIO line for 'garage'" in bad["error"] and bad["attempts"] == 1  # not retried
+    missing = r.run(ActionContext("HassTurnOn", {}))["steps"][0]
+    assert not missing["ok"] and "slot 'name'" in missing["error"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".gpio-")] == []  # no temp files left
+
+
+def test_default_actions_file_loads_and_switches(tmp_path):
+    r = ActionRunner.default(state_file=str(tmp_path / "s.json"))
+    out = r.run(CTX)
+    assert out["steps"][0]["ok"] and "kitchen light" in out["steps"][0]["detail"]
+    assert json.loads((tmp_path / "s.json").read_text())["lines"] == {"2": 1}
+
+
+def test_gpio_character_device_needs_gpiod_or_a_chip(tmp_path):
+    with pytest.raises(ConfigError, match="(gpiod|no such GPIO chip)"):
+        runner({"actuators": {"b": {"type": "gpio", "chip": str(tmp_path / "gpiochip9")}}}, tmp_path)
+
+
+# ---- shell
+def test_shell_gets_slots_as_environment_never_interpolated(tmp_path):
+    out, pwned = tmp_path / "out.txt", tmp_path / "pwned"
+    r = runner({"actuators": {"sh": {"type": "shell"}},
+                "actions": [{"intent": "HassTurnOn", "do": [
+                    {"actuator": "sh", "command": f'printf "%s|%s" "$SAFU_INTENT" "$SAFU_SLOT_NAME" > {out}'}]}]},
+               tmp_path)
+    evil = f"$(touch {pwned}); `touch {pwned}` {{name}}"
+    res = r.run(ActionContext("HassTurnOn", {"name": evil}))
+    assert res["steps"][0]["ok"]
+    assert out.read_text() == f"HassTurnOn|{evil}"
+    assert not pwned.exists()
+
+
+def test_shell_failure_is_retried_then_reported(tmp_path):
+    r = runner({"actuators": {"sh": {"type": "shell"}}, "retry": {"attempts": 2, "backoff": 0.01},
+                "actions": [{"intent": "HassTurnOn", "do": [{"actuator": "sh", "command": "exit 3"}]}]}, tmp_path)
+    step = r.run(CTX)["steps"][0]
+    assert not step["ok"] and step["attempts"] == 2 and "exited with 3" in step["error"]
+
+
+# ---- HTTP against a real local server
+class Recorder(http.server.BaseHTTPRequestHandler):
+    fail_first = 0
+    requests: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        type(self).requests.append((self.path, body))
+        if type(self).fail_first > 0:
+            type(self).fail_first -= 1
+            self.send_response(500)
+        else:
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    Recorder.requests, Recorder.fail_first = [], 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_http_request_with_encoded_slots_and_retry_after_500(http_server, tmp_path):
+    Recorder.fail_first = 2
+    port = http_server.server_address[1]
+    r = runner({"actuators": {"web": {"type": "http", "base_url": f"http://127.0.0.1:{port}"}},
+                "retry": {"attempts": 3, "backoff": 0.01},
+                "actions": [{"intent": "HassTurnOn", "do": [{"actuator": "web", "path": "/devices/{name}/on",
+                                                             "json": {"who": "{name}"}}]}]}, tmp_path)
+    step = r.run(CTX)["steps"][0]
+    assert step["ok"] and step["attempts"] == 3
+    assert Recorder.requests[-1] == ("/devices/Kitchen%20Light/on", '{"who": "Kitchen Light"}')
+
+
+def test_http_server_down_never_raises(tmp_path):
+    r = runner({"actuators": {"web": {"type": "http", "base_url": f"http://127.0.0.1:{free_port()}", "timeout": 1}},
+                "retry": {"attempts": 2, "backoff": 0.01},
+                "actions": [{"intent": "HassTurnOn", "do": [{"actuator": "web", "path": "/x"}]}]}, tmp_path)
+    step = r.run(CTX)["steps"][0]
+    assert not step["ok"] and step["attempts"] == 2 and "failed" in step["error"]
+
+
+# ---- MQTT against a real mosquitto
+def test_mqtt_publish_and_home_assistant_conventions(tmp_path):
+    broker = Broker(tmp_path)
+    sub = Subscriber(broker.port)
+    try:
+        r = runner({"actuators": {"mq": {"type": "mqtt", "host": "127.0.0.1", "port": broker.port}},
+                    "actions": [{"intent": "HassTurnOn", "do": [
+                        {"actuator": "mq", "topic": "home/{name}/set", "payload": "ON"},
+                        {"actuator": "mq", "ha": {"component": "light", "object_id": "{name}"}}]},
+                                {"intent": "HassTurnOff", "do": [
+                                    {"actuator": "mq", "ha": {"component": "switch", "object_id": "{name}"}}]}]}, tmp_path)
+        assert all(s["ok"] for s in r.run(CTX)["steps"])
+        assert all(s["ok"] for s in r.run(ActionContext("HassTurnOff", {"name": "a/b#+"}))["steps"])
+        msgs = sub.wait_for(5)
+        r.close()
+    finally:
+        sub.stop()
+        broker.stop()
+    topics = [(t, p) for t, p, _ in msgs]
+    assert ("home/kitchen_light/set", "ON") in topics
+    config = [json.loads(p) for t, p, retain in msgs if t == "homeassistant/light/kitchen_light/config"]
+    assert config and config[0]["command_topic"] == "safu/light/kitchen_light/set" and config[0]["schema"] == "json"
+    assert ("safu/light/kitchen_light/set", '{"state": "ON"}') in topics
+    assert ("safu/switch/a_b/set", "OFF") in topics  # slot value slugged: no topic levels or wildcards
+
+
+def test_mqtt_broker_down_is_retried_and_reported_then_recovers(tmp_path):
+    port = free_port()
+    r = runner({"actuators": {"mq": {"type": "mqtt", "host": "127.0.0.1", "port": port, "timeout": 1}},
+                "retry": {"attempts": 2, "backoff": 0.01},
+                "actions": [{"intent": "HassTurnOn", "do": [{"actuator": "mq", "topic": "t/{name}", "payload": "1"}]}]},
+               tmp_path)
+    step = r.run(CTX)["steps"][0]
+    assert not step["ok"] and step["attempts"] == 2 and "unreachable" in step["error"]
+    # the broker comes up on that port: the same runner reconnects
+    broker = Broker(tmp_path, port=port)
+    sub = Subscriber(port)
+    try:
+        assert r.run(CTX)["steps"][0]["ok"]
+        assert ("t/kitchen_light", "1", False) in sub.wait_for(1)
+        r.close()
+    finally:
+        sub.stop()
+        broker.stop()
+
+
+def test_alternative_slots_in_templates(tmp_path):
+    from safu.device.actuators import expand
+    assert expand("{name|area}", ActionContext("X", {"area": "Kitchen"})) == "Kitchen"
+    assert expand("{name|area}", CTX) == "Kitchen Light"

@@ -1,0 +1,98 @@
+"""Speech recognisers: PocketSphinx restricted to the model's sentences (with OOV rejection), open
+vocabulary, and Vosk (model-dependent parts run only with SAFU_VOSK_MODEL)."""
+import os
+
+import pytest
+
+from device_support import fixture_model_path, speak
+from safu.device.asr_pocketsphinx import with_merged_vowels
+from safu.device.asr_vosk import UNKNOWN, check_model_dir, vosk_grammar
+from safu.device.audio import WavSource
+from safu.device.command_vocabulary import slot_values
+from safu.device.recognizer import RecognizerError, make_recognizer
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from safu.runtime.api import load
+    return load(fixture_model_path(tmp_path_factory.mktemp("model")))
+
+
+@pytest.fixture(scope="module")
+def restricted(model):
+    return make_recognizer("pocketsphinx", model.sentences, values=slot_values(model))
+
+
+def hear(rec, tmp_path, text, voice="en-us", speed=150):
+    src = WavSource(speak(text, tmp_path / "s.wav", voice, speed))
+    return rec.recognize(src.read(10 ** 7))
+
+
+@pytest.mark.parametrize("text, voice", [("turn on the ceiling light", "en-us"), ("turn on the ceiling light", "en-gb"),
+                                          ("turn off the desk fan", "en-us")])
+def test_restricted_pocketsphinx_hears_commands(restricted, tmp_path, text, voice):
+    t = hear(restricted, tmp_path, text, voice)
+    assert t.accepted and t.words == text and t.text == text
+
+
+def test_numbers_come_back_as_digits(restricted, model, tmp_path):
+    t = hear(restricted, tmp_path, "set the thermostat to 21 degrees")
+    assert "21" in t.text.split() and "twenty" in t.words
+
+
+def test_out_of_vocabulary_speech_is_rejected(restricted, tmp_path):
+    t = hear(restricted, tmp_path, "tell me a joke about penguins")
+    assert not t.accepted and t.reason.startswith("out-of-vocabulary speech")
+
+
+def test_restricted_vocabulary_comes_from_the_model(restricted, model):
+    assert restricted.vocabulary.phrases and "ceiling" in restricted.vocabulary.words
+    assert "penguins" not in restricted.vocabulary.words and "weather" in restricted.garbage
+
+
+def test_open_vocabulary_recogniser_runs(tmp_path):
+    rec = make_recognizer("pocketsphinx", restricted=False)
+    t = hear(rec, tmp_path, "what is the weather like tomorrow")
+    assert not rec.restricted and "weather" in t.words.split()
+
+
+def test_cot_caught_variants_are_added():
+    assert with_merged_vowels(["off AO F"]) == ["off AO F", "off(2) AA F"]
+    assert with_merged_vowels(["on AA N", "on(2) AO N"]) == ["on AA N", "on(2) AO N"]
+
+
+def test_restricted_needs_sentences():
+    with pytest.raises(ValueError, match="training sentences"):
+        make_recognizer("pocketsphinx", sentences=[])
+
+
+# ---- Vosk: everything up to loading the model is tested without one
+def test_vosk_grammar_is_the_phrase_list_plus_unk():
+    g = vosk_grammar(["Turn on the light", "set it to 20"])
+    assert g == ["set it to twenty", "turn on the light", UNKNOWN]
+
+
+def test_vosk_missing_or_wrong_model_dir_is_named(tmp_path):
+    with pytest.raises(RecognizerError, match=r"nothere: no such directory"):
+        make_recognizer("vosk", ["turn on the light"], vosk_model=str(tmp_path / "nothere"))
+    with pytest.raises(RecognizerError, match=r"not a Vosk model directory"):
+        check_model_dir(str(tmp_path))
+    with pytest.raises(RecognizerError, match="--vosk-model DIR"):
+        make_recognizer("vosk", ["turn on the light"])
+
+
+def test_vosk_with_a_real_model(model, tmp_path):
+    path = os.environ.get("SAFU_VOSK_MODEL")
+    if not path:
+        pytest.skip("set SAFU_VOSK_MODEL to an unpacked Vosk model directory (none can be downloaded here)")
+    rec = make_recognizer("vosk", model.sentences, vosk_model=path, values=slot_values(model))
+    t = hear(rec, tmp_path, "turn on the ceiling light")
+    assert t.accepted and t.text == "turn on the ceiling light"
+    t = hear(rec, tmp_path, "tell me a joke about penguins")
+    assert not t.accepted
+
+
+def test_word_sequences_no_command_contains_are_rejected(restricted):
+    from safu.device.asr_pocketsphinx import word_pairs
+    assert word_pairs("turn on") == [("", "turn"), ("turn", "on"), ("on", "")]
+    assert ("the", "the") not in restricted.bigrams and ("the", "ceiling") in restricted.bigrams
