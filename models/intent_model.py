@@ -129,6 +129,30 @@ class TrainedIntentModel:
         write_model_file(path, self.metadata(), {k: v.astype(np.float32) for k, v in self.tensors.items()})
 
 
+STORED_SENTENCES = 10000  # training sentences kept in the model file (speech recognisers build on them)
+
+
+def stored_sentences(examples, cap: int, rng) -> list[str]:
+    """Up to `cap` distinct training sentences, shared out evenly across intents: each intent gets
+    its sentences in random order, one intent at a time in turn, until the cap. A uniform sample would
+    follow template expansion sizes, which leaves small intents ("what time is it") out entirely and
+    so out of the recogniser's language model."""
+    by_intent: dict = {}
+    for ex in examples:
+        if ex.intent == NONE_INTENT:  # out-of-scope text is not a command to listen for
+            continue
+        by_intent.setdefault(ex.intent, set()).add(ex.text)
+    queues = [list(rng.permutation(sorted(texts))) for _, texts in sorted(by_intent.items(), key=lambda kv: str(kv[0]))]
+    chosen: set[str] = set()
+    depth = 0
+    while len(chosen) < cap and any(depth < len(q) for q in queues):
+        for q in queues:
+            if depth < len(q) and len(chosen) < cap:
+                chosen.add(str(q[depth]))
+        depth += 1
+    return sorted(chosen)
+
+
 # ---------------------------------------------------------------------------------------------
 # preparation
 
@@ -501,7 +525,11 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     tokenised = [tokenize(ex.text) for ex in examples]
     if not any(tokenised):
         raise ValueError("every training sentence is empty after tokenisation")
-    vocab = Vocabulary(build_vocab([[t.text for t in toks] for toks in tokenised]))
+    # The vocabulary comes from the commands only: words seen only in the out-of-scope sentences map
+    # to <unk>, as unseen words do at prediction time, so "<none>" learns what unknown speech looks
+    # like and the tables do not grow by the size of the out-of-scope list.
+    vocab = Vocabulary(build_vocab([[t.text for t in toks] for ex, toks in zip(examples, tokenised)
+                                    if ex.intent != NONE_INTENT]))
     slot_names = sorted({s.name for ex in examples for s in ex.slots if s.start >= 0 and s.end > s.start})
     slot_labels = ["O"] + [f"{p}-{n}" for n in slot_names for p in ("B", "I")]
     label_index = {lab: i for i, lab in enumerate(slot_labels)}
@@ -594,9 +622,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         "intent_b": final.intent_b,
     }
     assert tensors["slot_U"].shape[0] == K_s * final.R.shape[1] + len(vocab)
-    sentences = sorted({ex.text for ex in examples})
-    if len(sentences) > 10000:
-        sentences = sorted(rng.choice(sentences, 10000, replace=False).tolist())
+    sentences = stored_sentences(examples, STORED_SENTENCES, rng)
     seconds = time.perf_counter() - t0
     return TrainedIntentModel(
         config=config, vocab=vocab.tokens, intents=intents, slot_labels=slot_labels,
