@@ -13,10 +13,18 @@ which is what out-of-scope speech forced onto the command vocabulary looks like.
 
 Digital silence: synthesised or padded audio has stretches of exact zeros (41% of the samples in an
 espeak-ng recording) that no microphone delivers, and PocketSphinx's acoustic model, trained on real
-recordings, mishears the words next to them ("turn on" -> "are"). A constant Gaussian noise floor of
-NOISE_FLOOR (about -54 dBFS, far below any room's noise) is added before decoding: on the benchmark's
-clean recordings it raised exact transcripts from 14% to 56% (bench/bench_voice.py measures commands);
-dithering alone (+-1 LSB) was not enough.
+recordings, mishears the words next to them ("turn on" -> "are"). So a noise floor of
+pink noise is added before decoding until the quietest frames are NOISE_FLOOR_DB below the loudest (a
+recording with that much background noise already is left alone). Dithering alone (+-1 LSB) was not
+enough. On the benchmark's clean recordings (restricted, built-in model) command accuracy went from
+43% to 82%; white noise at the same level did as well at 35 dB, worse at 25 dB.
+
+Voices: the acoustic model was trained on adult speech of typical vocal-tract lengths; a female or
+child voice has its formants higher. Each utterance is decoded with the frequency axis warped by every
+factor in WARPS (PocketSphinx's inverse_linear warp, one decoder each) and the best-scoring path wins,
+a per-utterance vocal-tract length normalisation. Measured on the benchmark's clean recordings: one
+decoder 81.9%, warp 1.1 alone 85.2%, warps 0.9/1.0/1.1/1.2 87.6%, at four times the decoding time
+(the decoders run one after the other: pocketsphinx holds the GIL).
 """
 from __future__ import annotations
 
@@ -34,7 +42,8 @@ from safu.device.spoken_numbers import words_to_digits
 
 GARBAGE_MASS = 0.05  # unigram probability shared by the garbage words (bench/bench_voice.py measures it)
 LANGUAGE_WEIGHT = 6.5  # pocketsphinx -lw: how much the command LM counts against the acoustics
-NOISE_FLOOR = 0.002  # RMS of the noise floor added before decoding (full scale = 1.0), see above
+NOISE_FLOOR_DB = 30.0  # background noise at least this far below speech before decoding, see above
+WARPS = (0.9, 1.0, 1.1, 1.2)  # vocal-tract warps decoded side by side (restricted default), see above
 WORD_PENALTY = 0.65   # pocketsphinx -wip: below 1 discourages inserted short words ("the the")
 
 
@@ -77,12 +86,34 @@ def with_merged_vowels(lines: list[str]) -> list[str]:
     return out
 
 
-def with_noise_floor(samples: np.ndarray, rms: float) -> np.ndarray:
-    """samples + Gaussian noise of the given RMS, seeded by the length so a recording always decodes the same."""
-    if rms <= 0 or len(samples) == 0:
+def pink_noise(n: int, rng) -> np.ndarray:
+    """n samples of unit-RMS pink (1/f power) noise, shaped from white noise in the frequency domain."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1.0))
+    noise = np.fft.irfft(spectrum, n)
+    return noise / (np.sqrt(np.mean(noise ** 2)) + 1e-12)
+
+
+def with_noise_floor(samples: np.ndarray, floor_db: float) -> np.ndarray:
+    """samples + Gaussian noise so that the quietest frames sit at least `floor_db` below the loudest
+    ones (frame RMS, 25 ms frames: 5th vs 95th percentile). Recordings that already have that much
+    background noise are left as they are. Seeded by the length, so a recording always decodes the same."""
+    if floor_db <= 0 or len(samples) < 400:
         return samples
-    noise = np.random.default_rng(len(samples)).standard_normal(len(samples)) * rms
-    return np.clip(samples.astype(np.float64) + noise, -1.0, 1.0).astype(np.float32)
+    x = samples.astype(np.float64)
+    frames = x[: len(x) // 400 * 400].reshape(-1, 400)
+    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    quiet, loud = np.percentile(rms, 5), np.percentile(rms, 95)
+    target = loud * 10 ** (-floor_db / 20)
+    if quiet >= target:
+        return samples
+    noise = pink_noise(len(samples), np.random.default_rng(len(samples))) * np.sqrt(target ** 2 - quiet ** 2)
+    return np.clip(x + noise, -1.0, 1.0).astype(np.float32)
+
+
+def _warp_options(warp: float) -> dict:
+    """Decoder options for a vocal-tract-length warp of the frequency axis (1.0 = none)."""
+    return {} if warp == 1.0 else {"warp_type": "inverse_linear", "warp_params": f"{warp:g}"}
 
 
 class PocketSphinxRecognizer:
@@ -91,9 +122,10 @@ class PocketSphinxRecognizer:
     def __init__(self, sentences: list[str] | None, garbage_mass: float = GARBAGE_MASS, order: int = 3,
                  language_weight: float = LANGUAGE_WEIGHT, word_penalty: float = WORD_PENALTY,
                  discount: float = 0.5, values: dict[str, list[str]] | None = None,
-                 noise_floor: float = NOISE_FLOOR):
+                 noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] = WARPS):
         ps = _import_pocketsphinx()
-        self.noise_floor = noise_floor
+        self.noise_floor_db = noise_floor_db
+        self.warps = tuple(warps) or (1.0,)
         model_dir = os.path.join(ps.get_model_path(), "en-us")
         hmm = os.path.join(model_dir, "en-us")
         dict_path = os.path.join(model_dir, "cmudict-en-us.dict")
@@ -102,8 +134,8 @@ class PocketSphinxRecognizer:
         self.vocabulary: CommandVocabulary | None = None
         self.bigrams: set[tuple[str, str]] = set()
         if not self.restricted:
-            self._decoder = ps.Decoder(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"),
-                                       dither=True, loglevel="FATAL")
+            self._decoders = [ps.Decoder(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"),
+                                         dither=True, loglevel="FATAL", **_warp_options(w)) for w in self.warps]
             return
         dictionary = read_dictionary(dict_path)
         self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
@@ -120,19 +152,24 @@ class PocketSphinxRecognizer:
                 for word in sorted(set(self.vocabulary.words) | self.garbage):
                     f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
             try:
-                self._decoder = ps.Decoder(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight,
-                                           wip=word_penalty, dither=True, loglevel="FATAL")
+                self._decoders = [ps.Decoder(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight,
+                                             wip=word_penalty, dither=True, loglevel="FATAL", **_warp_options(w))
+                                  for w in self.warps]
             except (RuntimeError, ValueError) as exc:
                 raise RecognizerError(f"pocketsphinx rejected the command language model: {exc}") from None
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
-        self._decoder.start_utt()
-        samples = with_noise_floor(samples, self.noise_floor)
-        self._decoder.process_raw(float_to_pcm16(samples), full_utt=True)
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
-        words = hyp.hypstr.strip() if hyp is not None else ""
+        pcm = float_to_pcm16(with_noise_floor(samples, self.noise_floor_db))
+        best = None
+        for decoder in self._decoders:  # one per vocal-tract warp; the best-scoring path wins
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
+            if hyp is not None and (best is None or hyp.score > best.score):
+                best = hyp
+        words = best.hypstr.strip() if best is not None else ""
         accepted, reason = judge(words, self.garbage)
         if accepted and self.restricted:
             unseen = [pair for pair in word_pairs(words) if pair not in self.bigrams]

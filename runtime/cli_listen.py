@@ -31,6 +31,9 @@ def register(sub) -> None:
     src.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     p.add_argument("--device", help="microphone: device index or name (default: the system default input)")
     p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk"], help="recogniser")
+    p.add_argument("--warps", type=float, nargs="+", metavar="W",
+                   help="PocketSphinx vocal-tract warps decoded side by side, best path wins (default: 0.9 1.0 1.1 1.2 "
+                        "restricted, 1.0 open; '--warps 1' is 4x faster and less robust to voices)")
     p.add_argument("--vosk-model", metavar="DIR", help="unpacked Vosk model directory (for --asr vosk)")
     p.add_argument("--open-vocabulary", action="store_true",
                    help="do not restrict recognition to the model's sentences (for comparison)")
@@ -73,7 +76,8 @@ def run_listen(args) -> int:
     model = load(args.model, backend=args.backend)
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
     recognizer = make_recognizer(args.asr, sentences=model.sentences, restricted=not args.open_vocabulary,
-                                 vosk_model=args.vosk_model, values=slot_values(model))
+                                 vosk_model=args.vosk_model, values=slot_values(model),
+                                 warps=tuple(args.warps) if args.warps else None)
     loop = VoiceLoop(model, recognizer, runner, Endpointer(make_vad(args.vad)), args.min_confidence)
     done = 0
     try:

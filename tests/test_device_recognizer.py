@@ -96,3 +96,27 @@ def test_word_sequences_no_command_contains_are_rejected(restricted):
     from safu.device.asr_pocketsphinx import word_pairs
     assert word_pairs("turn on") == [("", "turn"), ("turn", "on"), ("on", "")]
     assert ("the", "the") not in restricted.bigrams and ("the", "ceiling") in restricted.bigrams
+
+
+def test_noise_floor_fills_digital_silence_and_leaves_noisy_audio_alone():
+    import numpy as np
+    from safu.device.asr_pocketsphinx import with_noise_floor
+    t = np.arange(16000) / 16000
+    speech = np.zeros(32000, dtype=np.float32)
+    speech[8000:24000] = 0.3 * np.sin(2 * np.pi * 220 * t)  # a tone between two stretches of exact zeros
+    out = with_noise_floor(speech, 30.0)
+    quiet = out[:4000]
+    assert np.all(quiet != 0) and 0.3 / np.sqrt(2) / 40 < np.sqrt(np.mean(quiet ** 2)) < 0.3 / np.sqrt(2) / 25
+    assert np.array_equal(out, with_noise_floor(speech, 30.0))  # same recording, same decoding
+    noisy = speech + 0.05 * np.random.default_rng(1).standard_normal(len(speech)).astype(np.float32)
+    assert with_noise_floor(noisy, 30.0) is noisy  # already has a noise floor within 30 dB
+    assert with_noise_floor(speech, 0.0) is speech
+
+
+def test_warps_give_one_decoder_each_and_still_hear_the_command(model, tmp_path):
+    rec = make_recognizer("pocketsphinx", model.sentences, values=slot_values(model), warps=(1.0, 1.1))
+    assert len(rec._decoders) == 2
+    t = hear(rec, tmp_path, "turn off the desk fan", "en-us+f3", 170)
+    assert t.accepted and t.text == "turn off the desk fan"
+    with pytest.raises(ValueError, match="PocketSphinx option"):
+        make_recognizer("vosk", model.sentences, vosk_model="/nonexistent", warps=(1.1,))
