@@ -168,7 +168,7 @@ class ArraySource:
 
 # ---- one (mode, snr) cell, run in a worker process
 def run_cell(task):
-    mode, snr, model_path, items, cache = task
+    mode, snr, model_path, items, cache, warps = task
     from safu.device.actions import ActionRunner
     from safu.device.audio import WavSource
     from safu.device.command_vocabulary import slot_values
@@ -177,7 +177,7 @@ def run_cell(task):
     from safu.runtime.api import load
 
     model = load(model_path)
-    recognizer = make_recognizer("pocketsphinx", sentences=model.sentences, restricted=(mode == "restricted"),
+    recognizer = make_recognizer("pocketsphinx", sentences=model.sentences, restricted=(mode == "restricted"), warps=warps,
                                  values=slot_values(model))
     log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-"), "actions.jsonl")
     runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
@@ -250,6 +250,7 @@ def main(argv=None):
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "safu-bench-voice"))
     ap.add_argument("--limit", type=int, default=0, help="use only the first N commands (quick runs)")
     ap.add_argument("--errors", action="store_true", help="list misrecognised recordings")
+    ap.add_argument("--warps", type=float, nargs="+", help="PocketSphinx vocal-tract warps (default: safu listen's)")
     ap.add_argument("--json", help="write all results to this file")
     args = ap.parse_args(argv)
 
@@ -278,7 +279,8 @@ def main(argv=None):
     print(f"{n_cmd} command recordings ({len(commands)} commands x {len(VOICES)} voices/speeds), "
           f"{n_oos} out-of-scope recordings; synthesis {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
-    tasks = [(mode, snr, model_path, items, args.cache) for mode in args.modes for snr in args.snr]
+    warps = tuple(args.warps) if args.warps else None
+    tasks = [(mode, snr, model_path, items, args.cache, warps) for mode in args.modes for snr in args.snr]
     t0 = time.perf_counter()
     print(f"\nmodel {os.path.basename(model_path)}; text only (no speech): command accuracy "
           f"{100 * text_ok / len(commands):.1f}% ({text_ok}/{len(commands)}), "
