@@ -153,24 +153,11 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr: str, offset: int) -> np.ndar
     return np.clip(speech + gain * segment, -1, 1).astype(np.float32)
 
 
-class ArraySource:
-    def __init__(self, samples, name):
-        self.samples, self.name, self.sample_rate, self.pos = samples, name, 16000, 0
-
-    def read(self, n):
-        out = self.samples[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def close(self):
-        pass
-
-
 # ---- one (mode, snr) cell, run in a worker process
 def run_cell(task):
     mode, snr, model_path, items, cache, warps = task
     from safu.device.actions import ActionRunner
-    from safu.device.audio import WavSource
+    from safu.device.audio import ArraySource, WavSource
     from safu.device.command_vocabulary import slot_values
     from safu.device.pipeline import VoiceLoop
     from safu.device.recognizer import make_recognizer

@@ -122,14 +122,15 @@ class PocketSphinxRecognizer:
     def __init__(self, sentences: list[str] | None, garbage_mass: float = GARBAGE_MASS, order: int = 3,
                  language_weight: float = LANGUAGE_WEIGHT, word_penalty: float = WORD_PENALTY,
                  discount: float = 0.5, values: dict[str, list[str]] | None = None,
-                 noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] = WARPS):
+                 noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] | None = None):
         ps = _import_pocketsphinx()
         self.noise_floor_db = noise_floor_db
-        self.warps = tuple(warps) or (1.0,)
+        self.restricted = sentences is not None
+        # Open-vocabulary decoding is ten times slower, so by default it decodes once.
+        self.warps = tuple(warps or (WARPS if self.restricted else (1.0,)))
         model_dir = os.path.join(ps.get_model_path(), "en-us")
         hmm = os.path.join(model_dir, "en-us")
         dict_path = os.path.join(model_dir, "cmudict-en-us.dict")
-        self.restricted = sentences is not None
         self.garbage: set[str] = set()
         self.vocabulary: CommandVocabulary | None = None
         self.bigrams: set[tuple[str, str]] = set()

@@ -45,6 +45,22 @@ def float_to_pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
 
 
+class ArraySource:
+    """Samples already in memory (float32 in [-1, 1], 16 kHz mono) read like any other source."""
+
+    def __init__(self, samples: np.ndarray, name: str = "array"):
+        self.name, self.sample_rate = name, SAMPLE_RATE
+        self._samples, self._pos = samples, 0
+
+    def read(self, n: int) -> np.ndarray:
+        out = self._samples[self._pos:self._pos + n]
+        self._pos += n
+        return out
+
+    def close(self) -> None:
+        pass
+
+
 class WavSource:
     """A 16-bit PCM WAV file at 16 kHz; stereo is mixed down. Other rates are refused with a sox hint."""
 

@@ -63,9 +63,7 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
     if restricted and not sentences:
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":
-        from safu.device.asr_pocketsphinx import WARPS, PocketSphinxRecognizer
-        if warps is None:
-            warps = WARPS if restricted else (1.0,)
+        from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
         return PocketSphinxRecognizer(sentences if restricted else None, values=values, warps=warps)
     if warps is not None and tuple(warps) != (1.0,):
         raise ValueError("warps are a PocketSphinx option (--asr pocketsphinx)")

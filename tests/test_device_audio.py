@@ -5,7 +5,7 @@ import wave
 import numpy as np
 import pytest
 
-from safu.device.audio import AudioError, MicrophoneSource, PcmStreamSource, WavSource, float_to_pcm16
+from safu.device.audio import ArraySource, AudioError, MicrophoneSource, PcmStreamSource, WavSource, float_to_pcm16
 from safu.device.endpointer import FRAME_SAMPLES, Endpointer, EnergyVad, WebRtcVad
 
 
@@ -23,21 +23,6 @@ def bursts(layout, rate=16000, seed=0):
     rng = np.random.default_rng(seed)
     parts = [rng.standard_normal(int(s * rate)).astype(np.float32) * (0.3 if loud else 1e-4) for s, loud in layout]
     return np.concatenate(parts)
-
-
-class ArraySource:
-    name, sample_rate = "array", 16000
-
-    def __init__(self, x):
-        self.x, self.pos = x, 0
-
-    def read(self, n):
-        out = self.x[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def close(self):
-        pass
 
 
 def test_wav_source_reads_all_samples(tmp_path):

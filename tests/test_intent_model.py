@@ -173,3 +173,17 @@ def test_explicit_none_class_rejects_out_of_domain_text(tmp_path):
     assert m.predict("turn off the kitchen lights").intent == "LightsOff"
     with pytest.raises(ValueError, match="reserved"):
         fit_intent_model([Example("x", "<none>", []), Example("y", "A", [])])
+
+
+def test_stored_sentences_cover_small_intents():
+    import numpy as np
+    from types import SimpleNamespace
+    from safu.models.intent_model import NONE_INTENT, stored_sentences
+    big = [SimpleNamespace(text=f"turn on lamp {i}", intent="On") for i in range(500)]
+    small = [SimpleNamespace(text=t, intent="Time") for t in ("what time is it", "what is the time")]
+    oos = [SimpleNamespace(text="tell me a joke", intent=NONE_INTENT)]
+    kept = stored_sentences(big + small + oos, 20, np.random.default_rng(0))
+    assert len(kept) == 20 and len(set(kept)) == 20
+    assert {"what time is it", "what is the time"} <= set(kept)  # a uniform sample would keep ~0 of them
+    assert "tell me a joke" not in kept
+    assert stored_sentences(big[:3], 20, np.random.default_rng(0)) == sorted(x.text for x in big[:3])
