@@ -2,6 +2,7 @@
 
     python bench/bench_voice.py                      # built-in model, PocketSphinx restricted vs open, 2 jobs
     python bench/bench_voice.py --model home.safu --modes restricted --snr clean 10 --jobs 1
+    python bench/bench_voice.py --modes restricted --snr clean --garbage-words more_words.txt   # a variant
 
 Speech: espeak-ng speaks COMMANDS (expected intent and slots given below) and OUT_OF_SCOPE sentences
 with several voices and speeds (VOICES); sox resamples to 16 kHz and pads 0.3 s / 0.6 s of silence.
@@ -17,7 +18,12 @@ Reported per recogniser mode and noise level:
 - latency: end of speech -> action done = endpointer wait + recognition + intent model + action,
   median and 90th percentile in ms (audio delivered in real time; this machine's CPU);
 - text: the intent model alone on the reference text, the ceiling speech can reach.
-Synthesised audio is cached in --cache (default /tmp/safu-bench-voice).
+Synthesised audio is cached in --cache (default /tmp/safu-bench-voice). Each cell's recordings are
+shared out over --jobs worker processes (every k-th recording to worker k). PocketSphinx carries its
+cepstral mean from one utterance to the next, so a recording's result can depend on the recordings
+decoded before it in the same worker: figures move by a recording or three with --jobs.
+Recogniser variants for experiments: --garbage-words, --garbage-mass, --lm-discount, --language-weight,
+--ps-option KEY=VALUE (any PocketSphinx setting).
 """
 from __future__ import annotations
 
@@ -155,31 +161,33 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr: str, offset: int) -> np.ndar
 
 # ---- one (mode, snr) cell, run in a worker process
 def run_cell(task):
-    mode, snr, model_path, items, cache, warps = task
+    """One worker's share of one (mode, snr) cell: items are (index, recording) pairs."""
+    mode, snr, model_path, items, cache, options = task
     from safu.device.actions import ActionRunner
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     from safu.device.audio import ArraySource, WavSource
     from safu.device.command_vocabulary import slot_values
     from safu.device.pipeline import VoiceLoop
-    from safu.device.recognizer import make_recognizer
     from safu.runtime.api import load
 
     model = load(model_path)
-    recognizer = make_recognizer("pocketsphinx", sentences=model.sentences, restricted=(mode == "restricted"), warps=warps,
-                                 values=slot_values(model))
+    restricted = mode == "restricted"
+    recognizer = PocketSphinxRecognizer(model.sentences if restricted else None,
+                                        values=slot_values(model) if restricted else None, **options)
     log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-"), "actions.jsonl")
     runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                            "default": {"do": [{"actuator": "log"}]}})
     loop = VoiceLoop(model, recognizer, runner)
     noise = pink_noise(cache)
     results = []
-    for i, (kind, text, intent, slots, wav) in enumerate(items):
+    for i, (kind, text, intent, slots, wav) in items:
         src = WavSource(wav)
         speech = src.read(10 ** 7)
         src.close()
         events = list(loop.run([ArraySource(mix(speech, noise, snr, 7919 * i), wav)]))
         acted = [e for e in events if e["action"] is not None]
         first = acted[0] if acted else None
-        results.append({"kind": kind, "text": text, "wav": wav,
+        results.append({"index": i, "kind": kind, "text": text, "wav": wav,
                         "ok": bool(first and first["intent"] == intent and slots_match(first["slots"], slots)),
                         "acted": bool(acted), "heard": [e["asr"]["words"] for e in events],
                         "latency_ms": first["timings"]["latency_ms"] if first else None,
@@ -239,6 +247,12 @@ def main(argv=None):
     ap.add_argument("--errors", action="store_true", help="list misrecognised recordings")
     ap.add_argument("--warps", type=float, nargs="+", help="PocketSphinx vocal-tract warps (default: safu listen's)")
     ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--garbage-words", help="out-of-vocabulary word list, one per line (default: the shipped one)")
+    ap.add_argument("--garbage-mass", type=float, help="unigram mass of the garbage words")
+    ap.add_argument("--lm-discount", type=float, help="absolute discount of the command n-gram model")
+    ap.add_argument("--language-weight", type=float, help="PocketSphinx -lw for the command model")
+    ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
     args = ap.parse_args(argv)
 
     from safu.runtime.api import DEFAULT_MODEL, load
@@ -266,24 +280,54 @@ def main(argv=None):
     print(f"{n_cmd} command recordings ({len(commands)} commands x {len(VOICES)} voices/speeds), "
           f"{n_oos} out-of-scope recordings; synthesis {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
-    warps = tuple(args.warps) if args.warps else None
-    tasks = [(mode, snr, model_path, items, args.cache, warps) for mode in args.modes for snr in args.snr]
+    options = recognizer_options(args)
+    cells = [(mode, snr) for mode in args.modes for snr in args.snr]
+    jobs = max(1, args.jobs)
+    tasks = [(mode, snr, model_path, list(enumerate(items))[k::jobs], args.cache, options)
+             for mode, snr in cells for k in range(jobs)]
     t0 = time.perf_counter()
     print(f"\nmodel {os.path.basename(model_path)}; text only (no speech): command accuracy "
           f"{100 * text_ok / len(commands):.1f}% ({text_ok}/{len(commands)}), "
           f"false actions {100 * text_oos / len(OUT_OF_SCOPE):.1f}% ({text_oos}/{len(OUT_OF_SCOPE)})\n")
     print("| recogniser | SNR | command accuracy | false actions (OOS) | latency median ms | latency p90 ms | ASR real-time factor |")
     print("|---|---|---|---|---|---|---|", flush=True)
-    cells = []
-    with multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
+    done, parts = [], []
+    with multiprocessing.get_context("spawn").Pool(jobs) if jobs > 1 else _Serial() as pool:
         for mode, snr, results in pool.imap(run_cell, tasks):  # rows appear as cells finish, in order
-            cells.append((mode, snr, results))
-            print_row(mode, snr, results, args.errors)
+            parts.extend(results)
+            if len(parts) == len(items):
+                results = sorted(parts, key=lambda r: r["index"])
+                done.append((mode, snr, results))
+                print_row(mode, snr, results, args.errors)
+                parts = []
     elapsed = time.perf_counter() - t0
-    print(f"\n{len(tasks)} cells, {elapsed:.0f} s with {args.jobs} job(s)", file=sys.stderr)
+    print(f"\n{len(cells)} cells, {elapsed:.0f} s with {jobs} job(s)", file=sys.stderr)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([{"mode": m, "snr": s, "results": r} for m, s, r in cells], f)
+            json.dump([{"mode": m, "snr": s, "options": options, "results": r} for m, s, r in done], f)
+
+
+def recognizer_options(args) -> dict:
+    """PocketSphinxRecognizer keyword arguments from the command line (only what was given)."""
+    options = {}
+    if args.warps:
+        options["warps"] = tuple(args.warps)
+    if args.garbage_words:
+        with open(args.garbage_words, encoding="utf-8") as f:
+            options["garbage"] = [w for w in (line.split("#")[0].strip() for line in f) if w]
+    for key, value in (("garbage_mass", args.garbage_mass), ("discount", args.lm_discount),
+                       ("language_weight", args.language_weight)):
+        if value is not None:
+            options[key] = value
+    decoder = {}
+    for item in args.ps_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--ps-option {item!r}: expected KEY=VALUE")
+        decoder[key] = value
+    if decoder:
+        options["decoder_options"] = decoder
+    return options
 
 
 if __name__ == "__main__":

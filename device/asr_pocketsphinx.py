@@ -111,6 +111,16 @@ def with_noise_floor(samples: np.ndarray, floor_db: float) -> np.ndarray:
     return np.clip(x + noise, -1.0, 1.0).astype(np.float32)
 
 
+def _decoders(ps, settings: dict, warps: tuple[float, ...], options: dict) -> list:
+    """One decoder per warp; `options` (user settings) override `settings`. Bad options -> RecognizerError."""
+    try:
+        return [ps.Decoder(**{**settings, **_warp_options(w), **options}) for w in warps]
+    except KeyError as exc:
+        raise RecognizerError(f"unknown PocketSphinx option {exc.args[0]!r}") from None
+    except (RuntimeError, ValueError) as exc:
+        raise RecognizerError(f"pocketsphinx could not start with {sorted(options) or 'its settings'}: {exc}") from None
+
+
 def _warp_options(warp: float) -> dict:
     """Decoder options for a vocal-tract-length warp of the frequency axis (1.0 = none)."""
     return {} if warp == 1.0 else {"warp_type": "inverse_linear", "warp_params": f"{warp:g}"}
@@ -122,8 +132,12 @@ class PocketSphinxRecognizer:
     def __init__(self, sentences: list[str] | None, garbage_mass: float = GARBAGE_MASS, order: int = 3,
                  language_weight: float = LANGUAGE_WEIGHT, word_penalty: float = WORD_PENALTY,
                  discount: float = 0.5, values: dict[str, list[str]] | None = None,
-                 noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] | None = None):
+                 noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] | None = None,
+                 garbage: list[str] | None = None, decoder_options: dict | None = None):
+        """garbage: out-of-vocabulary words (default: the shipped list, see command_vocabulary);
+        decoder_options: extra PocketSphinx settings (e.g. {"remove_noise": False}), for experiments."""
         ps = _import_pocketsphinx()
+        options = dict(decoder_options or {})
         self.noise_floor_db = noise_floor_db
         self.restricted = sentences is not None
         # Open-vocabulary decoding is ten times slower, so by default it decodes once.
@@ -135,13 +149,16 @@ class PocketSphinxRecognizer:
         self.vocabulary: CommandVocabulary | None = None
         self.bigrams: set[tuple[str, str]] = set()
         if not self.restricted:
-            self._decoders = [ps.Decoder(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"),
-                                         dither=True, loglevel="FATAL", **_warp_options(w)) for w in self.warps]
+            settings = dict(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"), dither=True,
+                            loglevel="FATAL")
+            self._decoders = _decoders(ps, settings, self.warps, options)
             return
         dictionary = read_dictionary(dict_path)
         self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
                                                           values=values)
-        self.garbage = {w for w in garbage_words(exclude=self.vocabulary.words) if w in dictionary}
+        candidates = garbage_words() if garbage is None else garbage
+        command_words = set(self.vocabulary.words)
+        self.garbage = {w for w in candidates if w in dictionary and w not in command_words}
         self.bigrams = {pair for phrase in self.vocabulary.phrases for pair in word_pairs(phrase)}
         lm_text = arpa_lm(self.vocabulary.phrases, order=order, extra_words=sorted(self.garbage),
                           extra_mass=garbage_mass if self.garbage else 0.0, discount=discount)
@@ -152,12 +169,9 @@ class PocketSphinxRecognizer:
             with open(small_dict, "w", encoding="utf-8") as f:
                 for word in sorted(set(self.vocabulary.words) | self.garbage):
                     f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
-            try:
-                self._decoders = [ps.Decoder(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight,
-                                             wip=word_penalty, dither=True, loglevel="FATAL", **_warp_options(w))
-                                  for w in self.warps]
-            except (RuntimeError, ValueError) as exc:
-                raise RecognizerError(f"pocketsphinx rejected the command language model: {exc}") from None
+            settings = dict(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight, wip=word_penalty,
+                            dither=True, loglevel="FATAL")
+            self._decoders = _decoders(ps, settings, self.warps, options)
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()

@@ -120,3 +120,15 @@ def test_warps_give_one_decoder_each_and_still_hear_the_command(model, tmp_path)
     assert t.accepted and t.text == "turn off the desk fan"
     with pytest.raises(ValueError, match="PocketSphinx option"):
         make_recognizer("vosk", model.sentences, vosk_model="/nonexistent", warps=(1.1,))
+
+
+def test_garbage_words_and_decoder_options_can_be_given(model):
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    rec = PocketSphinxRecognizer(model.sentences, warps=(1.0,), garbage=["weather", "pizza", "zzqx", "light"],
+                                 decoder_options={"beam": "1e-50"})
+    assert rec.garbage == {"weather", "pizza"}  # unpronounceable and command words are dropped
+    assert rec._decoders[0].config["beam"] == pytest.approx(1e-50)
+    with pytest.raises(RecognizerError, match="unknown PocketSphinx option"):
+        PocketSphinxRecognizer(model.sentences, warps=(1.0,), decoder_options={"no_such_setting": 1})
+    with pytest.raises(RecognizerError, match="beam"):
+        PocketSphinxRecognizer(None, decoder_options={"beam": "wide"})
