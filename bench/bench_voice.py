@@ -22,8 +22,8 @@ Synthesised audio is cached in --cache (default /tmp/safu-bench-voice). Each cel
 shared out over --jobs worker processes (every k-th recording to worker k). PocketSphinx carries its
 cepstral mean from one utterance to the next, so a recording's result can depend on the recordings
 decoded before it in the same worker: figures move by a recording or three with --jobs.
-Recogniser variants for experiments: --garbage-words, --garbage-mass, --lm-discount, --language-weight,
---ps-option KEY=VALUE (any PocketSphinx setting).
+Recogniser variants for experiments: --nbest-margin, --garbage-words, --garbage-mass, --lm-discount,
+--language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
 """
 from __future__ import annotations
 
@@ -251,6 +251,7 @@ def main(argv=None):
     ap.add_argument("--garbage-mass", type=float, help="unigram mass of the garbage words")
     ap.add_argument("--lm-discount", type=float, help="absolute discount of the command n-gram model")
     ap.add_argument("--language-weight", type=float, help="PocketSphinx -lw for the command model")
+    ap.add_argument("--nbest-margin", type=float, help="score margin of the recogniser's runners-up (0: best only)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
     args = ap.parse_args(argv)
@@ -316,7 +317,7 @@ def recognizer_options(args) -> dict:
         with open(args.garbage_words, encoding="utf-8") as f:
             options["garbage"] = [w for w in (line.split("#")[0].strip() for line in f) if w]
     for key, value in (("garbage_mass", args.garbage_mass), ("discount", args.lm_discount),
-                       ("language_weight", args.language_weight)):
+                       ("language_weight", args.language_weight), ("nbest_margin", args.nbest_margin)):
         if value is not None:
             options[key] = value
     decoder = {}

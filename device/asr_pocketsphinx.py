@@ -25,6 +25,12 @@ factor in WARPS (PocketSphinx's inverse_linear warp, one decoder each) and the b
 a per-utterance vocal-tract length normalisation. Measured on the benchmark's clean recordings: one
 decoder 81.9%, warp 1.1 alone 85.2%, warps 0.9/1.0/1.1/1.2 87.6%, at four times the decoding time
 (the decoders run one after the other: pocketsphinx holds the GIL).
+
+Runners-up: every warp's best path and the next ones of its N-best list are ranked by score; the best
+is the transcript and those within NBEST_MARGIN of it are its alternatives. The voice loop acts on the
+first one that passes the word checks below and that the intent model understands, so "delete off the
+desk lamp" (no command) can give way to a runner-up "turn off the desk lamp". Wider margins let
+out-of-scope speech find a command among the runners-up; bench/bench_voice.py --nbest-margin measures it.
 """
 from __future__ import annotations
 
@@ -45,6 +51,8 @@ LANGUAGE_WEIGHT = 6.5  # pocketsphinx -lw: how much the command LM counts agains
 NOISE_FLOOR_DB = 30.0  # background noise at least this far below speech before decoding, see above
 WARPS = (0.9, 1.0, 1.1, 1.2)  # vocal-tract warps decoded side by side (restricted default), see above
 WORD_PENALTY = 0.65   # pocketsphinx -wip: below 1 discourages inserted short words ("the the")
+NBEST = 8             # N-best hypotheses read from each warp's lattice
+NBEST_MARGIN = 150    # runners-up kept within this path score (log base 1.0001) of the best, see above
 
 
 def _import_pocketsphinx():
@@ -133,11 +141,14 @@ class PocketSphinxRecognizer:
                  language_weight: float = LANGUAGE_WEIGHT, word_penalty: float = WORD_PENALTY,
                  discount: float = 0.5, values: dict[str, list[str]] | None = None,
                  noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] | None = None,
-                 garbage: list[str] | None = None, decoder_options: dict | None = None):
+                 garbage: list[str] | None = None, decoder_options: dict | None = None,
+                 nbest_margin: float = NBEST_MARGIN):
         """garbage: out-of-vocabulary words (default: the shipped list, see command_vocabulary);
-        decoder_options: extra PocketSphinx settings (e.g. {"remove_noise": False}), for experiments."""
+        decoder_options: extra PocketSphinx settings (e.g. {"beam": 1e-60}), for experiments;
+        nbest_margin: score margin of the runners-up (0: the best hypothesis alone)."""
         ps = _import_pocketsphinx()
         options = dict(decoder_options or {})
+        self.nbest_margin = nbest_margin
         self.noise_floor_db = noise_floor_db
         self.restricted = sentences is not None
         # Open-vocabulary decoding is ten times slower, so by default it decodes once.
@@ -176,19 +187,49 @@ class PocketSphinxRecognizer:
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
         pcm = float_to_pcm16(with_noise_floor(samples, self.noise_floor_db))
-        best = None
-        for decoder in self._decoders:  # one per vocal-tract warp; the best-scoring path wins
+        scored: dict[str, float] = {}  # words -> best score over all warps
+        for decoder in self._decoders:  # one per vocal-tract warp
             decoder.start_utt()
             decoder.process_raw(pcm, full_utt=True)
             decoder.end_utt()
-            hyp = decoder.hyp()
-            if hyp is not None and (best is None or hyp.score > best.score):
-                best = hyp
-        words = best.hypstr.strip() if best is not None else ""
+            for words, score in self._hypotheses(decoder):
+                if score > scored.get(words, -np.inf):
+                    scored[words] = score
+        ranked = sorted(scored.items(), key=lambda kv: -kv[1]) or [("", 0.0)]
+        top = ranked[0][1]
+        heard = [self._transcript(words) for words, score in ranked if top - score <= self.nbest_margin]
+        best = heard[0]
+        best.alternatives = heard[1:]
+        best.decode_s = time.perf_counter() - t0
+        return best
+
+    @staticmethod
+    def _hypotheses(decoder) -> list[tuple[str, float]]:
+        """The decoder's best path and its N-best runners-up, with scores comparable across warps.
+
+        The best path's score (log base 1.0001) compares well across warps; N-best path scores do not
+        (they carry a lattice offset that differs from decoder to decoder, by 400,000 at times), so a
+        runner-up is scored as the best path's score minus its distance to the top of its N-best list."""
+        hyp = decoder.hyp()
+        if hyp is None or hyp.score <= 0:  # the binding gives exp(score); 0 is an underflow: nothing usable
+            return []
+        log = decoder.get_logmath().log
+        best = log(hyp.score)
+        out = [(hyp.hypstr.strip(), best)]
+        nbest = []
+        for alt in decoder.nbest():
+            if alt.score > 0:
+                nbest.append((alt.hypstr.strip(), log(alt.score)))
+            if len(nbest) == NBEST:
+                break
+        if nbest:
+            out += [(words, best - (nbest[0][1] - score)) for words, score in nbest[1:]]
+        return out
+
+    def _transcript(self, words: str) -> Transcript:
         accepted, reason = judge(words, self.garbage)
         if accepted and self.restricted:
             unseen = [pair for pair in word_pairs(words) if pair not in self.bigrams]
             if unseen:  # a word sequence no command contains: speech forced onto command words
                 accepted, reason = False, "word sequence in no command (" + " ".join(unseen[0]).strip() + ")"
-        return Transcript(text=words_to_digits(words), words=words, accepted=accepted, reason=reason,
-                          decode_s=time.perf_counter() - t0)
+        return Transcript(text=words_to_digits(words), words=words, accepted=accepted, reason=reason, decode_s=0.0)

@@ -5,7 +5,9 @@
         print(json.dumps(event))
 
 An event is a dict: source, start_s/end_s (stream time), transcript (what the intent model read), asr
-(recogniser words, accepted, reason), intent, confidence, slots, action (what was done, or null), reason
+(the words acted on, accepted, reason; `best`: the recogniser's best hypothesis, which differs from
+`words` when a runner-up was the first one the intent model understood; `alternatives`: how many
+runners-up there were), intent, confidence, slots, action (what was done, or null), reason
 (why nothing was done) and timings in ms: endpoint (audio time the endpointer waited after speech ended),
 asr, nlu, action, and latency = endpoint + asr + nlu + action, the delay a speaker waits between the end
 of speech and the switch when audio arrives in real time.
@@ -37,21 +39,35 @@ class VoiceLoop:
             finally:
                 source.close()
 
+    def understand(self, transcript):
+        """(transcript, prediction) for the first hypothesis, best or runner-up, that the recogniser
+        accepts and the intent model maps to an intent; else (best transcript, its prediction or None)."""
+        fallback = None
+        for candidate in [transcript] + list(transcript.alternatives):
+            if not candidate.accepted:
+                continue
+            prediction = self.model.predict(candidate.text)
+            if prediction.intent is not None:
+                return candidate, prediction
+            fallback = fallback or (candidate, prediction)
+        return fallback or (transcript, None)
+
     def handle(self, utt: Utterance, source_name: str = "") -> dict:
-        transcript = self.recognizer.recognize(utt.samples)
+        heard = self.recognizer.recognize(utt.samples)
+        t0 = time.perf_counter()
+        transcript, prediction = self.understand(heard)
+        nlu_s = time.perf_counter() - t0
         event = {"source": source_name, "start_s": round(utt.start_s, 3), "end_s": round(utt.end_s, 3),
                  "ended_by": utt.ended_by, "transcript": transcript.text,
                  "asr": {"engine": self.recognizer.name, "restricted": self.recognizer.restricted,
-                         "words": transcript.words, "accepted": transcript.accepted, "reason": transcript.reason},
+                         "words": transcript.words, "accepted": transcript.accepted, "reason": transcript.reason,
+                         "best": heard.words, "alternatives": len(heard.alternatives)},
                  "intent": None, "confidence": 0.0, "slots": {}, "action": None, "reason": None}
-        timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 1000 * transcript.decode_s,
-                   "nlu_ms": 0.0, "action_ms": 0.0}
-        if not transcript.accepted:
+        timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 1000 * heard.decode_s,
+                   "nlu_ms": 1000 * nlu_s, "action_ms": 0.0}
+        if prediction is None:
             event["reason"] = f"speech rejected: {transcript.reason}"
         else:
-            t0 = time.perf_counter()
-            prediction = self.model.predict(transcript.text)
-            timings["nlu_ms"] = 1000 * (time.perf_counter() - t0)
             event.update(intent=prediction.intent, confidence=round(float(prediction.confidence), 4),
                          slots=dict(prediction.slots))
             if prediction.intent is None:

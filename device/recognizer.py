@@ -11,7 +11,7 @@ garbage word (or with nothing) comes back with accepted=False and a reason, so i
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +28,9 @@ class Transcript:
     accepted: bool         # False: out of vocabulary or nothing heard; do not act
     reason: str | None     # why it was not accepted
     decode_s: float        # recogniser time for this utterance
+    # Runners-up (PocketSphinx N-best within a score margin), best first: the voice loop acts on the
+    # first hypothesis, this one or a runner-up, that is accepted and that the intent model understands.
+    alternatives: list["Transcript"] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

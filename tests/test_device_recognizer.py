@@ -132,3 +132,47 @@ def test_garbage_words_and_decoder_options_can_be_given(model):
         PocketSphinxRecognizer(model.sentences, warps=(1.0,), decoder_options={"no_such_setting": 1})
     with pytest.raises(RecognizerError, match="beam"):
         PocketSphinxRecognizer(None, decoder_options={"beam": "wide"})
+
+
+def test_voice_loop_acts_on_the_first_runner_up_the_model_understands(model):
+    """The recogniser's best hypothesis is no command; a runner-up is, and is what gets acted on."""
+    import numpy as np
+    from safu.device.endpointer import Utterance
+    from safu.device.pipeline import VoiceLoop
+    from safu.device.recognizer import Transcript
+
+    class Heard:  # a recogniser that "heard" fixed hypotheses, best first
+        name, restricted = "fixed", True
+
+        def __init__(self, *hypotheses):
+            self.hypotheses = hypotheses
+
+        def recognize(self, samples):
+            out = [Transcript(text=w, words=w, accepted=ok, reason=None if ok else "no command", decode_s=0.0)
+                   for w, ok in self.hypotheses]
+            out[0].alternatives = out[1:]
+            return out[0]
+
+    utt = Utterance(samples=np.zeros(1600, np.float32), start_s=0.0, end_s=0.1, speech_end_s=0.1, ended_by="silence")
+    event = VoiceLoop(model, Heard(("delete off the desk lamp", False), ("turn off the desk lamp", True))).handle(utt)
+    assert event["asr"]["best"] == "delete off the desk lamp" and event["asr"]["words"] == "turn off the desk lamp"
+    assert event["intent"] == "HassTurnOff" and event["asr"]["alternatives"] == 1
+    event = VoiceLoop(model, Heard(("delete off the desk lamp", False), ("the the the", False))).handle(utt)
+    assert event["intent"] is None and event["reason"] == "speech rejected: no command"
+    # The best hypothesis wins when the model understands it, whatever the runners-up say.
+    event = VoiceLoop(model, Heard(("turn on the desk lamp", True), ("turn off the desk lamp", True))).handle(utt)
+    assert event["intent"] == "HassTurnOn"
+
+
+def test_pocketsphinx_runners_up_are_ranked_within_the_margin(model, tmp_path):
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    src = WavSource(speak("turn off the desk fan", tmp_path / "s.wav", "en-us", 150))
+    samples = src.read(10 ** 7)
+    only_best = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0,), nbest_margin=0)
+    wide = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1), nbest_margin=5000)
+    t = only_best.recognize(samples)
+    assert t.text == "turn off the desk fan" and t.alternatives == []
+    t = wide.recognize(samples)
+    words = [t.words] + [a.words for a in t.alternatives]
+    assert len(t.alternatives) >= 2 and len(set(words)) == len(words)  # distinct hypotheses
+    assert all(a.decode_s == 0.0 for a in t.alternatives) and t.decode_s > 0
