@@ -31,6 +31,9 @@ is the transcript and those within NBEST_MARGIN of it are its alternatives. The 
 first one that passes the word checks below and that the intent model understands, so "delete off the
 desk lamp" (no command) can give way to a runner-up "turn off the desk lamp". Wider margins let
 out-of-scope speech find a command among the runners-up; bench/bench_voice.py --nbest-margin measures it.
+The README's voice section has the benchmark with and without them: they raise command accuracy at
+every noise level, and in noise they also turn more out-of-scope speech into commands (trying them
+only when the best hypothesis has no garbage word did not change that).
 """
 from __future__ import annotations
 
