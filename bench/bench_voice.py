@@ -314,8 +314,9 @@ def recognizer_options(args) -> dict:
     if args.warps:
         options["warps"] = tuple(args.warps)
     if args.garbage_words:
+        from safu.device.command_vocabulary import word_list
         with open(args.garbage_words, encoding="utf-8") as f:
-            options["garbage"] = [w for w in (line.split("#")[0].strip() for line in f) if w]
+            options["garbage"] = word_list(f.read())
     for key, value in (("garbage_mass", args.garbage_mass), ("discount", args.lm_discount),
                        ("language_weight", args.language_weight), ("nbest_margin", args.nbest_margin)):
         if value is not None:

@@ -181,7 +181,7 @@ class PocketSphinxRecognizer:
             with open(lm_path, "w", encoding="utf-8") as f:
                 f.write(lm_text)
             with open(small_dict, "w", encoding="utf-8") as f:
-                for word in sorted(set(self.vocabulary.words) | self.garbage):
+                for word in sorted(command_words | self.garbage):
                     f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
             settings = dict(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight, wip=word_penalty,
                             dither=True, loglevel="FATAL")

@@ -115,4 +115,9 @@ def garbage_words(exclude: Iterable[str] = ()) -> list[str]:
     """The shipped out-of-vocabulary word list, minus `exclude` (the command words)."""
     excluded = set(exclude)
     text = resources.files("safu.device").joinpath("garbage_words.txt").read_text(encoding="utf-8")
-    return [w for w in (line.split("#")[0].strip() for line in text.splitlines()) if w and w not in excluded]
+    return [w for w in word_list(text) if w not in excluded]
+
+
+def word_list(text: str) -> list[str]:
+    """One word per line; '#' starts a comment; blank lines are skipped (the garbage_words.txt format)."""
+    return [w for w in (line.split("#")[0].strip() for line in text.splitlines()) if w]
