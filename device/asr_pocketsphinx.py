@@ -212,7 +212,9 @@ class PocketSphinxRecognizer:
 
         The best path's score (log base 1.0001) compares well across warps; N-best path scores do not
         (they carry a lattice offset that differs from decoder to decoder, by 400,000 at times), so a
-        runner-up is scored as the best path's score minus its distance to the top of its N-best list."""
+        runner-up is scored as the best path's score minus its distance to the top of its N-best list. The
+        list comes out of score order at times, so it is sorted first: measured from its first entry, a
+        runner-up could outscore the best path and push every other hypothesis out of the margin."""
         hyp = decoder.hyp()
         if hyp is None or hyp.score <= 0:  # the binding gives exp(score); 0 is an underflow: nothing usable
             return []
@@ -225,8 +227,10 @@ class PocketSphinxRecognizer:
                 nbest.append((alt.hypstr.strip(), log(alt.score)))
             if len(nbest) == NBEST:
                 break
-        if nbest:
-            out += [(words, best - (nbest[0][1] - score)) for words, score in nbest[1:]]
+        nbest.sort(key=lambda entry: -entry[1])  # it comes out of score order at times
+        if nbest:  # its top entry stands for the best path
+            top = nbest[0][1]
+            out += [(words, best - (top - score)) for words, score in nbest[1:]]
         return out
 
     def _transcript(self, words: str) -> Transcript:

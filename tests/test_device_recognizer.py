@@ -2,6 +2,8 @@
 vocabulary, and Vosk (model-dependent parts run only with SAFU_VOSK_MODEL)."""
 import os
 
+import numpy as np
+
 import pytest
 
 from device_support import fixture_model_path, speak
@@ -176,3 +178,28 @@ def test_pocketsphinx_runners_up_are_ranked_within_the_margin(model, tmp_path):
     words = [t.words] + [a.words for a in t.alternatives]
     assert len(t.alternatives) >= 2 and len(set(words)) == len(words)  # distinct hypotheses
     assert all(a.decode_s == 0.0 for a in t.alternatives) and t.decode_s > 0
+
+
+def test_runners_up_are_scored_from_the_highest_n_best_entry():
+    """PocketSphinx's N-best list comes out of score order at times. Runners-up are measured from its
+    highest entry, so none outscores the best path (which would push every other hypothesis out of the margin)."""
+    from types import SimpleNamespace
+
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+
+    class Decoded:  # what a pocketsphinx.Decoder returns after an utterance; scores are log base 1.0001
+        def hyp(self):
+            return SimpleNamespace(hypstr="tune on the floor lamp", score=1.0001 ** -8046)
+
+        def nbest(self):
+            return [SimpleNamespace(hypstr=w, score=1.0001 ** s) for w, s in
+                    [("do you know the floor lamp", -28818), ("tune on the floor lamp", -28735),
+                     ("to the floor lamp", -28835)]]
+
+        def get_logmath(self):
+            return SimpleNamespace(log=lambda p: round(float(np.log(p) / np.log(1.0001))))
+
+    scored = PocketSphinxRecognizer._hypotheses(Decoded())
+    # The best path keeps its own score; the highest N-best entry stands for it; the others follow it.
+    assert scored == [("tune on the floor lamp", -8046), ("do you know the floor lamp", -8046 - (28818 - 28735)),
+                      ("to the floor lamp", -8046 - (28835 - 28735))]
