@@ -193,6 +193,7 @@ def run_cell(task):
                         "latency_ms": first["timings"]["latency_ms"] if first else None,
                         "asr_ms": [e["timings"]["asr_ms"] for e in events],
                         "audio_s": len(speech) / 16000})
+    recognizer.close()
     return mode, snr, results
 
 
@@ -251,6 +252,9 @@ def main(argv=None):
     ap.add_argument("--garbage-mass", type=float, help="unigram mass of the garbage words")
     ap.add_argument("--lm-discount", type=float, help="absolute discount of the command n-gram model")
     ap.add_argument("--language-weight", type=float, help="PocketSphinx -lw for the command model")
+    ap.add_argument("--decoder-processes", type=int,
+                    help="worker processes per recogniser for the warp decoders (default: CPU cores / --jobs, at "
+                         "least 1, so that decoding does not compete for cores; 'safu listen' uses every core)")
     ap.add_argument("--nbest-margin", type=float, help="score margin of the recogniser's runners-up (0: best only)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
@@ -282,6 +286,8 @@ def main(argv=None):
           f"{n_oos} out-of-scope recordings; synthesis {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     options = recognizer_options(args)
+    if args.jobs > 1 and options["processes"] > 1:
+        raise SystemExit("--decoder-processes above 1 needs --jobs 1: the benchmark's pool workers cannot start processes")
     cells = [(mode, snr) for mode in args.modes for snr in args.snr]
     jobs = max(1, args.jobs)
     tasks = [(mode, snr, model_path, list(enumerate(items))[k::jobs], args.cache, options)
@@ -310,7 +316,7 @@ def main(argv=None):
 
 def recognizer_options(args) -> dict:
     """PocketSphinxRecognizer keyword arguments from the command line (only what was given)."""
-    options = {}
+    options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // max(1, args.jobs))}
     if args.warps:
         options["warps"] = tuple(args.warps)
     if args.garbage_words:

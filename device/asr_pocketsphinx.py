@@ -23,8 +23,9 @@ Voices: the acoustic model was trained on adult speech of typical vocal-tract le
 child voice has its formants higher. Each utterance is decoded with the frequency axis warped by every
 factor in WARPS (PocketSphinx's inverse_linear warp, one decoder each) and the best-scoring path wins,
 a per-utterance vocal-tract length normalisation. Measured on the benchmark's clean recordings: one
-decoder 81.9%, warp 1.1 alone 85.2%, warps 0.9/1.0/1.1/1.2 87.6%, at four times the decoding time
-(the decoders run one after the other: pocketsphinx holds the GIL).
+decoder 81.9%, warp 1.1 alone 85.2%, warps 0.9/1.0/1.1/1.2 87.6%, at four times the decoding work.
+pocketsphinx holds the GIL while it decodes, so the decoders are spread over worker processes, one per
+CPU core by default (device/decoder_pool.py; `processes=1` decodes them one after the other here).
 
 Runners-up: every warp's best path and the next ones of its N-best list are ranked by score; the best
 is the transcript and those within NBEST_MARGIN of it are its alternatives. The voice loop acts on the
@@ -37,6 +38,7 @@ only when the best hypothesis has no garbage word did not change that).
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 import time
@@ -46,6 +48,7 @@ import numpy as np
 from safu.device.arpa import arpa_lm
 from safu.device.audio import float_to_pcm16
 from safu.device.command_vocabulary import CommandVocabulary, garbage_words
+from safu.device.decoder_pool import DecoderPool, build_decoder, decode
 from safu.device.recognizer import RecognizerError, Transcript, judge
 from safu.device.spoken_numbers import words_to_digits
 
@@ -54,7 +57,6 @@ LANGUAGE_WEIGHT = 6.5  # pocketsphinx -lw: how much the command LM counts agains
 NOISE_FLOOR_DB = 30.0  # background noise at least this far below speech before decoding, see above
 WARPS = (0.9, 1.0, 1.1, 1.2)  # vocal-tract warps decoded side by side (restricted default), see above
 WORD_PENALTY = 0.65   # pocketsphinx -wip: below 1 discourages inserted short words ("the the")
-NBEST = 8             # N-best hypotheses read from each warp's lattice
 NBEST_MARGIN = 150    # runners-up kept within this path score (log base 1.0001) of the best, see above
 
 
@@ -122,16 +124,6 @@ def with_noise_floor(samples: np.ndarray, floor_db: float) -> np.ndarray:
     return np.clip(x + noise, -1.0, 1.0).astype(np.float32)
 
 
-def _decoders(ps, settings: dict, warps: tuple[float, ...], options: dict) -> list:
-    """One decoder per warp; `options` (user settings) override `settings`. Bad options -> RecognizerError."""
-    try:
-        return [ps.Decoder(**{**settings, **_warp_options(w), **options}) for w in warps]
-    except KeyError as exc:
-        raise RecognizerError(f"unknown PocketSphinx option {exc.args[0]!r}") from None
-    except (RuntimeError, ValueError) as exc:
-        raise RecognizerError(f"pocketsphinx could not start with {sorted(options) or 'its settings'}: {exc}") from None
-
-
 def _warp_options(warp: float) -> dict:
     """Decoder options for a vocal-tract-length warp of the frequency axis (1.0 = none)."""
     return {} if warp == 1.0 else {"warp_type": "inverse_linear", "warp_params": f"{warp:g}"}
@@ -145,10 +137,12 @@ class PocketSphinxRecognizer:
                  discount: float = 0.5, values: dict[str, list[str]] | None = None,
                  noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] | None = None,
                  garbage: list[str] | None = None, decoder_options: dict | None = None,
-                 nbest_margin: float = NBEST_MARGIN):
+                 nbest_margin: float = NBEST_MARGIN, processes: int | None = None):
         """garbage: out-of-vocabulary words (default: the shipped list, see command_vocabulary);
         decoder_options: extra PocketSphinx settings (e.g. {"beam": 1e-60}), for experiments;
-        nbest_margin: score margin of the runners-up (0: the best hypothesis alone)."""
+        nbest_margin: score margin of the runners-up (0: the best hypothesis alone);
+        processes: worker processes the warp decoders are spread over (default: one per CPU core, at
+        most one per warp; 1: decode in this process). See decoder_pool."""
         ps = _import_pocketsphinx()
         options = dict(decoder_options or {})
         self.nbest_margin = nbest_margin
@@ -165,7 +159,7 @@ class PocketSphinxRecognizer:
         if not self.restricted:
             settings = dict(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"), dither=True,
                             loglevel="FATAL")
-            self._decoders = _decoders(ps, settings, self.warps, options)
+            self._start(ps, settings, options, processes)
             return
         dictionary = read_dictionary(dict_path)
         self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
@@ -185,19 +179,40 @@ class PocketSphinxRecognizer:
                     f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
             settings = dict(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight, wip=word_penalty,
                             dither=True, loglevel="FATAL")
-            self._decoders = _decoders(ps, settings, self.warps, options)
+            self._start(ps, settings, options, processes)  # the pool's workers read the files now
+
+    def _start(self, ps, settings: dict, options: dict, processes: int | None) -> None:
+        """One decoder per warp (user `options` override `settings`): here, or in a DecoderPool."""
+        per_warp = [{**settings, **_warp_options(w), **options} for w in self.warps]
+        if processes is None:  # a daemon process (a multiprocessing.Pool worker) may not start processes
+            processes = 1 if multiprocessing.current_process().daemon else (os.cpu_count() or 1)
+        self._decoders, self._pool = [], None
+        if processes > 1 and len(per_warp) > 1:
+            self._pool = DecoderPool(per_warp, processes, named=tuple(sorted(options)))
+        else:
+            self._decoders = [build_decoder(ps, s, tuple(sorted(options))) for s in per_warp]
+
+    @property
+    def processes(self) -> int:
+        """Processes decoding side by side (1: this one)."""
+        return self._pool.processes if self._pool else 1
+
+    def close(self) -> None:
+        """Stops the decoder processes, if any (also done when the recogniser is garbage-collected)."""
+        if self._pool:
+            self._pool.close()
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
         pcm = float_to_pcm16(with_noise_floor(samples, self.noise_floor_db))
         scored: dict[str, float] = {}  # words -> best score over all warps
-        for decoder in self._decoders:  # one per vocal-tract warp
-            decoder.start_utt()
-            decoder.process_raw(pcm, full_utt=True)
-            decoder.end_utt()
-            for words, score in self._hypotheses(decoder):
-                if score > scored.get(words, -np.inf):
-                    scored[words] = score
+        if self._pool:
+            hypotheses = self._pool.decode(pcm)
+        else:
+            hypotheses = [h for decoder in self._decoders for h in decode(decoder, pcm)]  # one per warp
+        for words, score in hypotheses:
+            if score > scored.get(words, -np.inf):
+                scored[words] = score
         ranked = sorted(scored.items(), key=lambda kv: -kv[1]) or [("", 0.0)]
         top = ranked[0][1]
         heard = [self._transcript(words) for words, score in ranked if top - score <= self.nbest_margin]
@@ -205,33 +220,6 @@ class PocketSphinxRecognizer:
         best.alternatives = heard[1:]
         best.decode_s = time.perf_counter() - t0
         return best
-
-    @staticmethod
-    def _hypotheses(decoder) -> list[tuple[str, float]]:
-        """The decoder's best path and its N-best runners-up, with scores comparable across warps.
-
-        The best path's score (log base 1.0001) compares well across warps; N-best path scores do not
-        (they carry a lattice offset that differs from decoder to decoder, by 400,000 at times), so a
-        runner-up is scored as the best path's score minus its distance to the top of its N-best list. The
-        list comes out of score order at times, so it is sorted first: measured from its first entry, a
-        runner-up could outscore the best path and push every other hypothesis out of the margin."""
-        hyp = decoder.hyp()
-        if hyp is None or hyp.score <= 0:  # the binding gives exp(score); 0 is an underflow: nothing usable
-            return []
-        log = decoder.get_logmath().log
-        best = log(hyp.score)
-        out = [(hyp.hypstr.strip(), best)]
-        nbest = []
-        for alt in decoder.nbest():
-            if alt.score > 0:
-                nbest.append((alt.hypstr.strip(), log(alt.score)))
-            if len(nbest) == NBEST:
-                break
-        nbest.sort(key=lambda entry: -entry[1])  # it comes out of score order at times
-        if nbest:  # its top entry stands for the best path
-            top = nbest[0][1]
-            out += [(words, best - (top - score)) for words, score in nbest[1:]]
-        return out
 
     def _transcript(self, words: str) -> Transcript:
         accepted, reason = judge(words, self.garbage)

@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--warps", type=float, nargs="+", metavar="W",
                    help="PocketSphinx vocal-tract warps decoded side by side, best path wins (default: 0.9 1.0 1.1 1.2 "
                         "restricted, 1.0 open; '--warps 1' is 4x faster and less robust to voices)")
+    p.add_argument("--decoder-processes", type=int, metavar="N",
+                   help="PocketSphinx: worker processes the warp decoders run in side by side (default: one per "
+                        "CPU core; 1: all in this process)")
     p.add_argument("--vosk-model", metavar="DIR", help="unpacked Vosk model directory (for --asr vosk)")
     p.add_argument("--open-vocabulary", action="store_true",
                    help="do not restrict recognition to the model's sentences (for comparison)")
@@ -77,7 +80,8 @@ def run_listen(args) -> int:
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
     recognizer = make_recognizer(args.asr, sentences=model.sentences, restricted=not args.open_vocabulary,
                                  vosk_model=args.vosk_model, values=slot_values(model),
-                                 warps=tuple(args.warps) if args.warps else None)
+                                 warps=tuple(args.warps) if args.warps else None,
+                                 processes=args.decoder_processes)
     loop = VoiceLoop(model, recognizer, runner, Endpointer(make_vad(args.vad)), args.min_confidence)
     done = 0
     try:
@@ -89,5 +93,6 @@ def run_listen(args) -> int:
                     print(f"switched: {step['detail']}  <- \"{event['transcript']}\"", file=sys.stderr)
     finally:
         runner.close()
+        getattr(recognizer, "close", lambda: None)()
     print(f"{done} action(s) done", file=sys.stderr)
     return 0

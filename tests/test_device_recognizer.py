@@ -116,8 +116,9 @@ def test_noise_floor_fills_digital_silence_and_leaves_noisy_audio_alone():
 
 
 def test_warps_give_one_decoder_each_and_still_hear_the_command(model, tmp_path):
-    rec = make_recognizer("pocketsphinx", model.sentences, values=slot_values(model), warps=(1.0, 1.1))
-    assert len(rec._decoders) == 2
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    rec = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1), processes=1)
+    assert len(rec._decoders) == 2 and rec.processes == 1
     t = hear(rec, tmp_path, "turn off the desk fan", "en-us+f3", 170)
     assert t.accepted and t.text == "turn off the desk fan"
     with pytest.raises(ValueError, match="PocketSphinx option"):
@@ -127,13 +128,16 @@ def test_warps_give_one_decoder_each_and_still_hear_the_command(model, tmp_path)
 def test_garbage_words_and_decoder_options_can_be_given(model):
     from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     rec = PocketSphinxRecognizer(model.sentences, warps=(1.0,), garbage=["weather", "pizza", "zzqx", "light"],
-                                 decoder_options={"beam": "1e-50"})
+                                 decoder_options={"beam": "1e-50"}, processes=1)
     assert rec.garbage == {"weather", "pizza"}  # unpronounceable and command words are dropped
     assert rec._decoders[0].config["beam"] == pytest.approx(1e-50)
     with pytest.raises(RecognizerError, match="unknown PocketSphinx option"):
         PocketSphinxRecognizer(model.sentences, warps=(1.0,), decoder_options={"no_such_setting": 1})
     with pytest.raises(RecognizerError, match="beam"):
         PocketSphinxRecognizer(None, decoder_options={"beam": "wide"})
+    # The same errors come back from decoder processes.
+    with pytest.raises(RecognizerError, match="unknown PocketSphinx option 'no_such_setting'"):
+        PocketSphinxRecognizer(model.sentences, warps=(1.0, 1.1), decoder_options={"no_such_setting": 1}, processes=2)
 
 
 def test_voice_loop_acts_on_the_first_runner_up_the_model_understands(model):
@@ -185,7 +189,7 @@ def test_runners_up_are_scored_from_the_highest_n_best_entry():
     highest entry, so none outscores the best path (which would push every other hypothesis out of the margin)."""
     from types import SimpleNamespace
 
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    from safu.device.decoder_pool import hypotheses
 
     class Decoded:  # what a pocketsphinx.Decoder returns after an utterance; scores are log base 1.0001
         def hyp(self):
@@ -199,7 +203,28 @@ def test_runners_up_are_scored_from_the_highest_n_best_entry():
         def get_logmath(self):
             return SimpleNamespace(log=lambda p: round(float(np.log(p) / np.log(1.0001))))
 
-    scored = PocketSphinxRecognizer._hypotheses(Decoded())
+    scored = hypotheses(Decoded())
     # The best path keeps its own score; the highest N-best entry stands for it; the others follow it.
     assert scored == [("tune on the floor lamp", -8046), ("do you know the floor lamp", -8046 - (28818 - 28735)),
                       ("to the floor lamp", -8046 - (28835 - 28735))]
+
+
+def test_decoder_processes_hear_what_one_process_hears(model, tmp_path):
+    """Warp decoders spread over worker processes give the same hypotheses and scores as in-process
+    decoding; a dead worker is reported as a RecognizerError, and a closed pool refuses to decode."""
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    src = WavSource(speak("turn off the desk fan", tmp_path / "s.wav", "en-us+f3", 170))
+    samples = src.read(10 ** 7)
+    here = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=1)
+    pooled = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=2)
+    assert pooled.processes == 2 and pooled._decoders == []
+    a, b = here.recognize(samples), pooled.recognize(samples)
+    assert a.text == b.text == "turn off the desk fan"
+    assert [t.words for t in a.alternatives] == [t.words for t in b.alternatives]
+    pooled._pool._procs[0].kill()
+    pooled._pool._procs[0].join()
+    with pytest.raises(RecognizerError, match="decoder process has died"):
+        pooled.recognize(samples)
+    pooled.close()
+    with pytest.raises(RecognizerError, match="closed"):
+        pooled.recognize(samples)
