@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="microphone: device index or name (default: the system default input)")
     p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk"], help="recogniser")
     p.add_argument("--warps", type=float, nargs="+", metavar="W",
-                   help="PocketSphinx vocal-tract warps decoded side by side, best path wins (default: 0.9 1.0 1.1 1.2 "
+                   help="PocketSphinx vocal-tract warps decoded side by side, best path wins (default: 0.9 1.1 1.3 1.5 "
                         "restricted, 1.0 open; '--warps 1' is 4x faster and less robust to voices)")
     p.add_argument("--decoder-processes", type=int, metavar="N",
                    help="PocketSphinx: worker processes the warp decoders run in side by side (default: one per "
