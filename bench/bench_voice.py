@@ -286,8 +286,6 @@ def main(argv=None):
           f"{n_oos} out-of-scope recordings; synthesis {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     options = recognizer_options(args)
-    if args.jobs > 1 and options["processes"] > 1:
-        raise SystemExit("--decoder-processes above 1 needs --jobs 1: the benchmark's pool workers cannot start processes")
     cells = [(mode, snr) for mode in args.modes for snr in args.snr]
     jobs = max(1, args.jobs)
     tasks = [(mode, snr, model_path, list(enumerate(items))[k::jobs], args.cache, options)

@@ -42,7 +42,7 @@ only when the best hypothesis has no garbage word did not change that).
 """
 from __future__ import annotations
 
-import multiprocessing
+import itertools
 import os
 import tempfile
 import time
@@ -128,9 +128,31 @@ def with_noise_floor(samples: np.ndarray, floor_db: float) -> np.ndarray:
     return np.clip(x + noise, -1.0, 1.0).astype(np.float32)
 
 
+def dithered(pcm: bytes) -> bytes:
+    """16-bit PCM plus +-1 LSB of noise, seeded by the length: no exact digital silence reaches the decoder.
+
+    pocketsphinx's own dither draws from one random generator per process, reseeded whenever a decoder
+    is made, so each decoder's result depended on how many decoders shared its process and in which
+    order they decoded: `safu listen` acted on a different hypothesis with 1 process than with 2. Here
+    every decoder gets the same input, whatever the process layout."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    x += np.random.default_rng(len(x)).integers(-1, 2, size=len(x))
+    return np.clip(x, -32768, 32767).astype("<i2").tobytes()
+
+
+_warps_made = itertools.count()
+
+
 def _warp_options(warp: float) -> dict:
-    """Decoder options for a vocal-tract-length warp of the frequency axis (1.0 = none)."""
-    return {} if warp == 1.0 else {"warp_type": "inverse_linear", "warp_params": f"{warp:g}"}
+    """Decoder options for a vocal-tract-length warp of the frequency axis (1.0: none).
+
+    PocketSphinx keeps the warp in process-wide variables and skips parsing `warp_params` when the string
+    equals the previous decoder's, even if a decoder without a warp reset them to "no warp" in between:
+    making warps (1.0, 1.1) and then (1.0, 1.1, 1.2) in one process left the second 1.1 decoder unwarped.
+    So every decoder gets explicit parameters, 1.0 included, written with 3 or 4 decimals in turn so that
+    no two decoders made one after the other pass the same string."""
+    decimals = 3 + next(_warps_made) % 2
+    return {"warp_type": "inverse_linear", "warp_params": f"{warp:.{decimals}f}"}
 
 
 class PocketSphinxRecognizer:
@@ -161,7 +183,7 @@ class PocketSphinxRecognizer:
         self.vocabulary: CommandVocabulary | None = None
         self.bigrams: set[tuple[str, str]] = set()
         if not self.restricted:
-            settings = dict(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"), dither=True,
+            settings = dict(hmm=hmm, dict=dict_path, lm=os.path.join(model_dir, "en-us.lm.bin"), dither=False,
                             loglevel="FATAL")
             self._start(ps, settings, options, processes)
             return
@@ -182,14 +204,14 @@ class PocketSphinxRecognizer:
                 for word in sorted(command_words | self.garbage):
                     f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
             settings = dict(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight, wip=word_penalty,
-                            dither=True, loglevel="FATAL")
+                            dither=False, loglevel="FATAL")
             self._start(ps, settings, options, processes)  # the pool's workers read the files now
 
     def _start(self, ps, settings: dict, options: dict, processes: int | None) -> None:
         """One decoder per warp (user `options` override `settings`): here, or in a DecoderPool."""
         per_warp = [{**settings, **_warp_options(w), **options} for w in self.warps]
-        if processes is None:  # a daemon process (a multiprocessing.Pool worker) may not start processes
-            processes = 1 if multiprocessing.current_process().daemon else (os.cpu_count() or 1)
+        if processes is None:
+            processes = os.cpu_count() or 1
         self._decoders, self._pool = [], None
         if processes > 1 and len(per_warp) > 1:
             self._pool = DecoderPool(per_warp, processes, named=tuple(sorted(options)))
@@ -208,7 +230,7 @@ class PocketSphinxRecognizer:
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
-        pcm = float_to_pcm16(with_noise_floor(samples, self.noise_floor_db))
+        pcm = dithered(float_to_pcm16(with_noise_floor(samples, self.noise_floor_db)))
         scored: dict[str, float] = {}  # words -> best score over all warps
         if self._pool:
             hypotheses = self._pool.decode(pcm)

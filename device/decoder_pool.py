@@ -10,11 +10,23 @@ worker processes run the decoders truly side by side. Each worker builds its own
 settings (the language model and dictionary files must exist until the constructor returns) and keeps
 them, with their running cepstral means, for its whole life. Errors cross back as RecognizerError: a
 setting pocketsphinx rejects, or a worker that died.
+
+Workers are plain subprocesses (`python -m safu.device.decoder_pool`) talking over their stdin and
+stdout, not multiprocessing: multiprocessing's spawn re-imports the caller's main script (a script
+without an `if __name__ == "__main__"` guard would start itself again), fork is unsafe beside audio
+threads, and pool workers (daemon processes) may not start processes at all.
+Protocol: one JSON line of settings in, one JSON status line out ("ready" or an error); then per
+utterance a 4-byte little-endian length and that many bytes of PCM in, one JSON line of hypotheses
+(or an error) out. A zero length, or the end of stdin, stops the worker.
 """
 from __future__ import annotations
 
-import multiprocessing
+import json
+import os
 import re
+import struct
+import subprocess
+import sys
 import weakref
 
 from safu.device.recognizer import RecognizerError
@@ -69,26 +81,32 @@ def hypotheses(decoder) -> list[tuple[str, float]]:
     return out
 
 
-def _serve(conn, settings_list: list[dict], named: tuple[str, ...]) -> None:
-    """Worker process: build the decoders, say "ready" (or why not), then decode until told to stop."""
+def serve(stdin, stdout) -> None:
+    """Worker main loop (binary streams): build the decoders, say "ready" (or why not), decode until told to stop."""
+    def reply(status: str, payload) -> None:
+        stdout.write(json.dumps({"status": status, "payload": payload}).encode() + b"\n")
+        stdout.flush()
+
     try:
+        request = json.loads(stdin.readline())
         import pocketsphinx as ps
-        decoders = [build_decoder(ps, settings, named) for settings in settings_list]
+        decoders = [build_decoder(ps, settings, tuple(request["named"])) for settings in request["settings"]]
     except Exception as exc:  # reported to the parent, which raises it
-        conn.send(("error", str(exc)))
+        reply("error", str(exc))
         return
-    conn.send(("ready", None))
+    reply("ready", None)
     while True:
-        try:
-            pcm = conn.recv_bytes()
-        except EOFError:
+        header = stdin.read(4)
+        if len(header) < 4:
             return
-        if not pcm:
+        (size,) = struct.unpack("<I", header)
+        if size == 0:
             return
+        pcm = stdin.read(size)
         try:
-            conn.send(("ok", [h for decoder in decoders for h in decode(decoder, pcm)]))
+            reply("ok", [h for decoder in decoders for h in decode(decoder, pcm)])
         except Exception as exc:
-            conn.send(("error", f"decoding failed: {exc}"))
+            reply("error", f"decoding failed: {exc}")
 
 
 class DecoderPool:
@@ -96,20 +114,21 @@ class DecoderPool:
         """settings_list: one dict of pocketsphinx.Decoder settings per decoder; they are dealt out
         round-robin over `processes` workers (at most one per decoder). named: see build_decoder."""
         processes = max(1, min(processes, len(settings_list)))
-        context = multiprocessing.get_context("spawn")  # no fork: the caller may have audio threads
-        self._conns, self._procs = [], []
+        self._procs = []
         for k in range(processes):
-            parent, child = context.Pipe()
-            proc = context.Process(target=_serve, args=(child, settings_list[k::processes], tuple(named)), daemon=True,
-                                   name=f"safu-decoder-{k}")
-            proc.start()
-            child.close()
-            self._conns.append(parent)
+            proc = subprocess.Popen([sys.executable, "-m", "safu.device.decoder_pool"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             self._procs.append(proc)
-        self._finalizer = weakref.finalize(self, _stop, self._conns, self._procs)
+            request = {"settings": settings_list[k::processes], "named": list(named)}
+            try:
+                proc.stdin.write(json.dumps(request).encode() + b"\n")
+                proc.stdin.flush()
+            except OSError:
+                pass  # the reply below reports it
+        self._finalizer = weakref.finalize(self, _stop, self._procs)
         try:
-            for conn in self._conns:
-                self._receive(conn)
+            for proc in self._procs:
+                self._receive(proc)
         except RecognizerError:
             self.close()
             raise
@@ -123,12 +142,12 @@ class DecoderPool:
             raise RecognizerError("the decoder pool is closed")
         if not pcm:
             return []
-        for conn in self._conns:
-            self._send(conn, pcm)
+        for proc in self._procs:
+            self._send(proc, pcm)
         replies, errors = [], []
-        for conn in self._conns:  # every reply is read, so that the next utterance starts in step
+        for proc in self._procs:  # every reply is read, so that the next utterance starts in step
             try:
-                replies += self._receive(conn)
+                replies += [(words, score) for words, score in self._receive(proc)]
             except RecognizerError as exc:
                 errors.append(exc)
         if errors:
@@ -139,32 +158,42 @@ class DecoderPool:
         self._finalizer()
 
     @staticmethod
-    def _send(conn, pcm: bytes) -> None:
+    def _send(proc, pcm: bytes) -> None:
         try:
-            conn.send_bytes(pcm)
-        except (BrokenPipeError, ConnectionResetError, OSError):
+            proc.stdin.write(struct.pack("<I", len(pcm)) + pcm)
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
             raise RecognizerError("a PocketSphinx decoder process has died") from None
 
     @staticmethod
-    def _receive(conn):
+    def _receive(proc):
         try:
-            status, payload = conn.recv()
-        except (EOFError, ConnectionResetError, OSError):
-            raise RecognizerError("a PocketSphinx decoder process has died") from None
-        if status != "ready" and status != "ok":
-            raise RecognizerError(payload)
-        return payload
+            line = proc.stdout.readline()
+        except (OSError, ValueError):
+            line = b""
+        if not line:
+            raise RecognizerError("a PocketSphinx decoder process has died")
+        message = json.loads(line)
+        if message["status"] not in ("ready", "ok"):
+            raise RecognizerError(message["payload"])
+        return message["payload"]
 
 
-def _stop(conns, procs) -> None:
-    for conn in conns:
+def _stop(procs) -> None:
+    for proc in procs:
         try:
-            conn.send_bytes(b"")
-            conn.close()
-        except OSError:
+            proc.stdin.write(struct.pack("<I", 0))
+            proc.stdin.close()
+        except (OSError, ValueError):
             pass
     for proc in procs:
-        proc.join(timeout=2)
-        if proc.is_alive():
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            proc.join()
+            proc.wait()
+        proc.stdout.close()
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -210,21 +210,41 @@ def test_runners_up_are_scored_from_the_highest_n_best_entry():
 
 
 def test_decoder_processes_hear_what_one_process_hears(model, tmp_path):
-    """Warp decoders spread over worker processes give the same hypotheses and scores as in-process
-    decoding; a dead worker is reported as a RecognizerError, and a closed pool refuses to decode."""
+    """Warp decoders spread over worker processes rank the same hypotheses in the same order as
+    in-process decoding, utterance after utterance (the dither no longer depends on which decoders share
+    a process); a dead worker is reported as a RecognizerError, and a closed pool refuses to decode."""
     from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
-    src = WavSource(speak("turn off the desk fan", tmp_path / "s.wav", "en-us+f3", 170))
-    samples = src.read(10 ** 7)
+    utterances = [WavSource(speak(text, tmp_path / f"{k}.wav", "en-us+f3", 170)).read(10 ** 7)
+                  for k, text in enumerate(["turn off the desk fan", "what is the capital of france"])]
     here = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=1)
     pooled = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=2)
     assert pooled.processes == 2 and pooled._decoders == []
-    a, b = here.recognize(samples), pooled.recognize(samples)
-    assert a.text == b.text == "turn off the desk fan"
-    assert [t.words for t in a.alternatives] == [t.words for t in b.alternatives]
+    for k, samples in enumerate(utterances):
+        a, b = here.recognize(samples), pooled.recognize(samples)
+        assert [a.words] + [t.words for t in a.alternatives] == [b.words] + [t.words for t in b.alternatives]
+        if k == 0:
+            assert a.text == "turn off the desk fan"
+    samples = utterances[0]
     pooled._pool._procs[0].kill()
-    pooled._pool._procs[0].join()
+    pooled._pool._procs[0].wait()
     with pytest.raises(RecognizerError, match="decoder process has died"):
         pooled.recognize(samples)
     pooled.close()
     with pytest.raises(RecognizerError, match="closed"):
         pooled.recognize(samples)
+
+
+def test_a_warp_decoder_made_after_an_unwarped_one_is_still_warped(model, tmp_path):
+    """PocketSphinx keeps the warp in process-wide state and skips a warp string equal to the previous
+    one, even across an unwarped decoder; the recogniser writes each decoder's warp differently."""
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    samples = WavSource(speak("what is the capital of france", tmp_path / "s.wav", "en-us+f3", 170)).read(10 ** 7)
+
+    def heard(warps):
+        t = PocketSphinxRecognizer(model.sentences, warps=warps, processes=1).recognize(samples)
+        return [t.words] + [a.words for a in t.alternatives]
+
+    warped = heard((1.3,))
+    unwarped = heard((1.0,))
+    assert warped != unwarped  # the warp changes what is heard (the check below would be empty otherwise)
+    assert heard((1.3,)) == warped
