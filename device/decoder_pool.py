@@ -196,4 +196,6 @@ def _stop(procs) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever the C library prints goes to stderr, never into the protocol
+    serve(sys.stdin.buffer, protocol_out)
