@@ -144,7 +144,7 @@ _warps_made = itertools.count()
 
 
 def _warp_options(warp: float) -> dict:
-    """Decoder options for a vocal-tract-length warp of the frequency axis (1.0: none).
+    """Decoder options for a vocal-tract-length warp of the frequency axis (1.0: unwarped).
 
     PocketSphinx keeps the warp in process-wide variables and skips parsing `warp_params` when the string
     equals the previous decoder's, even if a decoder without a warp reset them to "no warp" in between:
@@ -169,6 +169,8 @@ class PocketSphinxRecognizer:
         nbest_margin: score margin of the runners-up (0: the best hypothesis alone);
         processes: worker processes the warp decoders are spread over (default: one per CPU core, at
         most one per warp; 1: decode in this process). See decoder_pool."""
+        if processes is not None and processes < 1:
+            raise ValueError(f"decoder processes must be at least 1, got {processes}")
         ps = _import_pocketsphinx()
         options = dict(decoder_options or {})
         self.nbest_margin = nbest_margin

@@ -232,6 +232,8 @@ def test_decoder_processes_hear_what_one_process_hears(model, tmp_path):
     pooled.close()
     with pytest.raises(RecognizerError, match="closed"):
         pooled.recognize(samples)
+    with pytest.raises(ValueError, match="at least 1"):
+        PocketSphinxRecognizer(model.sentences, warps=(1.0, 1.1), processes=0)
 
 
 def test_a_warp_decoder_made_after_an_unwarped_one_is_still_warped(model, tmp_path):
