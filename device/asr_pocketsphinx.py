@@ -212,13 +212,14 @@ class PocketSphinxRecognizer:
     def _start(self, ps, settings: dict, options: dict, processes: int | None) -> None:
         """One decoder per warp (user `options` override `settings`): here, or in a DecoderPool."""
         per_warp = [{**settings, **_warp_options(w), **options} for w in self.warps]
+        named = tuple(sorted(options))
         if processes is None:
             processes = os.cpu_count() or 1
         self._decoders, self._pool = [], None
         if processes > 1 and len(per_warp) > 1:
-            self._pool = DecoderPool(per_warp, processes, named=tuple(sorted(options)))
+            self._pool = DecoderPool(per_warp, processes, named=named)
         else:
-            self._decoders = [build_decoder(ps, s, tuple(sorted(options))) for s in per_warp]
+            self._decoders = [build_decoder(ps, s, named) for s in per_warp]
 
     @property
     def processes(self) -> int:

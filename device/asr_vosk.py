@@ -60,6 +60,9 @@ class VoskRecognizer:
         else:
             self._rec = vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
 
+    def close(self) -> None:
+        """Nothing to free: the model goes with the object."""
+
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
         self._rec.AcceptWaveform(float_to_pcm16(samples))

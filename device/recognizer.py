@@ -42,6 +42,8 @@ class Recognizer(Protocol):
 
     def recognize(self, samples: np.ndarray) -> Transcript: ...
 
+    def close(self) -> None: ...  # frees what the recogniser holds (PocketSphinx: its decoder processes)
+
 
 def judge(words: str, garbage: set[str]) -> tuple[bool, str | None]:
     """The out-of-vocabulary rule shared by both engines: nothing heard, or any garbage word -> reject."""
@@ -63,8 +65,7 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
     command_vocabulary.slot_values(model)) lets names appear in every sentence shape. Raises
     RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps decoded side by side (default:
     four for restricted recognition, one for open, whose decoding is ten times slower); `processes`: worker
-    processes they run in (default: one per CPU core; 1: in this process). Recognisers that hold
-    processes have a close() method."""
+    processes they run in (default: one per CPU core; 1: in this process). Call close() when done."""
     if restricted and not sentences:
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":

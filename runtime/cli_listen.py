@@ -93,6 +93,6 @@ def run_listen(args) -> int:
                     print(f"switched: {step['detail']}  <- \"{event['transcript']}\"", file=sys.stderr)
     finally:
         runner.close()
-        getattr(recognizer, "close", lambda: None)()
+        recognizer.close()
     print(f"{done} action(s) done", file=sys.stderr)
     return 0
