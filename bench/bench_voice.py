@@ -166,14 +166,18 @@ def run_cell(task):
     from safu.device.actions import ActionRunner
     from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     from safu.device.audio import ArraySource, WavSource
-    from safu.device.command_vocabulary import slot_values
+    from safu.device.command_vocabulary import sentence_labels, slot_values
     from safu.device.pipeline import VoiceLoop
     from safu.runtime.api import load
 
     model = load(model_path)
     restricted = mode == "restricted"
+    options = dict(options)
+    balanced = options.pop("balanced", True)
     recognizer = PocketSphinxRecognizer(model.sentences if restricted else None,
-                                        values=slot_values(model) if restricted else None, **options)
+                                        values=slot_values(model) if restricted else None,
+                                        labels=sentence_labels(model, model.sentences) if restricted and balanced else None,
+                                        **options)
     log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-"), "actions.jsonl")
     runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                            "default": {"do": [{"actuator": "log"}]}})
@@ -256,6 +260,10 @@ def main(argv=None):
                     help="worker processes per recogniser for the warp decoders (default: CPU cores / --jobs, at "
                          "least 1, so that decoding does not compete for cores; 'safu listen' uses every core)")
     ap.add_argument("--nbest-margin", type=float, help="score margin of the recogniser's runners-up (0: best only)")
+    ap.add_argument("--all-warps", action="store_true",
+                    help="decode every warp for every utterance (default: the ones that suit the voice's pitch)")
+    ap.add_argument("--unbalanced-lm", action="store_true",
+                    help="count every command sentence once in the language model (default: every intent weighs the same)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
     args = ap.parse_args(argv)
@@ -317,6 +325,10 @@ def recognizer_options(args) -> dict:
     options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // max(1, args.jobs))}
     if args.warps:
         options["warps"] = tuple(args.warps)
+    if args.all_warps:
+        options["warps_by_pitch"] = False
+    if args.unbalanced_lm:
+        options["balanced"] = False
     if args.garbage_words:
         from safu.device.command_vocabulary import word_list
         with open(args.garbage_words, encoding="utf-8") as f:

@@ -20,14 +20,25 @@ enough. On the benchmark's clean recordings (restricted, built-in model) command
 43% to 82%; white noise at the same level did as well at 35 dB, worse at 25 dB.
 
 Voices: the acoustic model was trained on adult speech of typical vocal-tract lengths; a female or
-child voice has its formants higher. Each utterance is decoded with the frequency axis warped by every
-factor in WARPS (PocketSphinx's inverse_linear warp, one decoder each) and the best-scoring path wins,
+child voice has its formants higher. Each utterance is decoded with the frequency axis warped by
+several factors (PocketSphinx's inverse_linear warp, one decoder each) and the best-scoring path wins,
 a per-utterance vocal-tract length normalisation. Measured on the benchmark's clean recordings: one
 decoder 81.9%, warp 1.1 alone 85.2%, warps 0.9/1.0/1.1/1.2 87.6%, at four times the decoding work. The
-en-us+f3 voice needs 1.4-1.5 ("turn off" is heard as "delete off" below that), so WARPS spans 0.9 to 1.5
-in steps of 0.2: same work, and on recordings decoded once with all seven warps 0.9..1.5 (margin 150,
-sorted N-best) the clean cell goes from 90.0% (0.9-1.2) to 91.4% (0.9-1.5 step 0.2) or 91.9% (all seven),
-false actions 3.2% for all three; at 20 dB 84.3%, 84.3%, 84.8%.
+en-us+f3 voice needs 1.3-1.5 ("turn off" is heard as "delete off" below that), but its lower warps
+often still win on score. So the speaking pitch picks the warps (device/pitch.py): a voice below
+PITCH_SPLIT_HZ is decoded with the three lowest of WARPS (0.9, 1.0, 1.1), one above it with the three
+highest (1.1, 1.3, 1.5), and an utterance without a pitch with all five. Three decoders per utterance
+instead of four. On the clean recordings decoded once with every warp (margin 150, sorted N-best,
+the language model of the time): warps 0.9, 1.1, 1.3, 1.5 for every voice 91.0% command accuracy,
+3.2% false actions; chosen by pitch as above 93.3%, 3.2%.
+
+Language-model weights: the command sentences are grouped by the intent the model gives them, and a
+phrase of an intent with few phrases counts several times (command_vocabulary.intent_counts), so
+"what time is it" (3 of 42,933 phrases) is no longer drowned by the 1,500 that start with "what".
+Accents: CMUdict is American; the dictionary also gets British forms of command words
+(accent_pronunciations.txt: "garage" G AE R AA ZH, ...) and of word-final "-er" without the r, and the
+user's own pronunciations (`pronunciations=FILE`, `safu listen --pronunciations FILE`), which can also
+add words CMUdict lacks. The README's voice section has the figures.
 pocketsphinx holds the GIL while it decodes, so the decoders are spread over worker processes, one per
 CPU core by default (device/decoder_pool.py; `processes=1` decodes them one after the other here).
 
@@ -46,6 +57,7 @@ import itertools
 import os
 import tempfile
 import time
+from importlib import resources
 
 import numpy as np
 
@@ -53,13 +65,16 @@ from safu.device.arpa import arpa_lm
 from safu.device.audio import float_to_pcm16
 from safu.device.command_vocabulary import CommandVocabulary, garbage_words
 from safu.device.decoder_pool import DecoderPool, build_decoder, decode
+from safu.device.pitch import median_pitch
 from safu.device.recognizer import RecognizerError, Transcript, judge
 from safu.device.spoken_numbers import words_to_digits
 
 GARBAGE_MASS = 0.05  # unigram probability shared by the garbage words (bench/bench_voice.py measures it)
 LANGUAGE_WEIGHT = 6.5  # pocketsphinx -lw: how much the command LM counts against the acoustics
 NOISE_FLOOR_DB = 30.0  # background noise at least this far below speech before decoding, see above
-WARPS = (0.9, 1.1, 1.3, 1.5)  # vocal-tract warps decoded side by side (restricted default), see above
+WARPS = (0.9, 1.0, 1.1, 1.3, 1.5)  # vocal-tract warps (restricted default), see above
+WARPS_PER_PITCH = 3   # of them, the lowest (low voice) or highest (high voice) decoded per utterance, see above
+PITCH_SPLIT_HZ = 150.0  # between adult male (85-155 Hz) and adult female (165-255 Hz) speaking pitch
 WORD_PENALTY = 0.65   # pocketsphinx -wip: below 1 discourages inserted short words ("the the")
 NBEST_MARGIN = 150    # runners-up kept within this path score (log base 1.0001) of the best, see above
 
@@ -87,6 +102,60 @@ def word_pairs(phrase: str) -> list[tuple[str, str]]:
     """Adjacent word pairs with sentence start/end marks: "turn on" -> [("", "turn"), ("turn", "on"), ("on", "")]."""
     words = [""] + phrase.split() + [""]
     return list(zip(words, words[1:]))
+
+
+def parse_pronunciations(text: str, source: str, phones: set[str]) -> dict[str, list[list[str]]]:
+    """"word PHONE PHONE ..." lines ('#' comments, blank lines skipped) -> {word: [phone lists]}.
+    Raises ValueError naming `source` and the line for a line without phones or with a phone outside
+    `phones` (the acoustic model's set)."""
+    entries: dict[str, list[list[str]]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split("#")[0].split()
+        if not parts:
+            continue
+        word, spelled = parts[0].lower().split("(")[0], parts[1:]
+        unknown = [p for p in spelled if p not in phones]
+        if not spelled or unknown:
+            detail = f"unknown phone {unknown[0]!r}" if unknown else "no phones"
+            raise ValueError(f"{source} line {number}: {detail}; expected 'word PHONE PHONE ...' with phones "
+                             f"from {' '.join(sorted(phones))}")
+        entries.setdefault(word, []).append(spelled)
+    return entries
+
+
+def extra_pronunciations() -> str:
+    """The shipped British-English pronunciations (accent_pronunciations.txt)."""
+    return resources.files("safu.device").joinpath("accent_pronunciations.txt").read_text(encoding="utf-8")
+
+
+def with_pronunciations(dictionary: dict[str, list[str]], extra: dict[str, list[list[str]]]) -> dict[str, list[str]]:
+    """`dictionary` plus the `extra` pronunciations it does not have yet (new words too), numbered "word(2)"..."""
+    out = {word: list(lines) for word, lines in dictionary.items()}
+    for word, variants in extra.items():
+        lines = out.setdefault(word, [])
+        for phones in variants:
+            if all(phones != line.split()[1:] for line in lines):
+                lines.append(f"{word}({len(lines) + 1}) {' '.join(phones)}" if lines else f"{word} {' '.join(phones)}")
+    return out
+
+
+def with_non_rhotic_endings(lines: list[str]) -> list[str]:
+    """Adds an AH variant of every pronunciation of two or more syllables that ends in ER: British
+    English drops the r of "timer", "water", "speaker" (espeak-ng's en-gb voices do too). One-syllable
+    words are left alone: "for" and "are" without the r would sound like "a"."""
+    out = list(lines)
+    word = lines[0].split()[0].split("(")[0]
+    for line in lines:
+        phones = line.split()[1:]
+        syllables = sum(1 for p in phones if p in _VOWELS)
+        if phones and phones[-1] == "ER" and syllables >= 2:
+            variant = " ".join(phones[:-1] + ["AH"])
+            if all(variant != " ".join(l.split()[1:]) for l in out):
+                out.append(f"{word}({len(out) + 1}) {variant}")
+    return out
+
+
+_VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 
 
 def with_merged_vowels(lines: list[str]) -> list[str]:
@@ -155,6 +224,16 @@ def _warp_options(warp: float) -> dict:
     return {"warp_type": "inverse_linear", "warp_params": f"{warp:.{decimals}f}"}
 
 
+def warps_for_pitch(warps: tuple[float, ...], pitch_hz: float) -> list[int]:
+    """Indices of the warps to decode for a voice of this pitch: the WARPS_PER_PITCH lowest below
+    PITCH_SPLIT_HZ, the highest above it, all of them when no pitch was found (0) or there are few."""
+    if pitch_hz <= 0 or len(warps) <= WARPS_PER_PITCH:
+        return list(range(len(warps)))
+    by_warp = sorted(range(len(warps)), key=lambda k: warps[k])
+    chosen = by_warp[:WARPS_PER_PITCH] if pitch_hz < PITCH_SPLIT_HZ else by_warp[-WARPS_PER_PITCH:]
+    return sorted(chosen)
+
+
 class PocketSphinxRecognizer:
     name = "pocketsphinx"
 
@@ -163,12 +242,19 @@ class PocketSphinxRecognizer:
                  discount: float = 0.5, values: dict[str, list[str]] | None = None,
                  noise_floor_db: float = NOISE_FLOOR_DB, warps: tuple[float, ...] | None = None,
                  garbage: list[str] | None = None, decoder_options: dict | None = None,
-                 nbest_margin: float = NBEST_MARGIN, processes: int | None = None):
-        """garbage: out-of-vocabulary words (default: the shipped list, see command_vocabulary);
+                 nbest_margin: float = NBEST_MARGIN, processes: int | None = None,
+                 labels: list[str | None] | None = None, warps_by_pitch: bool = True,
+                 accents: bool = True, pronunciations: str | None = None):
+        """labels: each sentence's intent (command_vocabulary.sentence_labels), to give every intent the
+        same weight in the language model; garbage: out-of-vocabulary words (default: the shipped list, see command_vocabulary);
         decoder_options: extra PocketSphinx settings (e.g. {"beam": 1e-60}), for experiments;
         nbest_margin: score margin of the runners-up (0: the best hypothesis alone);
         processes: worker processes the warp decoders are spread over (default: one per CPU core, at
-        most one per warp; 1: decode in this process). See decoder_pool."""
+        most one per warp; 1: decode in this process). See decoder_pool. warps_by_pitch: decode only the
+        WARPS_PER_PITCH warps that suit the voice's pitch (False: every warp, every utterance). accents:
+        add British-English pronunciations (accent_pronunciations.txt and non-rhotic "-er" endings);
+        pronunciations: a file of the user's own, "word PHONE PHONE ..." lines in CMUdict's phone set
+        (new words, names, accents), read in restricted mode."""
         if processes is not None and processes < 1:
             raise ValueError(f"decoder processes must be at least 1, got {processes}")
         ps = _import_pocketsphinx()
@@ -178,6 +264,7 @@ class PocketSphinxRecognizer:
         self.restricted = sentences is not None
         # Open-vocabulary decoding is ten times slower, so by default it decodes once.
         self.warps = tuple(warps or (WARPS if self.restricted else (1.0,)))
+        self.warps_by_pitch = warps_by_pitch
         model_dir = os.path.join(ps.get_model_path(), "en-us")
         hmm = os.path.join(model_dir, "en-us")
         dict_path = os.path.join(model_dir, "cmudict-en-us.dict")
@@ -190,21 +277,34 @@ class PocketSphinxRecognizer:
             self._start(ps, settings, options, processes)
             return
         dictionary = read_dictionary(dict_path)
+        phones = {p for lines in dictionary.values() for line in lines for p in line.split()[1:]}
+        if accents:
+            shipped = parse_pronunciations(extra_pronunciations(), "accent_pronunciations.txt", phones)
+            dictionary = with_pronunciations(dictionary, shipped)
+        if pronunciations:
+            try:
+                with open(pronunciations, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as exc:
+                raise RecognizerError(f"cannot read the pronunciation file {pronunciations}: {exc.strerror}") from None
+            dictionary = with_pronunciations(dictionary, parse_pronunciations(text, pronunciations, phones))
+        variants = (lambda lines: with_non_rhotic_endings(with_merged_vowels(lines))) if accents else with_merged_vowels
         self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
-                                                          values=values)
+                                                          values=values, labels=labels)
         candidates = garbage_words() if garbage is None else garbage
         command_words = set(self.vocabulary.words)
         self.garbage = {w for w in candidates if w in dictionary and w not in command_words}
         self.bigrams = {pair for phrase in self.vocabulary.phrases for pair in word_pairs(phrase)}
         lm_text = arpa_lm(self.vocabulary.phrases, order=order, extra_words=sorted(self.garbage),
-                          extra_mass=garbage_mass if self.garbage else 0.0, discount=discount)
+                          extra_mass=garbage_mass if self.garbage else 0.0, discount=discount,
+                          counts=self.vocabulary.counts)
         with tempfile.TemporaryDirectory(prefix="safu-asr-") as tmp:
             lm_path, small_dict = os.path.join(tmp, "commands.lm"), os.path.join(tmp, "commands.dict")
             with open(lm_path, "w", encoding="utf-8") as f:
                 f.write(lm_text)
             with open(small_dict, "w", encoding="utf-8") as f:
                 for word in sorted(command_words | self.garbage):
-                    f.write("\n".join(with_merged_vowels(dictionary[word])) + "\n")
+                    f.write("\n".join(variants(dictionary[word])) + "\n")
             settings = dict(hmm=hmm, dict=small_dict, lm=lm_path, lw=language_weight, wip=word_penalty,
                             dither=False, loglevel="FATAL")
             self._start(ps, settings, options, processes)  # the pool's workers read the files now
@@ -235,10 +335,11 @@ class PocketSphinxRecognizer:
         t0 = time.perf_counter()
         pcm = dithered(float_to_pcm16(with_noise_floor(samples, self.noise_floor_db)))
         scored: dict[str, float] = {}  # words -> best score over all warps
+        which = warps_for_pitch(self.warps, median_pitch(samples)) if self.warps_by_pitch else range(len(self.warps))
         if self._pool:
-            hypotheses = self._pool.decode(pcm)
+            hypotheses = self._pool.decode(pcm, which)
         else:
-            hypotheses = [h for decoder in self._decoders for h in decode(decoder, pcm)]  # one per warp
+            hypotheses = [h for k in which for h in decode(self._decoders[k], pcm)]  # one per warp
         for words, score in hypotheses:
             if score > scored.get(words, -np.inf):
                 scored[words] = score

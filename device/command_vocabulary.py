@@ -4,6 +4,7 @@
     vocab.phrases      # spoken-form sentences ("set the brightness to fifty"), deduplicated, sorted
     vocab.words        # every word in them
     vocab.skipped      # [(sentence, [words the recogniser cannot pronounce])]
+    vocab.counts       # with labels=sentence_labels(model, sentences): weights that balance the intents
 
 Sentences are tokenised like the intent model (lower case, letters/digits/apostrophes) and digits are
 spelled out (spoken_numbers). A sentence with a word the recogniser has no pronunciation for is skipped
@@ -85,30 +86,67 @@ class CommandVocabulary:
     phrases: list[str]
     words: list[str]
     skipped: list[tuple[str, list[str]]] = field(default_factory=list)
+    counts: list[int] | None = None  # times each phrase counts in the language model (None: once each)
 
     @classmethod
     def from_sentences(cls, sentences: Iterable[str], known_word: Callable[[str], bool] = lambda w: True,
-                       values: dict[str, list[str]] | None = None):
-        """values: {slot: surface forms} to swap into the sentences (see with_slot_variants)."""
-        if values:
-            spoken = {slot: [" ".join(spoken_form(v)) for v in vs] for slot, vs in values.items()}
-            sentences = with_slot_variants([" ".join(spoken_form(s)) for s in sentences], spoken)
-        phrases, skipped = set(), []
-        for sentence in sentences:
-            words = spoken_form(sentence)
-            if not words:
-                continue
-            missing = sorted({w for w in words if not known_word(w)})
-            if missing:
-                skipped.append((sentence, missing))
-                continue
-            phrases.add(" ".join(words))
-        if not phrases:
+                       values: dict[str, list[str]] | None = None, labels: Iterable[str | None] | None = None):
+        """values: {slot: surface forms} to swap into the sentences (see with_slot_variants).
+        labels: each sentence's intent (see sentence_labels); with them every intent gets about the same
+        weight in the language model, however many sentences its templates expand to (see intent_counts)."""
+        sentences = list(sentences)
+        labels = [None] * len(sentences) if labels is None else list(labels)
+        if len(labels) != len(sentences):
+            raise ValueError(f"{len(labels)} labels for {len(sentences)} sentences")
+        groups: dict[str | None, list[str]] = {}
+        for sentence, label in zip(sentences, labels):
+            groups.setdefault(label, []).append(sentence)
+        spoken_values = {slot: [" ".join(spoken_form(v)) for v in vs] for slot, vs in (values or {}).items()}
+        grouped: dict[str | None, set[str]] = {}
+        skipped = []
+        for label, group in groups.items():
+            if spoken_values:
+                group = with_slot_variants([" ".join(spoken_form(s)) for s in group], spoken_values)
+            phrases = grouped.setdefault(label, set())
+            for sentence in group:
+                words = spoken_form(sentence)
+                if not words:
+                    continue
+                missing = sorted({w for w in words if not known_word(w)})
+                if missing:
+                    skipped.append((sentence, missing))
+                    continue
+                phrases.add(" ".join(words))
+        ordered = sorted(set().union(*grouped.values()))
+        if not ordered:
             detail = f" ({len(skipped)} skipped for unpronounceable words, e.g. {skipped[0]})" if skipped else ""
             raise ValueError(f"no usable sentences to build a recognition grammar from{detail}")
-        ordered = sorted(phrases)
+        counts = intent_counts(ordered, grouped) if len(grouped) > 1 else None
         words = sorted({w for p in ordered for w in p.split()})
-        return cls(phrases=ordered, words=words, skipped=skipped)
+        return cls(phrases=ordered, words=words, skipped=skipped, counts=counts)
+
+
+def intent_counts(phrases: list[str], grouped: dict[str | None, set[str]]) -> list[int]:
+    """How many times each phrase is counted so that every intent weighs about the same.
+
+    The model's sentences give each intent the same share, but deduplicated and with names swapped in
+    they do not: "(check|complete|delete|remove) (off;<item>) ..." expands to 1,200 phrases, "what time
+    is it" and its kin to 35. Counted once each, the language model found "what time" unlikely after
+    "what" and "delete off" likelier than "turn off". So a phrase of an intent with fewer phrases than
+    the median intent counts median / size times (rounded, at least once); a phrase of several intents
+    adds their counts. Whole counts keep the language model's absolute discounting valid."""
+    sizes = sorted(len(group) for group in grouped.values() if group)
+    median = sizes[len(sizes) // 2]
+    times: dict[str, int] = {}
+    for group in grouped.values():
+        for phrase in group:
+            times[phrase] = times.get(phrase, 0) + max(1, round(median / len(group)))
+    return [times[p] for p in phrases]
+
+
+def sentence_labels(model, sentences: Iterable[str]) -> list[str | None]:
+    """The intent the model gives each of its sentences (None: below its threshold), for from_sentences."""
+    return [model.predict(s).intent for s in sentences]
 
 
 def garbage_words(exclude: Iterable[str] = ()) -> list[str]:

@@ -2,6 +2,7 @@
 
     pool = DecoderPool([settings_warp_1, settings_warp_2, ...], processes=2)
     pool.decode(pcm)    # -> [(words, score), ...] from every decoder: best paths and N-best runners-up
+    pool.decode(pcm, which=[0, 1, 2])   # only those decoders (indices into the settings list)
     pool.close()
 
 The recogniser decodes each utterance once per vocal-tract warp (asr_pocketsphinx.WARPS). pocketsphinx
@@ -16,8 +17,9 @@ stdout, not multiprocessing: multiprocessing's spawn re-imports the caller's mai
 without an `if __name__ == "__main__"` guard would start itself again), fork is unsafe beside audio
 threads, and pool workers (daemon processes) may not start processes at all.
 Protocol: one JSON line of settings in, one JSON status line out ("ready" or an error); then per
-utterance a 4-byte little-endian length and that many bytes of PCM in, one JSON line of hypotheses
-(or an error) out. A zero length, or the end of stdin, stops the worker.
+utterance a 4-byte little-endian length, a 4-byte mask of the worker's decoders to use (bit i: its i-th
+decoder) and that many bytes of PCM in, one JSON line of hypotheses (or an error) out. A worker with no
+decoder chosen is not sent the utterance. A zero length, or the end of stdin, stops the worker.
 """
 from __future__ import annotations
 
@@ -96,15 +98,15 @@ def serve(stdin, stdout) -> None:
         return
     reply("ready", None)
     while True:
-        header = stdin.read(4)
-        if len(header) < 4:
+        header = stdin.read(8)
+        if len(header) < 8:
             return
-        (size,) = struct.unpack("<I", header)
+        size, mask = struct.unpack("<II", header)
         if size == 0:
             return
         pcm = stdin.read(size)
         try:
-            reply("ok", [h for decoder in decoders for h in decode(decoder, pcm)])
+            reply("ok", [h for i, decoder in enumerate(decoders) if mask >> i & 1 for h in decode(decoder, pcm)])
         except Exception as exc:
             reply("error", f"decoding failed: {exc}")
 
@@ -114,6 +116,7 @@ class DecoderPool:
         """settings_list: one dict of pocketsphinx.Decoder settings per decoder; they are dealt out
         round-robin over `processes` workers (at most one per decoder). named: see build_decoder."""
         processes = max(1, min(processes, len(settings_list)))
+        self._count = len(settings_list)
         self._procs = []
         for k in range(processes):
             proc = subprocess.Popen([sys.executable, "-m", "safu.device.decoder_pool"], stdin=subprocess.PIPE,
@@ -137,15 +140,24 @@ class DecoderPool:
     def processes(self) -> int:
         return len(self._procs)
 
-    def decode(self, pcm: bytes) -> list[tuple[str, float]]:
+    def decode(self, pcm: bytes, which=None) -> list[tuple[str, float]]:
+        """Hypotheses of the decoders `which` (indices into the settings list; default all), in no set order."""
         if not self._finalizer.alive:
             raise RecognizerError("the decoder pool is closed")
-        if not pcm:
+        chosen = range(self._count) if which is None else which
+        masks = [0] * len(self._procs)
+        for k in chosen:
+            if not 0 <= k < self._count:
+                raise ValueError(f"no decoder {k}: the pool has {self._count}")
+            masks[k % len(self._procs)] |= 1 << (k // len(self._procs))  # dealt out round-robin
+        busy = [proc for proc, mask in zip(self._procs, masks) if mask]
+        if not pcm or not busy:
             return []
-        for proc in self._procs:
-            self._send(proc, pcm)
+        for proc, mask in zip(self._procs, masks):
+            if mask:
+                self._send(proc, pcm, mask)
         replies, errors = [], []
-        for proc in self._procs:  # every reply is read, so that the next utterance starts in step
+        for proc in busy:  # every reply is read, so that the next utterance starts in step
             try:
                 replies += [(words, score) for words, score in self._receive(proc)]
             except RecognizerError as exc:
@@ -158,9 +170,9 @@ class DecoderPool:
         self._finalizer()
 
     @staticmethod
-    def _send(proc, pcm: bytes) -> None:
+    def _send(proc, pcm: bytes, mask: int) -> None:
         try:
-            proc.stdin.write(struct.pack("<I", len(pcm)) + pcm)
+            proc.stdin.write(struct.pack("<II", len(pcm), mask) + pcm)
             proc.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             raise RecognizerError("a PocketSphinx decoder process has died") from None
@@ -182,7 +194,7 @@ class DecoderPool:
 def _stop(procs) -> None:
     for proc in procs:
         try:
-            proc.stdin.write(struct.pack("<I", 0))
+            proc.stdin.write(struct.pack("<II", 0, 0))
             proc.stdin.close()
         except (OSError, ValueError):
             pass

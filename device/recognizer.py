@@ -58,24 +58,31 @@ def judge(words: str, garbage: set[str]) -> tuple[bool, str | None]:
 
 def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = None, restricted: bool = True,
                     vosk_model: str | None = None, values: dict[str, list[str]] | None = None,
-                    warps: tuple[float, ...] | None = None, processes: int | None = None) -> Recognizer:
+                    warps: tuple[float, ...] | None = None, processes: int | None = None,
+                    labels: list[str | None] | None = None, pronunciations: str | None = None) -> Recognizer:
     """engine "pocketsphinx" (default, model inside the wheel) or "vosk" (needs vosk_model, a directory).
 
     restricted=True needs `sentences` (IntentModel.sentences); `values` ({slot: surfaces}, from
-    command_vocabulary.slot_values(model)) lets names appear in every sentence shape. Raises
-    RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps decoded side by side (default:
-    four for restricted recognition, one for open, whose decoding is ten times slower); `processes`: worker
+    command_vocabulary.slot_values(model)) lets names appear in every sentence shape; `labels`
+    (command_vocabulary.sentence_labels(model, sentences)) gives every intent the same prior;
+    `pronunciations`: a PocketSphinx pronunciation file of the user's (restricted mode). Raises
+    RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps (default: five for restricted
+    recognition, three of them per utterance chosen by pitch; one for open, whose decoding is ten times
+    slower); `processes`: worker
     processes they run in (default: one per CPU core; 1: in this process). Call close() when done."""
     if restricted and not sentences:
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":
         from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
         return PocketSphinxRecognizer(sentences if restricted else None, values=values, warps=warps,
-                                      processes=processes)
+                                      processes=processes, labels=labels if restricted else None,
+                                      pronunciations=pronunciations)
     if warps is not None and tuple(warps) != (1.0,):
         raise ValueError("warps are a PocketSphinx option (--asr pocketsphinx)")
     if processes is not None and processes != 1:
         raise ValueError("decoder processes are a PocketSphinx option (--asr pocketsphinx)")
+    if pronunciations:
+        raise ValueError("a pronunciation file is a PocketSphinx option (--asr pocketsphinx)")
     if engine == "vosk":
         from safu.device.asr_vosk import VoskRecognizer
         if not vosk_model:

@@ -32,8 +32,12 @@ def register(sub) -> None:
     p.add_argument("--device", help="microphone: device index or name (default: the system default input)")
     p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk"], help="recogniser")
     p.add_argument("--warps", type=float, nargs="+", metavar="W",
-                   help="PocketSphinx vocal-tract warps decoded side by side, best path wins (default: 0.9 1.1 1.3 1.5 "
-                        "restricted, 1.0 open; '--warps 1' is 4x faster and less robust to voices)")
+                   help="PocketSphinx vocal-tract warps, best path wins (default: 0.9 1.0 1.1 1.3 1.5 restricted, of "
+                        "which the voice's pitch picks the three lowest or highest per utterance; 1.0 open; "
+                        "'--warps 1' is 3x faster and less robust to voices)")
+    p.add_argument("--pronunciations", metavar="FILE",
+                   help="PocketSphinx: your own pronunciations, 'word PHONE PHONE ...' lines in CMUdict's phone set "
+                        "(words it lacks, names, accents)")
     p.add_argument("--decoder-processes", type=int, metavar="N",
                    help="PocketSphinx: worker processes the warp decoders run in side by side (default: one per "
                         "CPU core; 1: all in this process)")
@@ -63,7 +67,7 @@ def _sources(args):
 
 def run_listen(args) -> int:
     from safu.device.actions import ActionRunner
-    from safu.device.command_vocabulary import slot_values
+    from safu.device.command_vocabulary import sentence_labels, slot_values
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop
     from safu.device.recognizer import make_recognizer
@@ -78,10 +82,12 @@ def run_listen(args) -> int:
         raise ValueError("--vosk-model is only used with --asr vosk")
     model = load(args.model, backend=args.backend)
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
+    balance_lm = args.asr == "pocketsphinx" and not args.open_vocabulary  # only its language model has weights
     recognizer = make_recognizer(args.asr, sentences=model.sentences, restricted=not args.open_vocabulary,
                                  vosk_model=args.vosk_model, values=slot_values(model),
+                                 labels=sentence_labels(model, model.sentences) if balance_lm else None,
                                  warps=tuple(args.warps) if args.warps else None,
-                                 processes=args.decoder_processes)
+                                 processes=args.decoder_processes, pronunciations=args.pronunciations)
     loop = VoiceLoop(model, recognizer, runner, Endpointer(make_vad(args.vad)), args.min_confidence)
     done = 0
     try:

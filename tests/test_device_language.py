@@ -95,3 +95,39 @@ def test_arpa_rejects_bad_arguments():
         arpa_lm([])
     with pytest.raises(ValueError, match="extra_mass"):
         arpa_lm(["a"], extra_mass=1.5)
+
+
+def test_arpa_counts_a_sentence_as_often_as_told():
+    sentences = ["turn on the light", "what time is it", "turn off the light"]
+    repeated = sentences + ["what time is it"] * 2
+    assert arpa_lm(sentences, counts=[1, 3, 1]) == arpa_lm(repeated)
+    assert arpa_lm(sentences, counts=[1, 3, 1]) != arpa_lm(sentences)
+    for bad in ([1, 1], [1, 0, 1], [1, 1.5, 1]):
+        with pytest.raises(ValueError, match="counts"):
+            arpa_lm(sentences, counts=bad)
+
+
+def test_labelled_sentences_give_every_intent_about_the_same_weight():
+    """An intent with few phrases ("what time is it") is counted more often, so the language model does
+    not find it unlikely next to an intent whose templates expand to many phrases."""
+    shopping = [f"delete {item} from the list" for item in ("milk", "eggs", "bread", "apples", "rice", "tea")]
+    timer = ["set a timer", "start a timer", "set the timer", "start the timer"]
+    media = ["pause", "pause the music", "next song", "skip this song"]
+    time = ["what time is it", "tell me the time"]
+    sentences = shopping + timer + media + time
+    labels = ["list"] * 6 + ["timer"] * 4 + ["media"] * 4 + ["time"] * 2
+    vocab = CommandVocabulary.from_sentences(sentences, labels=labels)
+    counts = dict(zip(vocab.phrases, vocab.counts))
+    # Group sizes 2, 4, 4, 6: the median is 4, so each "time" phrase counts 4 / 2 times; bigger groups once.
+    assert counts["what time is it"] == 2 and counts["tell me the time"] == 2
+    assert counts["set a timer"] == 1 and counts["delete milk from the list"] == 1
+    assert CommandVocabulary.from_sentences(sentences).counts is None  # no labels: once each
+    with pytest.raises(ValueError, match="labels"):
+        CommandVocabulary.from_sentences(sentences, labels=labels[:-1])
+
+
+def test_a_phrase_of_two_intents_adds_their_counts():
+    vocab = CommandVocabulary.from_sentences(["stop", "stop", "pause the music", "pause", "a", "b", "c"],
+                                             labels=["x", "y", "y", "y", "z", "z", "z"])
+    counts = dict(zip(vocab.phrases, vocab.counts))  # sizes x 1, y 3, z 3: median 3
+    assert counts["stop"] == 3 + 1 and counts["pause"] == 1

@@ -58,6 +58,9 @@ def test_listen_errors_are_one_clear_line(tmp_path, fixture_model):
     (tmp_path / "bad.yaml").write_text("actuators: {x: {type: nope}}")
     r = safu("listen", "--model", str(fixture_model), "--actions", str(tmp_path / "bad.yaml"))
     assert r.returncode == 2 and "bad.yaml: actuator x: unknown type 'nope'" in r.stderr
+    (tmp_path / "words.txt").write_text("zorblax Z AO R B L AE K S\nlamp L AE M P X\n")
+    r = safu("listen", "--model", str(fixture_model), "--pronunciations", str(tmp_path / "words.txt"))
+    assert r.returncode == 2 and "words.txt line 2: unknown phone 'X'" in r.stderr and "Traceback" not in r.stderr
 
 
 def run_voice_to_broker(tmp_path, model, commands, expected):

@@ -250,3 +250,54 @@ def test_a_warp_decoder_made_after_an_unwarped_one_is_still_warped(model, tmp_pa
     unwarped = heard((1.0,))
     assert warped != unwarped  # the warp changes what is heard (the check below would be empty otherwise)
     assert heard((1.3,)) == warped
+
+
+def test_pitch_chooses_the_warps_decoded_in_the_pool(model, tmp_path):
+    """With warps chosen by pitch, a high voice is decoded by the three highest warps only: the pooled
+    recogniser ranks exactly what an in-process one with just those warps ranks."""
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    samples = WavSource(speak("turn off the desk fan", tmp_path / "f.wav", "en-us+f3", 170)).read(10 ** 7)
+    by_pitch = PocketSphinxRecognizer(model.sentences, warps=(0.9, 1.0, 1.1, 1.3, 1.5), processes=2)
+    fixed = PocketSphinxRecognizer(model.sentences, warps=(1.1, 1.3, 1.5), processes=1, warps_by_pitch=False)
+    a, b = by_pitch.recognize(samples), fixed.recognize(samples)
+    assert [a.words] + [t.words for t in a.alternatives] == [b.words] + [t.words for t in b.alternatives]
+    assert a.text == "turn off the desk fan"
+    with pytest.raises(ValueError, match="no decoder 5"):
+        by_pitch._pool.decode(b"\0\0" * 1600, which=[5])
+    by_pitch.close()
+
+
+def test_user_pronunciations_add_words_and_bad_lines_are_named(tmp_path):
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    sentences = ["turn on the zorblax", "turn off the zorblax", "turn on the light"]
+    plain = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)
+    assert "zorblax" not in plain.vocabulary.words and len(plain.vocabulary.skipped) == 2
+    words = tmp_path / "words.txt"
+    words.write_text("# our gadget\nzorblax Z AO R B L AE K S\n")
+    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
+    assert "zorblax" in rec.vocabulary.words and not rec.vocabulary.skipped
+    t = hear(rec, tmp_path, "turn off the zorblax")
+    assert t.accepted and t.words == "turn off the zorblax"
+    words.write_text("zorblax Z AO R B L AE K S\nzorb Z Q R B\n")
+    with pytest.raises(ValueError, match=r"words.txt line 2: unknown phone 'Q'"):
+        PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
+    words.write_text("zorblax\n")
+    with pytest.raises(ValueError, match=r"words.txt line 1: no phones"):
+        PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
+    with pytest.raises(RecognizerError, match="missing.txt"):
+        PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(tmp_path / "missing.txt"))
+
+
+def test_british_pronunciations_are_added():
+    from safu.device.asr_pocketsphinx import (extra_pronunciations, parse_pronunciations, with_non_rhotic_endings,
+                                              with_pronunciations)
+    dictionary = {"garage": ["garage G ER AA ZH", "garage(2) G ER AA JH"], "light": ["light L AY T"]}
+    phones = {"G", "ER", "AA", "ZH", "JH", "AE", "R", "IH", "L", "AY", "T", "Z", "S", "K", "B", "TH", "UW", "M",
+              "HH", "F", "P", "AH", "OW"}
+    shipped = parse_pronunciations(extra_pronunciations(), "accent_pronunciations.txt", phones)
+    merged = with_pronunciations(dictionary, shipped)
+    assert merged["garage"][:2] == dictionary["garage"] and "garage(3) G AE R AA ZH" in merged["garage"]
+    assert merged["light"] == ["light L AY T"] and dictionary["garage"] == ["garage G ER AA ZH", "garage(2) G ER AA JH"]
+    assert with_pronunciations(merged, shipped) == merged  # nothing added twice
+    assert with_non_rhotic_endings(["timer T AY M ER"]) == ["timer T AY M ER", "timer(2) T AY M AH"]
+    assert with_non_rhotic_endings(["for F ER"]) == ["for F ER"]  # one syllable: left alone
