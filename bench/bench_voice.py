@@ -264,6 +264,7 @@ def main(argv=None):
                     help="decode every warp for every utterance (default: the ones that suit the voice's pitch)")
     ap.add_argument("--unbalanced-lm", action="store_true",
                     help="count every command sentence once in the language model (default: every intent weighs the same)")
+    ap.add_argument("--accent", choices=["american", "british"], help="PocketSphinx pronunciations (default: american)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
     args = ap.parse_args(argv)
@@ -329,6 +330,8 @@ def recognizer_options(args) -> dict:
         options["warps_by_pitch"] = False
     if args.unbalanced_lm:
         options["balanced"] = False
+    if args.accent:
+        options["accents"] = args.accent == "british"
     if args.garbage_words:
         from safu.device.command_vocabulary import word_list
         with open(args.garbage_words, encoding="utf-8") as f:

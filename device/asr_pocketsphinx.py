@@ -35,10 +35,10 @@ the language model of the time): warps 0.9, 1.1, 1.3, 1.5 for every voice 91.0% 
 Language-model weights: the command sentences are grouped by the intent the model gives them, and a
 phrase of an intent with few phrases counts several times (command_vocabulary.intent_counts), so
 "what time is it" (3 of 42,933 phrases) is no longer drowned by the 1,500 that start with "what".
-Accents: CMUdict is American; the dictionary also gets British forms of command words
-(accent_pronunciations.txt: "garage" G AE R AA ZH, ...) and of word-final "-er" without the r, and the
-user's own pronunciations (`pronunciations=FILE`, `safu listen --pronunciations FILE`), which can also
-add words CMUdict lacks. The README's voice section has the figures.
+Accents: CMUdict is American. `accents=True` (`safu listen --accent british`) adds British forms of
+command words (accent_pronunciations.txt: "garage" G AE R AA ZH, ...) and word-final "-er" without the
+r ("timer" T AY M AH); the user's own pronunciations (`pronunciations=FILE`, `safu listen --pronunciations FILE`) can
+also add words CMUdict lacks. The README's voice section has the figures.
 pocketsphinx holds the GIL while it decodes, so the decoders are spread over worker processes, one per
 CPU core by default (device/decoder_pool.py; `processes=1` decodes them one after the other here).
 
@@ -142,13 +142,14 @@ def with_pronunciations(dictionary: dict[str, list[str]], extra: dict[str, list[
 def with_non_rhotic_endings(lines: list[str]) -> list[str]:
     """Adds an AH variant of every pronunciation of two or more syllables that ends in ER: British
     English drops the r of "timer", "water", "speaker" (espeak-ng's en-gb voices do too). One-syllable
-    words are left alone: "for" and "are" without the r would sound like "a"."""
+    words are left alone: "for" and "are" without the r would sound like "a". Dropping every r after a
+    vowel ("porch" P AO CH, "floor" F L AO) as well was measured and made things worse: "fan" was heard
+    as "for me", "garage" as "garden" (docs/voice_experiments.md)."""
     out = list(lines)
     word = lines[0].split()[0].split("(")[0]
     for line in lines:
         phones = line.split()[1:]
-        syllables = sum(1 for p in phones if p in _VOWELS)
-        if phones and phones[-1] == "ER" and syllables >= 2:
+        if phones and phones[-1] == "ER" and sum(p in _VOWELS for p in phones) >= 2:
             variant = " ".join(phones[:-1] + ["AH"])
             if all(variant != " ".join(l.split()[1:]) for l in out):
                 out.append(f"{word}({len(out) + 1}) {variant}")
@@ -244,7 +245,7 @@ class PocketSphinxRecognizer:
                  garbage: list[str] | None = None, decoder_options: dict | None = None,
                  nbest_margin: float = NBEST_MARGIN, processes: int | None = None,
                  labels: list[str | None] | None = None, warps_by_pitch: bool = True,
-                 accents: bool = True, pronunciations: str | None = None):
+                 accents: bool = False, pronunciations: str | None = None):
         """labels: each sentence's intent (command_vocabulary.sentence_labels), to give every intent the
         same weight in the language model; garbage: out-of-vocabulary words (default: the shipped list, see command_vocabulary);
         decoder_options: extra PocketSphinx settings (e.g. {"beam": 1e-60}), for experiments;
@@ -252,7 +253,8 @@ class PocketSphinxRecognizer:
         processes: worker processes the warp decoders are spread over (default: one per CPU core, at
         most one per warp; 1: decode in this process). See decoder_pool. warps_by_pitch: decode only the
         WARPS_PER_PITCH warps that suit the voice's pitch (False: every warp, every utterance). accents:
-        add British-English pronunciations (accent_pronunciations.txt and non-rhotic "-er" endings);
+        add British-English pronunciations (accent_pronunciations.txt and non-rhotic "-er" endings; off
+        by default: on the benchmark they gained one clean recording and cost one false action);
         pronunciations: a file of the user's own, "word PHONE PHONE ..." lines in CMUdict's phone set
         (new words, names, accents), read in restricted mode."""
         if processes is not None and processes < 1:

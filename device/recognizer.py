@@ -59,13 +59,15 @@ def judge(words: str, garbage: set[str]) -> tuple[bool, str | None]:
 def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = None, restricted: bool = True,
                     vosk_model: str | None = None, values: dict[str, list[str]] | None = None,
                     warps: tuple[float, ...] | None = None, processes: int | None = None,
-                    labels: list[str | None] | None = None, pronunciations: str | None = None) -> Recognizer:
+                    labels: list[str | None] | None = None, pronunciations: str | None = None,
+                    accents: bool = False) -> Recognizer:
     """engine "pocketsphinx" (default, model inside the wheel) or "vosk" (needs vosk_model, a directory).
 
     restricted=True needs `sentences` (IntentModel.sentences); `values` ({slot: surfaces}, from
     command_vocabulary.slot_values(model)) lets names appear in every sentence shape; `labels`
     (command_vocabulary.sentence_labels(model, sentences)) gives every intent the same prior;
-    `pronunciations`: a PocketSphinx pronunciation file of the user's (restricted mode). Raises
+    `pronunciations`: a PocketSphinx pronunciation file of the user's and `accents`: British forms too
+    (restricted mode). Raises
     RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps (default: five for restricted
     recognition, three of them per utterance chosen by pitch; one for open, whose decoding is ten times
     slower); `processes`: worker
@@ -76,13 +78,13 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
         from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
         return PocketSphinxRecognizer(sentences if restricted else None, values=values, warps=warps,
                                       processes=processes, labels=labels if restricted else None,
-                                      pronunciations=pronunciations)
+                                      pronunciations=pronunciations, accents=accents)
     if warps is not None and tuple(warps) != (1.0,):
         raise ValueError("warps are a PocketSphinx option (--asr pocketsphinx)")
     if processes is not None and processes != 1:
         raise ValueError("decoder processes are a PocketSphinx option (--asr pocketsphinx)")
-    if pronunciations:
-        raise ValueError("a pronunciation file is a PocketSphinx option (--asr pocketsphinx)")
+    if pronunciations or accents:
+        raise ValueError("pronunciations and accents are PocketSphinx options (--asr pocketsphinx)")
     if engine == "vosk":
         from safu.device.asr_vosk import VoskRecognizer
         if not vosk_model:

@@ -274,7 +274,7 @@ def test_user_pronunciations_add_words_and_bad_lines_are_named(tmp_path):
     assert "zorblax" not in plain.vocabulary.words and len(plain.vocabulary.skipped) == 2
     words = tmp_path / "words.txt"
     words.write_text("# our gadget\nzorblax Z AO R B L AE K S\n")
-    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
+    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words), accents=True)
     assert "zorblax" in rec.vocabulary.words and not rec.vocabulary.skipped
     t = hear(rec, tmp_path, "turn off the zorblax")
     assert t.accepted and t.words == "turn off the zorblax"
@@ -300,4 +300,7 @@ def test_british_pronunciations_are_added():
     assert merged["light"] == ["light L AY T"] and dictionary["garage"] == ["garage G ER AA ZH", "garage(2) G ER AA JH"]
     assert with_pronunciations(merged, shipped) == merged  # nothing added twice
     assert with_non_rhotic_endings(["timer T AY M ER"]) == ["timer T AY M ER", "timer(2) T AY M AH"]
+    assert with_non_rhotic_endings(["sensor S EH N S ER", "sensor(2) S EH N S AH"]) == [
+        "sensor S EH N S ER", "sensor(2) S EH N S AH"]  # nothing added twice
     assert with_non_rhotic_endings(["for F ER"]) == ["for F ER"]  # one syllable: left alone
+    assert with_non_rhotic_endings(["porch P AO R CH"]) == ["porch P AO R CH"]  # only the final -er
