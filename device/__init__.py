@@ -5,6 +5,7 @@
     recognizer.py          Recognizer interface, Transcript, make_recognizer("pocketsphinx" | "vosk")
     asr_pocketsphinx.py    PocketSphinx with a command n-gram LM + garbage words (restricted) or open vocabulary
     decoder_pool.py        PocketSphinx warp decoders in worker subprocesses, side by side
+    pitch.py               speaking pitch of an utterance (picks the warps);  accent_pronunciations.txt
     asr_vosk.py            Vosk with a phrase-list grammar + [unk] (model directory from the user)
     command_vocabulary.py  spoken-form sentences from IntentModel.sentences; garbage (OOV) words
     arpa.py                ARPA n-gram writer;  spoken_numbers.py  digits <-> number words

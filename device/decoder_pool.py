@@ -5,11 +5,12 @@
     pool.decode(pcm, which=[0, 1, 2])   # only those decoders (indices into the settings list)
     pool.close()
 
-The recogniser decodes each utterance once per vocal-tract warp (asr_pocketsphinx.WARPS). pocketsphinx
+The recogniser decodes each utterance with several vocal-tract warps (asr_pocketsphinx). pocketsphinx
 holds the GIL while it decodes, so threads gain little (measured: 3.49 s -> 2.89 s for two decoders);
 worker processes run the decoders truly side by side. Each worker builds its own decoders from the
 settings (the language model and dictionary files must exist until the constructor returns) and keeps
-them, with their running cepstral means, for its whole life. Errors cross back as RecognizerError: a
+them, with their running cepstral means, for its whole life (a decoder that is not chosen for an
+utterance does not see it, so its mean follows the voices it decodes). Errors cross back as RecognizerError: a
 setting pocketsphinx rejects, or a worker that died.
 
 Workers are plain subprocesses (`python -m safu.device.decoder_pool`) talking over their stdin and
