@@ -225,6 +225,23 @@ def _warp_options(warp: float) -> dict:
     return {"warp_type": "inverse_linear", "warp_params": f"{warp:.{decimals}f}"}
 
 
+def pronunciation_dictionary(dict_path: str, accents: bool, pronunciations: str | None) -> dict[str, list[str]]:
+    """CMUdict (dict_path), plus the shipped British forms if `accents`, plus the user's file if given."""
+    dictionary = read_dictionary(dict_path)
+    phones = {p for lines in dictionary.values() for line in lines for p in line.split()[1:]}
+    if accents:
+        shipped = parse_pronunciations(extra_pronunciations(), "accent_pronunciations.txt", phones)
+        dictionary = with_pronunciations(dictionary, shipped)
+    if pronunciations:
+        try:
+            with open(pronunciations, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise RecognizerError(f"cannot read the pronunciation file {pronunciations}: {exc.strerror}") from None
+        dictionary = with_pronunciations(dictionary, parse_pronunciations(text, pronunciations, phones))
+    return dictionary
+
+
 def warps_for_pitch(warps: tuple[float, ...], pitch_hz: float) -> list[int]:
     """Indices of the warps to decode for a voice of this pitch: the WARPS_PER_PITCH lowest below
     PITCH_SPLIT_HZ, the highest above it, all of them when no pitch was found (0) or there are few."""
@@ -278,18 +295,7 @@ class PocketSphinxRecognizer:
                             loglevel="FATAL")
             self._start(ps, settings, options, processes)
             return
-        dictionary = read_dictionary(dict_path)
-        phones = {p for lines in dictionary.values() for line in lines for p in line.split()[1:]}
-        if accents:
-            shipped = parse_pronunciations(extra_pronunciations(), "accent_pronunciations.txt", phones)
-            dictionary = with_pronunciations(dictionary, shipped)
-        if pronunciations:
-            try:
-                with open(pronunciations, encoding="utf-8") as f:
-                    text = f.read()
-            except OSError as exc:
-                raise RecognizerError(f"cannot read the pronunciation file {pronunciations}: {exc.strerror}") from None
-            dictionary = with_pronunciations(dictionary, parse_pronunciations(text, pronunciations, phones))
+        dictionary = pronunciation_dictionary(dict_path, accents, pronunciations)
         variants = (lambda lines: with_non_rhotic_endings(with_merged_vowels(lines))) if accents else with_merged_vowels
         self.vocabulary = CommandVocabulary.from_sentences(sentences, known_word=lambda w: w in dictionary,
                                                           values=values, labels=labels)
