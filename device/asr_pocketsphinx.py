@@ -34,7 +34,7 @@ the language model of the time): warps 0.9, 1.1, 1.3, 1.5 for every voice 91.0% 
 
 Language-model weights: the command sentences are grouped by the intent the model gives them, and a
 phrase of an intent with few phrases counts several times (command_vocabulary.intent_counts), so
-"what time is it" (3 of 42,933 phrases) is no longer drowned by the 1,500 that start with "what".
+"what time is it" (3 of 42,933 phrases) is no longer drowned by the 1,495 whose first word is "what".
 Accents: CMUdict is American. `accents=True` (`safu listen --accent british`) adds British forms of
 command words (accent_pronunciations.txt: "garage" G AE R AA ZH, ...) and word-final "-er" without the
 r ("timer" T AY M AH); the user's own pronunciations (`pronunciations=FILE`, `safu listen --pronunciations FILE`) can
@@ -145,14 +145,22 @@ def with_non_rhotic_endings(lines: list[str]) -> list[str]:
     words are left alone: "for" and "are" without the r would sound like "a". Dropping every r after a
     vowel ("porch" P AO CH, "floor" F L AO) as well was measured and made things worse: "fan" was heard
     as "for me", "garage" as "garden" (docs/voice_experiments.md)."""
+    def variant(phones: list[str]) -> list[str] | None:
+        if phones and phones[-1] == "ER" and sum(p in _VOWELS for p in phones) >= 2:
+            return phones[:-1] + ["AH"]
+        return None
+    return with_variants(lines, variant)
+
+
+def with_variants(lines: list[str], variant) -> list[str]:
+    """`lines` (one word's "word(k) PHONES" dictionary lines) plus variant(phones) of each, where that is
+    not None and not there yet, numbered on."""
     out = list(lines)
     word = lines[0].split()[0].split("(")[0]
     for line in lines:
-        phones = line.split()[1:]
-        if phones and phones[-1] == "ER" and sum(p in _VOWELS for p in phones) >= 2:
-            variant = " ".join(phones[:-1] + ["AH"])
-            if all(variant != " ".join(l.split()[1:]) for l in out):
-                out.append(f"{word}({len(out) + 1}) {variant}")
+        phones = variant(line.split()[1:])
+        if phones and all(phones != l.split()[1:] for l in out):
+            out.append(f"{word}({len(out) + 1}) {' '.join(phones)}")
     return out
 
 
@@ -162,15 +170,7 @@ _VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW
 def with_merged_vowels(lines: list[str]) -> list[str]:
     """Adds an AA variant of every pronunciation with AO: the cot-caught merger of most North American
     speech (and of espeak-ng's en-us voice), without which "off" (AO F) is heard as "on" (AA N)."""
-    out = list(lines)
-    word = lines[0].split()[0].split("(")[0]
-    for line in lines:
-        phones = line.split()[1:]
-        if "AO" in phones:
-            variant = " ".join("AA" if p == "AO" else p for p in phones)
-            if all(variant != " ".join(l.split()[1:]) for l in out):
-                out.append(f"{word}({len(out) + 1}) {variant}")
-    return out
+    return with_variants(lines, lambda phones: ["AA" if p == "AO" else p for p in phones] if "AO" in phones else None)
 
 
 def pink_noise(n: int, rng) -> np.ndarray:
@@ -343,7 +343,9 @@ class PocketSphinxRecognizer:
         t0 = time.perf_counter()
         pcm = dithered(float_to_pcm16(with_noise_floor(samples, self.noise_floor_db)))
         scored: dict[str, float] = {}  # words -> best score over all warps
-        which = warps_for_pitch(self.warps, median_pitch(samples)) if self.warps_by_pitch else range(len(self.warps))
+        which = range(len(self.warps))
+        if self.warps_by_pitch and len(self.warps) > WARPS_PER_PITCH:  # else the pitch changes nothing
+            which = warps_for_pitch(self.warps, median_pitch(samples))
         if self._pool:
             hypotheses = self._pool.decode(pcm, which)
         else:

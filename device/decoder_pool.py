@@ -151,14 +151,13 @@ class DecoderPool:
             if not 0 <= k < self._count:
                 raise ValueError(f"no decoder {k}: the pool has {self._count}")
             masks[k % len(self._procs)] |= 1 << (k // len(self._procs))  # dealt out round-robin
-        busy = [proc for proc, mask in zip(self._procs, masks) if mask]
+        busy = [(proc, mask) for proc, mask in zip(self._procs, masks) if mask]
         if not pcm or not busy:
             return []
-        for proc, mask in zip(self._procs, masks):
-            if mask:
-                self._send(proc, pcm, mask)
+        for proc, mask in busy:
+            self._send(proc, pcm, mask)
         replies, errors = [], []
-        for proc in busy:  # every reply is read, so that the next utterance starts in step
+        for proc, _ in busy:  # every reply is read, so that the next utterance starts in step
             try:
                 replies += [(words, score) for words, score in self._receive(proc)]
             except RecognizerError as exc:
