@@ -95,9 +95,25 @@ def test_vosk_with_a_real_model(model, tmp_path):
 
 
 def test_word_sequences_no_command_contains_are_rejected(restricted):
-    from safu.device.asr_pocketsphinx import word_pairs
-    assert word_pairs("turn on") == [("", "turn"), ("turn", "on"), ("on", "")]
+    from safu.device.asr_pocketsphinx import word_ngrams
+    assert word_ngrams("turn on", 2) == [("", "turn"), ("turn", "on"), ("on", "")]
+    assert word_ngrams("turn on", 3) == [("", "", "turn"), ("", "turn", "on"), ("turn", "on", "")]
     assert ("the", "the") not in restricted.bigrams and ("the", "ceiling") in restricted.bigrams
+    t = restricted._transcript("turn on the the ceiling light")
+    assert not t.accepted and t.reason == "word sequence in no command (the the)"
+
+
+def test_one_word_triple_no_command_contains_is_allowed_two_are_not():
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    sentences = ["turn on the kitchen light", "switch off the desk lamp", "set the kitchen light to blue",
+                 "dim the desk lamp to ten"]
+    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)
+    # every adjacent pair of these occurs in some sentence above
+    assert rec._transcript("turn on the desk lamp").accepted  # one new triple: "on the desk"
+    t = rec._transcript("set the desk lamp to blue")  # two: "set the desk", "lamp to blue"
+    assert not t.accepted and t.reason == "2 word sequences in no command (set the desk, lamp to blue)"
+    loose = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, max_unseen_trigrams=None)
+    assert loose._transcript("set the desk lamp to blue").accepted
 
 
 def test_noise_floor_fills_digital_silence_and_leaves_noisy_audio_alone():
