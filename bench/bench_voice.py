@@ -22,8 +22,8 @@ Synthesised audio is cached in --cache (default /tmp/safu-bench-voice). Each cel
 shared out over --jobs worker processes (every k-th recording to worker k). PocketSphinx carries its
 cepstral mean from one utterance to the next, so a recording's result can depend on the recordings
 decoded before it in the same worker: figures move by a recording or three with --jobs.
-Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --garbage-words,
---garbage-mass, --lm-discount, --language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
+Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --noisy-below-db,
+--garbage-words, --garbage-mass, --lm-discount, --language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
 """
 from __future__ import annotations
 
@@ -266,6 +266,9 @@ def main(argv=None):
                     help="count every command sentence once in the language model (default: every intent weighs the same)")
     ap.add_argument("--max-unseen-trigrams", type=int,
                     help="word triples no command contains allowed in a transcript (default 1; -1: no trigram check)")
+    ap.add_argument("--noisy-below-db", type=float,
+                    help="loudness range (dB) below which an utterance may have no word triple missing from the "
+                         "commands (default 20; 0: never)")
     ap.add_argument("--accent", choices=["american", "british"], help="PocketSphinx pronunciations (default: american)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
@@ -334,6 +337,8 @@ def recognizer_options(args) -> dict:
         options["balanced"] = False
     if args.max_unseen_trigrams is not None:
         options["max_unseen_trigrams"] = None if args.max_unseen_trigrams < 0 else args.max_unseen_trigrams
+    if args.noisy_below_db is not None:
+        options["noisy_below_db"] = args.noisy_below_db
     if args.accent:
         options["accents"] = args.accent == "british"
     if args.garbage_words:

@@ -7,7 +7,8 @@
 An event is a dict: source, start_s/end_s (stream time), transcript (what the intent model read), asr
 (the words acted on, accepted, reason; `best`: the recogniser's best hypothesis, which differs from
 `words` when a runner-up was the first one the intent model understood; `alternatives`: how many
-runners-up there were), intent, confidence, slots, action (what was done, or null), reason
+runners-up there were; `loudness_range_db`: loudest against quietest frames, an estimate of the
+speech-to-noise ratio, or null), intent, confidence, slots, action (what was done, or null), reason
 (why nothing was done) and timings in ms: endpoint (audio time the endpointer waited after speech ended),
 asr, nlu, action, and latency = endpoint + asr + nlu + action, the delay a speaker waits between the end
 of speech and the switch when audio arrives in real time.
@@ -61,7 +62,8 @@ class VoiceLoop:
                  "ended_by": utt.ended_by, "transcript": transcript.text,
                  "asr": {"engine": self.recognizer.name, "restricted": self.recognizer.restricted,
                          "words": transcript.words, "accepted": transcript.accepted, "reason": transcript.reason,
-                         "best": heard.words, "alternatives": len(heard.alternatives)},
+                         "best": heard.words, "alternatives": len(heard.alternatives),
+                         "loudness_range_db": heard.loudness_range_db},
                  "intent": None, "confidence": 0.0, "slots": {}, "action": None, "reason": None}
         timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 1000 * heard.decode_s,
                    "nlu_ms": 1000 * nlu_s, "action_ms": 0.0}

@@ -116,6 +116,41 @@ def test_one_word_triple_no_command_contains_is_allowed_two_are_not():
     assert loose._transcript("set the desk lamp to blue").accepted
 
 
+def test_noisy_speech_may_have_no_word_triple_missing_from_the_commands():
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    sentences = ["turn on the kitchen light", "switch off the desk lamp"]
+    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)  # noisy below 20 dB by default
+    assert rec._transcript("turn on the desk lamp", 30.0).accepted  # one new triple: "on the desk"
+    t = rec._transcript("turn on the desk lamp", 15.0)
+    assert not t.accepted and t.loudness_range_db == 15.0
+    assert t.reason == "1 word sequence in no command (on the desk), none allowed in noisy speech (15 dB loudness range)"
+    assert rec._transcript("turn on the kitchen light", 15.0).accepted  # every triple in a command
+    never = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, noisy_below_db=0)
+    assert never._transcript("turn on the desk lamp", 15.0).accepted
+
+
+def test_loudness_range_estimates_the_speech_to_noise_ratio():
+    from safu.device.asr_pocketsphinx import loudness_range_db
+    t = np.arange(32000) / 16000
+    speech = np.zeros(48000, dtype=np.float32)
+    speech[8000:40000] = 0.3 * np.sin(2 * np.pi * 220 * t)  # a tone between two stretches of silence
+    rng = np.random.default_rng(0)
+    for snr_db in (30, 20, 10):
+        noise = rng.standard_normal(len(speech)).astype(np.float32) * 0.3 / np.sqrt(2) / 10 ** (snr_db / 20)
+        assert abs(loudness_range_db(speech + noise) - snr_db) < 2
+    assert loudness_range_db(speech) == float("inf")  # digital silence: no noise to measure
+    assert loudness_range_db(speech[:399]) == float("inf")
+
+
+def test_the_recogniser_reports_the_loudness_range(restricted, tmp_path):
+    samples = WavSource(speak("turn on the ceiling light", tmp_path / "s.wav", "en-us", 150)).read(10 ** 7)
+    rms = np.sqrt(np.mean(samples[np.abs(samples) > 0] ** 2))
+    noise = np.random.default_rng(3).standard_normal(len(samples)).astype(np.float32) * rms / 10 ** (10 / 20)
+    t = restricted.recognize(samples + noise)  # 10 dB: noisy, whatever was heard
+    assert t.loudness_range_db is not None and t.loudness_range_db < 20
+    assert all(a.loudness_range_db == t.loudness_range_db for a in t.alternatives)
+
+
 def test_noise_floor_fills_digital_silence_and_leaves_noisy_audio_alone():
     import numpy as np
     from safu.device.asr_pocketsphinx import with_noise_floor
@@ -179,6 +214,7 @@ def test_voice_loop_acts_on_the_first_runner_up_the_model_understands(model):
     event = VoiceLoop(model, Heard(("delete off the desk lamp", False), ("turn off the desk lamp", True))).handle(utt)
     assert event["asr"]["best"] == "delete off the desk lamp" and event["asr"]["words"] == "turn off the desk lamp"
     assert event["intent"] == "HassTurnOff" and event["asr"]["alternatives"] == 1
+    assert event["asr"]["loudness_range_db"] is None  # this recogniser does not measure it
     event = VoiceLoop(model, Heard(("delete off the desk lamp", False), ("the the the", False))).handle(utt)
     assert event["intent"] is None and event["reason"] == "speech rejected: no command"
     # The best hypothesis wins when the model understands it, whatever the runners-up say.
