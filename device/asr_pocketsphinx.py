@@ -306,8 +306,8 @@ class PocketSphinxRecognizer:
         pronunciations: a file of the user's own, "word PHONE PHONE ..." lines in CMUdict's phone set
         (new words, names, accents), read in restricted mode. max_unseen_trigrams: how many word
         triples of a transcript may be missing from every command (None: no trigram check);
-        noisy_below_db: below this loudness range (loudness_range_db) an utterance counts as noisy and
-        none may be missing (0: never)."""
+        noisy_below_db: below this loudness range (loudness_range_db) an utterance counts as noisy and,
+        with the trigram check on, none may be missing (0: never)."""
         if processes is not None and processes < 1:
             raise ValueError(f"decoder processes must be at least 1, got {processes}")
         ps = _import_pocketsphinx()
@@ -406,13 +406,11 @@ class PocketSphinxRecognizer:
         accepted, reason = judge(words, self.garbage)
         if accepted and self.restricted:
             unseen = [pair for pair in word_ngrams(words, 2) if pair not in self.bigrams]
-            allowed = self.max_unseen_trigrams
-            noisy = range_db < self.noisy_below_db
-            if noisy and allowed is not None:
-                allowed = 0
             if unseen:  # a word sequence no command contains: speech forced onto command words
                 accepted, reason = False, "word sequence in no command (" + " ".join(unseen[0]).strip() + ")"
-            elif allowed is not None:
+            elif self.max_unseen_trigrams is not None:
+                noisy = range_db < self.noisy_below_db
+                allowed = 0 if noisy else self.max_unseen_trigrams
                 unseen = [triple for triple in word_ngrams(words, 3) if triple not in self.trigrams]
                 if len(unseen) > allowed:
                     shown = ", ".join(" ".join(triple).strip() for triple in unseen)

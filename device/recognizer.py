@@ -32,7 +32,8 @@ class Transcript:
     # first hypothesis, this one or a runner-up, that is accepted and that the intent model understands.
     alternatives: list["Transcript"] = field(default_factory=list)
     # Loudest against quietest frames of the utterance, in dB (asr_pocketsphinx.loudness_range_db): an
-    # estimate of the speech-to-noise ratio, about 5 dB above it for steady noise. None: not measured.
+    # estimate of the speech-to-noise ratio (3-7 dB above it on the benchmark's speech in pink noise).
+    # None: not measured.
     loudness_range_db: float | None = None
 
     def to_dict(self) -> dict:
