@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="microphone: device index or name (default: the system default input)")
     p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk"], help="recogniser")
     p.add_argument("--warps", type=float, nargs="+", metavar="W",
-                   help="PocketSphinx vocal-tract warps, best path wins (default: 0.9 1.0 1.1 1.3 1.5 restricted, of "
+                   help="PocketSphinx vocal-tract warps, best path wins (default: 0.9 1.0 1.1 1.3 1.4 1.5 restricted, of "
                         "which the voice's pitch picks the three lowest or highest per utterance; 1.0 open; "
                         "'--warps 1' is 3x faster and less robust to voices)")
     p.add_argument("--pronunciations", metavar="FILE",
