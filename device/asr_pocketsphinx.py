@@ -151,9 +151,15 @@ def with_pronunciations(dictionary: dict[str, list[str]], extra: dict[str, list[
     for word, variants in extra.items():
         lines = out.setdefault(word, [])
         for phones in variants:
-            if all(phones != line.split()[1:] for line in lines):
-                lines.append(f"{word}({len(lines) + 1}) {' '.join(phones)}" if lines else f"{word} {' '.join(phones)}")
+            add_pronunciation(lines, word, phones)
     return out
+
+
+def add_pronunciation(lines: list[str], word: str, phones: list[str]) -> None:
+    """Appends "word(k) PHONES" to one word's dictionary lines ("word PHONES" if it is the first), unless
+    a line already has those phones."""
+    if all(phones != line.split()[1:] for line in lines):
+        lines.append(f"{word}({len(lines) + 1}) {' '.join(phones)}" if lines else f"{word} {' '.join(phones)}")
 
 
 def with_non_rhotic_endings(lines: list[str]) -> list[str]:
@@ -176,8 +182,8 @@ def with_variants(lines: list[str], variant) -> list[str]:
     word = lines[0].split()[0].split("(")[0]
     for line in lines:
         phones = variant(line.split()[1:])
-        if phones and all(phones != l.split()[1:] for l in out):
-            out.append(f"{word}({len(out) + 1}) {' '.join(phones)}")
+        if phones:
+            add_pronunciation(out, word, phones)
     return out
 
 

@@ -71,11 +71,10 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
     command_vocabulary.slot_values(model)) lets names appear in every sentence shape; `labels`
     (command_vocabulary.sentence_labels(model, sentences)) gives every intent the same prior;
     `pronunciations`: a PocketSphinx pronunciation file of the user's and `accents`: British forms too
-    (restricted mode). Raises
-    RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps (default: five for restricted
-    recognition, three of them per utterance chosen by pitch; one for open, whose decoding is ten times
-    slower); `processes`: worker
-    processes they run in (default: one per CPU core; 1: in this process). Call close() when done."""
+    (restricted mode). Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
+    (default: asr_pocketsphinx.WARPS for restricted recognition, three of them per utterance chosen by
+    pitch; one for open, whose decoding is ten times slower); `processes`: worker processes they run in
+    (default: one per CPU core; 1: in this process). Call close() when done."""
     if restricted and not sentences:
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":
