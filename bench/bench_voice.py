@@ -118,6 +118,25 @@ OUT_OF_SCOPE = [
     "we need to buy a new vacuum cleaner someday",
     "my favourite colour is purple",
     "good morning everyone",
+    # Added later (stop 13), every one said by every voice, so that false actions are counted over as
+    # many recordings as commands; several share words with commands ("garage door", "the light").
+    "the light in this old painting is beautiful",
+    "i left my keys somewhere in the kitchen",
+    "the music at the concert was far too loud",
+    "my brother fixed the garage door last summer",
+    "do you think it will snow at christmas",
+    "she turned around and walked out of the room",
+    "what is the capital city of australia",
+    "our neighbours have a very noisy dog",
+    "i would like to learn how to play the piano",
+    "the kids are playing football in the garden",
+    "how far away is the moon from the earth",
+    "who invented the light bulb",
+    "my phone battery dies very quickly",
+    "thank you for helping me with my homework",
+    "the temperature of the sun is extremely high",
+    "i need a holiday somewhere warm and sunny",
+    "what time does the bakery open on sunday",
 ]
 
 SNRS = ["clean", "20", "10", "5"]
@@ -288,7 +307,7 @@ def main(argv=None):
     for kind, entries in (("command", [(t, i, s) for t, i, s in commands]),
                           ("oos", [(t, None, {}) for t in OUT_OF_SCOPE])):
         for j, (text, intent, slots) in enumerate(entries):
-            voices = VOICES if kind == "command" else VOICES[j % 2::2]  # OOS: 2-3 voices each
+            voices = VOICES
             for voice, speed in voices:
                 wav = os.path.join(args.cache, f"{voice}_{speed}_{text.replace(' ', '_')}.wav")
                 if not os.path.exists(wav):
