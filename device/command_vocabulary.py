@@ -7,8 +7,7 @@
     vocab.counts       # with labels=sentence_labels(model, sentences): weights that balance the intents
 
 Sentences are tokenised like the intent model (lower case, letters/digits/apostrophes) and digits are
-spelled out (spoken_numbers). A word said twice in a row is kept once (without_repeats): the template
-expansion leaves such artefacts, which let the recogniser accept "what's the the date". A sentence with a word the recogniser has no pronunciation for is skipped
+spelled out (spoken_numbers). A sentence with a word the recogniser has no pronunciation for is skipped
 and reported, rather than silently making the grammar unusable.
 
 `garbage_words()` is the out-of-vocabulary fallback: a few hundred frequent English words (the file
@@ -82,17 +81,6 @@ def with_slot_variants(phrases: list[str], values: dict[str, list[str]], per_car
     return sorted(out)
 
 
-def without_repeats(words: list[str]) -> list[str]:
-    """["turn", "on", "the", "the", "light"] -> ["turn", "on", "the", "light"].
-
-    Home Assistant's templates expand to a word twice in a row where a name ends with the word the
-    template adds ("<floor> floor" with "first floor", "<list> list" with "shopping list", "the <name>"
-    with "the beatles"): 1,435 of the built-in model's 40,626 phrases. Kept, they let the language model
-    and the word checks accept "whats the the date" for out-of-scope speech in noise. Nobody says a
-    command with a word doubled, so the doubles go."""
-    return [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
-
-
 @dataclass
 class CommandVocabulary:
     phrases: list[str]
@@ -121,7 +109,7 @@ class CommandVocabulary:
                 group = with_slot_variants([" ".join(spoken_form(s)) for s in group], spoken_values)
             phrases = grouped.setdefault(label, set())
             for sentence in group:
-                words = without_repeats(spoken_form(sentence))
+                words = spoken_form(sentence)
                 if not words:
                     continue
                 missing = sorted({w for w in words if not known_word(w)})

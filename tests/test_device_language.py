@@ -5,8 +5,7 @@ import re
 import pytest
 
 from safu.device.arpa import arpa_lm
-from safu.device.command_vocabulary import (CommandVocabulary, garbage_words, spoken_form, with_slot_variants,
-                                            without_repeats)
+from safu.device.command_vocabulary import CommandVocabulary, garbage_words, spoken_form, with_slot_variants
 from safu.device.recognizer import judge
 from safu.device.spoken_numbers import number_to_words, words_to_digits
 
@@ -37,15 +36,6 @@ def test_vocabulary_skips_unpronounceable_sentences_and_reports_them():
     assert vocab.skipped == [("turn on the zorbulator", ["zorbulator"])]
     with pytest.raises(ValueError, match="no usable sentences"):
         CommandVocabulary.from_sentences(["zorbulator"], known_word=lambda w: False)
-
-
-def test_vocabulary_keeps_a_doubled_word_once():
-    assert without_repeats(["the", "the", "the", "date"]) == ["the", "date"]
-    assert without_repeats(["one", "two", "one"]) == ["one", "two", "one"]
-    assert without_repeats([]) == []
-    vocab = CommandVocabulary.from_sentences(["play the the beatles", "add milk to my shopping list list"])
-    assert vocab.phrases == ["add milk to my shopping list", "play the beatles"]
-    assert "the the" not in " ".join(vocab.phrases)
 
 
 def test_slot_variants_put_every_shape_with_other_names():
