@@ -306,9 +306,8 @@ def main(argv=None):
     items = []
     for kind, entries in (("command", [(t, i, s) for t, i, s in commands]),
                           ("oos", [(t, None, {}) for t in OUT_OF_SCOPE])):
-        for j, (text, intent, slots) in enumerate(entries):
-            voices = VOICES
-            for voice, speed in voices:
+        for text, intent, slots in entries:
+            for voice, speed in VOICES:  # every sentence, command or not, by every voice
                 wav = os.path.join(args.cache, f"{voice}_{speed}_{text.replace(' ', '_')}.wav")
                 if not os.path.exists(wav):
                     synthesize(text, voice, speed, wav)
