@@ -19,9 +19,10 @@ Reported per recogniser mode and noise level:
   median and 90th percentile in ms (audio delivered in real time; this machine's CPU);
 - text: the intent model alone on the reference text, the ceiling speech can reach.
 Synthesised audio is cached in --cache (default /tmp/safu-bench-voice). Each cell's recordings are
-shared out over --jobs worker processes (every k-th recording to worker k). PocketSphinx carries its
-cepstral mean from one utterance to the next, so a recording's result can depend on the recordings
-decoded before it in the same worker: figures move by a recording or three with --jobs.
+shared out over --jobs worker processes (every k-th recording to worker k). A PocketSphinx decoder
+carries state from one utterance to the next (not its cepstral mean: restoring that before each
+utterance changed nothing), so a recording's result can depend on the recordings decoded before it in
+the same worker: figures move by a recording or three with --jobs or --limit.
 Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --noisy-below-db,
 --garbage-words, --garbage-mass, --lm-discount, --language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
 """
@@ -304,8 +305,7 @@ def main(argv=None):
     os.makedirs(args.cache, exist_ok=True)
     t0 = time.perf_counter()
     items = []
-    for kind, entries in (("command", [(t, i, s) for t, i, s in commands]),
-                          ("oos", [(t, None, {}) for t in OUT_OF_SCOPE])):
+    for kind, entries in (("command", commands), ("oos", [(t, None, {}) for t in OUT_OF_SCOPE])):
         for text, intent, slots in entries:
             for voice, speed in VOICES:  # every sentence, command or not, by every voice
                 wav = os.path.join(args.cache, f"{voice}_{speed}_{text.replace(' ', '_')}.wav")

@@ -219,17 +219,23 @@ def loudness_range_db(samples: np.ndarray) -> float:
     there is no quiet to measure (digital silence, under 25 ms of audio)."""
     if len(samples) < 400:
         return float("inf")
-    quiet, loud = quiet_and_loud(samples)
+    return range_db(*quiet_and_loud(samples))
+
+
+def range_db(quiet: float, loud: float) -> float:
+    """loudness_range_db from quiet_and_loud's two levels (inf when the quiet frames are digital silence)."""
     return 20 * np.log10(loud / quiet) if quiet > 0 else float("inf")
 
 
-def with_noise_floor(samples: np.ndarray, floor_db: float) -> np.ndarray:
+def with_noise_floor(samples: np.ndarray, floor_db: float,
+                     levels: tuple[float, float] | None = None) -> np.ndarray:
     """samples + Gaussian noise so that the quietest frames sit at least `floor_db` below the loudest
-    ones (see quiet_and_loud). Recordings that already have that much background noise are left as
-    they are. Seeded by the length, so a recording always decodes the same."""
+    ones (see quiet_and_loud; `levels`: its result, when the caller has it already). Recordings that
+    already have that much background noise are left as they are. Seeded by the length, so a recording
+    always decodes the same."""
     if floor_db <= 0 or len(samples) < 400:
         return samples
-    quiet, loud = quiet_and_loud(samples)
+    quiet, loud = levels or quiet_and_loud(samples)
     target = loud * 10 ** (-floor_db / 20)
     if quiet >= target:
         return samples
@@ -388,7 +394,10 @@ class PocketSphinxRecognizer:
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
-        pcm = dithered(float_to_pcm16(with_noise_floor(samples, self.noise_floor_db)))
+        # The frame levels serve twice: the noise floor, and the loudness range of the word checks.
+        levels = quiet_and_loud(samples) if len(samples) >= 400 else None
+        utterance_range_db = range_db(*levels) if levels else float("inf")
+        pcm = dithered(float_to_pcm16(with_noise_floor(samples, self.noise_floor_db, levels)))
         scored: dict[str, float] = {}  # words -> best score over all warps
         which = range(len(self.warps))
         if self.warps_by_pitch and len(self.warps) > WARPS_PER_PITCH:  # else the pitch changes nothing
@@ -402,23 +411,24 @@ class PocketSphinxRecognizer:
                 scored[words] = score
         ranked = sorted(scored.items(), key=lambda kv: -kv[1]) or [("", 0.0)]
         top = ranked[0][1]
-        range_db = loudness_range_db(samples)
-        heard = [self._transcript(words, range_db) for words, score in ranked if top - score <= self.nbest_margin]
+        heard = [self._transcript(words, utterance_range_db) for words, score in ranked
+                 if top - score <= self.nbest_margin]
         best = heard[0]
         best.alternatives = heard[1:]
         best.decode_s = time.perf_counter() - t0
         return best
 
-    def _transcript(self, words: str, range_db: float = float("inf")) -> Transcript:
-        """words -> Transcript, accepted or not by the word checks; range_db: the utterance's loudness
-        range (loudness_range_db); below noisy_below_db no word triple may be missing from the commands."""
+    def _transcript(self, words: str, utterance_range_db: float = float("inf")) -> Transcript:
+        """words -> Transcript, accepted or not by the word checks; utterance_range_db: the utterance's
+        loudness range (loudness_range_db); below noisy_below_db no word triple may be missing from the
+        commands."""
         accepted, reason = judge(words, self.garbage)
         if accepted and self.restricted:
             unseen = [pair for pair in word_ngrams(words, 2) if pair not in self.bigrams]
             if unseen:  # a word sequence no command contains: speech forced onto command words
                 accepted, reason = False, "word sequence in no command (" + " ".join(unseen[0]).strip() + ")"
             elif self.max_unseen_trigrams is not None:
-                noisy = range_db < self.noisy_below_db
+                noisy = utterance_range_db < self.noisy_below_db
                 allowed = 0 if noisy else self.max_unseen_trigrams
                 unseen = [triple for triple in word_ngrams(words, 3) if triple not in self.trigrams]
                 if len(unseen) > allowed:
@@ -426,6 +436,7 @@ class PocketSphinxRecognizer:
                     plural = "s" if len(unseen) > 1 else ""
                     accepted, reason = False, f"{len(unseen)} word sequence{plural} in no command ({shown})"
                     if noisy:
-                        reason += f", none allowed in noisy speech ({range_db:.0f} dB loudness range)"
+                        reason += f", none allowed in noisy speech ({utterance_range_db:.0f} dB loudness range)"
+        measured = None if utterance_range_db == float("inf") else round(float(utterance_range_db), 1)
         return Transcript(text=words_to_digits(words), words=words, accepted=accepted, reason=reason, decode_s=0.0,
-                          loudness_range_db=None if range_db == float("inf") else round(float(range_db), 1))
+                          loudness_range_db=measured)

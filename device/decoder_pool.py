@@ -9,9 +9,9 @@ The recogniser decodes each utterance with several vocal-tract warps (asr_pocket
 holds the GIL while it decodes, so threads gain little (measured: 3.49 s -> 2.89 s for two decoders);
 worker processes run the decoders truly side by side. Each worker builds its own decoders from the
 settings (the language model and dictionary files must exist until the constructor returns) and keeps
-them, with their running cepstral means, for its whole life (a decoder that is not chosen for an
-utterance does not see it, so its mean follows the voices it decodes). Errors cross back as RecognizerError: a
-setting pocketsphinx rejects, or a worker that died.
+them, with the state they carry from one utterance to the next, for its whole life (a decoder that
+is not chosen for an utterance does not see it, so its state follows the voices it decodes). Errors
+cross back as RecognizerError: a setting pocketsphinx rejects, or a worker that died.
 
 Workers are plain subprocesses (`python -m safu.device.decoder_pool`) talking over their stdin and
 stdout, not multiprocessing: multiprocessing's spawn re-imports the caller's main script (a script
