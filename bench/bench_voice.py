@@ -19,10 +19,10 @@ Reported per recogniser mode and noise level:
   median and 90th percentile in ms (audio delivered in real time; this machine's CPU);
 - text: the intent model alone on the reference text, the ceiling speech can reach.
 Synthesised audio is cached in --cache (default /tmp/safu-bench-voice). Each cell's recordings are
-shared out over --jobs worker processes (every k-th recording to worker k). A PocketSphinx decoder
-carries state from one utterance to the next (not its cepstral mean: restoring that before each
-utterance changed nothing), so a recording's result can depend on the recordings decoded before it in
-the same worker: figures move by a recording or three with --jobs or --limit.
+shared out over --jobs worker processes (every k-th recording to worker k). Each recording is heard
+as if it came first: the endpointer's detector starts afresh on each source and the decoders rebuild
+their feature front end per utterance (before that, figures moved by a recording or three with --jobs
+or --limit), so --jobs and --limit do not change a recording's result.
 Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --noisy-below-db,
 --garbage-words, --garbage-mass, --lm-discount, --language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
 """

@@ -9,8 +9,8 @@ The recogniser decodes each utterance with several vocal-tract warps (asr_pocket
 holds the GIL while it decodes, so threads gain little (measured: 3.49 s -> 2.89 s for two decoders);
 worker processes run the decoders truly side by side. Each worker builds its own decoders from the
 settings (the language model and dictionary files must exist until the constructor returns) and keeps
-them, with the state they carry from one utterance to the next, for its whole life (a decoder that
-is not chosen for an utterance does not see it, so its state follows the voices it decodes). Errors
+them for its whole life; `decode` rebuilds a decoder's feature front end per utterance, so what it
+heard before does not change what it hears next. Errors
 cross back as RecognizerError: a setting pocketsphinx rejects, or a worker that died.
 
 Workers are plain subprocesses (`python -m safu.device.decoder_pool`) talking over their stdin and
@@ -50,7 +50,12 @@ def build_decoder(ps, settings: dict, named: tuple[str, ...] = ()):
 
 
 def decode(decoder, pcm: bytes) -> list[tuple[str, float]]:
-    """One utterance through one decoder -> its hypotheses (see hypotheses)."""
+    """One utterance through one decoder -> its hypotheses (see hypotheses).
+
+    The feature front end is rebuilt first (reinit_feat, under 0.1 ms): it otherwise carries state from
+    one utterance to the next (not the cepstral mean: restoring that changed nothing), so a recording
+    was heard differently depending on what the decoder had heard before it."""
+    decoder.reinit_feat()
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()

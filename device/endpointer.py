@@ -13,6 +13,11 @@ Frames are 30 ms. A frame is speech or not according to a voice-activity detecto
 - `EnergyVad`: frame energy above an adaptive noise floor; no dependency at all, for use when
   pocketsphinx is absent and for tests of the state machine.
 
+Both detectors adapt to the stream (WebRTC's noise and speech models, the energy floor), and `utterances`
+resets the detector at the start of each source: a WAV file is heard the same whichever files came before
+it (without the reset, one recording's end moved by 60 ms after 60 others, and its transcript changed).
+A detector is any object with `is_speech(frame) -> bool` and `reset()`.
+
 An utterance starts when `start_frames` of the last `start_window` frames are speech. The `pre_roll`
 seconds before that are kept, so the first syllable (often a quiet consonant) is not cut. It ends after
 `hangover` seconds of non-speech, or when it reaches `max_seconds` (then a new one may start right
@@ -56,8 +61,13 @@ class WebRtcVad:
         except ImportError:
             raise ImportError("the WebRTC VAD comes with pocketsphinx: pip install pocketsphinx "
                               "(or use the energy detector)") from None
-        self._vad = Vad(mode, SAMPLE_RATE, FRAME_SECONDS)
+        self._make = lambda: Vad(mode, SAMPLE_RATE, FRAME_SECONDS)
+        self._vad = self._make()
         assert self._vad.frame_bytes == 2 * FRAME_SAMPLES, "pocketsphinx VAD changed its frame size"
+
+    def reset(self) -> None:
+        """Forgets what it has learnt of the stream (pocketsphinx.Vad has no reset: a new one)."""
+        self._vad = self._make()
 
     def is_speech(self, frame: np.ndarray) -> bool:
         return bool(self._vad.is_speech(float_to_pcm16(frame)))
@@ -70,6 +80,10 @@ class EnergyVad:
         self.margin_db = margin_db
         self.floor_db = floor_db
         self._noise_db: float | None = None
+
+    def reset(self) -> None:
+        """Forgets the noise floor: the next frame sets it again."""
+        self._noise_db = None
 
     def is_speech(self, frame: np.ndarray) -> bool:
         level = 10.0 * math.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
@@ -105,7 +119,9 @@ class Endpointer:
         self.start_frames = start_frames
 
     def utterances(self, source: AudioSource) -> Iterator[Utterance]:
-        """Yields each utterance as soon as its end is detected (so a live loop can act on it)."""
+        """Yields each utterance as soon as its end is detected (so a live loop can act on it). The
+        detector starts afresh on each source."""
+        self.vad.reset()
         history: collections.deque = collections.deque(maxlen=self.pre_roll_frames)  # (frame, is_speech)
         current: list[np.ndarray] | None = None
         start_frame = speech_frames = silence_run = last_speech = 0

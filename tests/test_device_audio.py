@@ -100,3 +100,42 @@ def test_webrtc_vad_hears_speech_not_silence(tmp_path):
     assert len(utts) == 1 and utts[0].ended_by == "silence"
     assert utts[0].start_s < 0.35  # the speech starts at 0.3 s; pre-roll keeps the onset
     assert not WebRtcVad().is_speech(np.zeros(FRAME_SAMPLES, dtype=np.float32))
+
+
+def test_each_source_is_heard_as_if_it_came_first(tmp_path):
+    """The WebRTC detector adapts to what it hears; the endpointer resets it per source, so a recording
+    is cut the same whichever recordings came before it."""
+    from device_support import speak
+    wav = speak("turn on the kitchen light", tmp_path / "s.wav")
+    src = WavSource(wav)
+    speech = src.read(10 ** 7)
+    src.close()
+    noise = (np.random.default_rng(0).standard_normal(5 * 16000) * 0.1).astype(np.float32)
+    frames = lambda x: [x[i:i + FRAME_SAMPLES] for i in range(0, len(x) - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+
+    def decisions(vad, x):
+        return [vad.is_speech(f) for f in frames(x)]
+
+    adapted = WebRtcVad()
+    decisions(adapted, noise)
+    assert decisions(adapted, speech) != decisions(WebRtcVad(), speech)  # the noise changed its decisions
+    adapted.reset()
+    assert decisions(adapted, speech) == decisions(WebRtcVad(), speech)
+
+    def cuts(endpointer, source):
+        return [(u.start_s, u.end_s, len(u.samples)) for u in endpointer.utterances(source)]
+
+    ep = Endpointer(WebRtcVad())
+    cuts(ep, ArraySource(noise))
+    assert cuts(ep, WavSource(wav)) == cuts(Endpointer(WebRtcVad()), WavSource(wav))
+
+
+def test_energy_vad_reset_forgets_the_noise_floor():
+    loud = np.full(FRAME_SAMPLES, 0.3, dtype=np.float32)
+    quiet = np.full(FRAME_SAMPLES, 0.01, dtype=np.float32)
+    vad = EnergyVad()
+    for _ in range(20):
+        vad.is_speech(quiet)
+    assert vad.is_speech(loud)  # 30 dB above the floor it learnt
+    vad.reset()
+    assert not vad.is_speech(loud) and not EnergyVad().is_speech(loud)  # the first frame only sets the floor

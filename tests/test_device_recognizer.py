@@ -356,3 +356,22 @@ def test_british_pronunciations_are_added():
         "sensor S EH N S ER", "sensor(2) S EH N S AH"]  # nothing added twice
     assert with_non_rhotic_endings(["for F ER"]) == ["for F ER"]  # one syllable: left alone
     assert with_non_rhotic_endings(["porch P AO R CH"]) == ["porch P AO R CH"]  # only the final -er
+
+
+def test_an_utterance_is_heard_the_same_whatever_came_before(model, tmp_path):
+    """A PocketSphinx decoder's feature front end carries state from one utterance to the next, so this
+    recording was heard as two different things before and after three others (measured with the front
+    end kept); the recogniser rebuilds it per utterance."""
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    first = WavSource(speak("send an email to my boss", tmp_path / "a.wav", "en-us+f3", 170)).read(10 ** 7)
+    other = WavSource(speak("turn on the desk fan", tmp_path / "b.wav", "en-gb", 140)).read(10 ** 7)
+    rec = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.3,), processes=1)
+
+    def heard():
+        t = rec.recognize(first)
+        return [t.words] + [a.words for a in t.alternatives]
+
+    before = heard()
+    for _ in range(3):
+        rec.recognize(other)
+    assert heard() == before
