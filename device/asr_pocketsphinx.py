@@ -204,10 +204,16 @@ def pink_noise(n: int, rng) -> np.ndarray:
     return noise / (np.sqrt(np.mean(noise ** 2)) + 1e-12)
 
 
-def quiet_and_loud(samples: np.ndarray) -> tuple[float, float]:
-    """RMS of the quietest and the loudest frames (25 ms frames at 16 kHz: 5th and 95th percentile)."""
+LEVEL_FRAME = 400  # samples per frame of quiet_and_loud: 25 ms at 16 kHz
+
+
+def quiet_and_loud(samples: np.ndarray) -> tuple[float, float] | None:
+    """RMS of the quietest and the loudest frames (LEVEL_FRAME frames: 5th and 95th percentile); None
+    for less than one frame."""
+    if len(samples) < LEVEL_FRAME:
+        return None
     x = samples.astype(np.float64)
-    frames = x[: len(x) // 400 * 400].reshape(-1, 400)
+    frames = x[: len(x) // LEVEL_FRAME * LEVEL_FRAME].reshape(-1, LEVEL_FRAME)
     rms = np.sqrt(np.mean(frames ** 2, axis=1))
     return float(np.percentile(rms, 5)), float(np.percentile(rms, 95))
 
@@ -217,9 +223,8 @@ def loudness_range_db(samples: np.ndarray) -> float:
     pre-roll and end wait give the quiet frames). On the benchmark's utterances with pink noise mixed in
     at 20, 10 and 5 dB it measures 23.5-26.9, 13.5-16.9 and 9.3-12.3 dB; clean ones 79-85 dB. inf when
     there is no quiet to measure (digital silence, under 25 ms of audio)."""
-    if len(samples) < 400:
-        return float("inf")
-    return range_db(*quiet_and_loud(samples))
+    levels = quiet_and_loud(samples)
+    return range_db(*levels) if levels else float("inf")
 
 
 def range_db(quiet: float, loud: float) -> float:
@@ -233,9 +238,12 @@ def with_noise_floor(samples: np.ndarray, floor_db: float,
     ones (see quiet_and_loud; `levels`: its result, when the caller has it already). Recordings that
     already have that much background noise are left as they are. Seeded by the length, so a recording
     always decodes the same."""
-    if floor_db <= 0 or len(samples) < 400:
+    if floor_db <= 0:
         return samples
-    quiet, loud = levels or quiet_and_loud(samples)
+    levels = levels or quiet_and_loud(samples)
+    if levels is None:  # under one frame
+        return samples
+    quiet, loud = levels
     target = loud * 10 ** (-floor_db / 20)
     if quiet >= target:
         return samples
@@ -395,7 +403,7 @@ class PocketSphinxRecognizer:
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
         # The frame levels serve twice: the noise floor, and the loudness range of the word checks.
-        levels = quiet_and_loud(samples) if len(samples) >= 400 else None
+        levels = quiet_and_loud(samples)
         utterance_range_db = range_db(*levels) if levels else float("inf")
         pcm = dithered(float_to_pcm16(with_noise_floor(samples, self.noise_floor_db, levels)))
         scored: dict[str, float] = {}  # words -> best score over all warps

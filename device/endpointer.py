@@ -62,7 +62,7 @@ class WebRtcVad:
             raise ImportError("the WebRTC VAD comes with pocketsphinx: pip install pocketsphinx "
                               "(or use the energy detector)") from None
         self._make = lambda: Vad(mode, SAMPLE_RATE, FRAME_SECONDS)
-        self._vad = self._make()
+        self.reset()
         assert self._vad.frame_bytes == 2 * FRAME_SAMPLES, "pocketsphinx VAD changed its frame size"
 
     def reset(self) -> None:
