@@ -15,7 +15,8 @@ Reported per recogniser mode and noise level:
   value (case-insensitive; the model's `conversation_command` slot is not compared); a rejected
   command counts as wrong;
 - false actions: out-of-scope recordings for which anything was acted on;
-- latency: end of speech -> action done = endpointer wait + recognition + intent model + action,
+- latency: end of speech -> action done = endpointer wait + recognition (with the other warps, when
+  asked) + intent model (with the agreement check) + action,
   median and 90th percentile in ms (audio delivered in real time; this machine's CPU);
 - text: the intent model alone on the reference text, the ceiling speech can reach.
 Synthesised audio is cached in --cache (default /tmp/safu-bench-voice). Each cell's recordings are
@@ -24,7 +25,7 @@ as if it came first: the endpointer's detector starts afresh on each source and 
 their feature front end per utterance (before that, figures moved by a recording or three with --jobs
 or --limit), so --jobs and --limit do not change a recording's result.
 Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --noisy-below-db,
---garbage-words, --garbage-mass, --lm-discount, --language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
+--min-agreeing, --garbage-words, --garbage-mass, --lm-discount, --language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
 """
 from __future__ import annotations
 
@@ -289,7 +290,9 @@ def main(argv=None):
     ap.add_argument("--noisy-below-db", type=float,
                     help="loudness range (dB) below which an utterance may have no word triple missing from the "
                          "commands (default 20; 0: never)")
-    ap.add_argument("--accent", choices=["american", "british"], help="PocketSphinx pronunciations (default: american)")
+    ap.add_argument("--min-agreeing", type=int,
+                    help="warps that must each hear the command acted on (default 2; 1: no agreement check)")
+    ap.add_argument("--accent", choices=["american", "british"], help="PocketSphinx pronunciations (default: british, American and British forms)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
     args = ap.parse_args(argv)
@@ -357,6 +360,8 @@ def recognizer_options(args) -> dict:
         options["max_unseen_trigrams"] = None if args.max_unseen_trigrams < 0 else args.max_unseen_trigrams
     if args.noisy_below_db is not None:
         options["noisy_below_db"] = args.noisy_below_db
+    if args.min_agreeing is not None:
+        options["min_agreeing"] = args.min_agreeing
     if args.accent:
         options["accents"] = args.accent == "british"
     if args.garbage_words:

@@ -1,7 +1,7 @@
 """device/decoder_pool.py: PocketSphinx decoders spread over worker processes, one utterance at a time.
 
     pool = DecoderPool([settings_warp_1, settings_warp_2, ...], processes=2)
-    pool.decode(pcm)    # -> [(words, score), ...] from every decoder: best paths and N-best runners-up
+    pool.decode(pcm)    # -> {decoder index: [(words, score), ...]}: each one's best path and N-best runners-up
     pool.decode(pcm, which=[0, 1, 2])   # only those decoders (indices into the settings list)
     pool.close()
 
@@ -19,7 +19,7 @@ without an `if __name__ == "__main__"` guard would start itself again), fork is 
 threads, and pool workers (daemon processes) may not start processes at all.
 Protocol: one JSON line of settings in, one JSON status line out ("ready" or an error); then per
 utterance a 4-byte little-endian length, a 4-byte mask of the worker's decoders to use (bit i: its i-th
-decoder) and that many bytes of PCM in, one JSON line of hypotheses (or an error) out. A worker with no
+decoder) and that many bytes of PCM in, one JSON line (a list of hypotheses per chosen decoder, or an error) out. A worker with no
 decoder chosen is not sent the utterance. A zero length, or the end of stdin, stops the worker.
 """
 from __future__ import annotations
@@ -112,7 +112,7 @@ def serve(stdin, stdout) -> None:
             return
         pcm = stdin.read(size)
         try:
-            reply("ok", [h for i, decoder in enumerate(decoders) if mask >> i & 1 for h in decode(decoder, pcm)])
+            reply("ok", [decode(decoder, pcm) for i, decoder in enumerate(decoders) if mask >> i & 1])
         except Exception as exc:
             reply("error", f"decoding failed: {exc}")
 
@@ -146,8 +146,8 @@ class DecoderPool:
     def processes(self) -> int:
         return len(self._procs)
 
-    def decode(self, pcm: bytes, which=None) -> list[tuple[str, float]]:
-        """Hypotheses of the decoders `which` (indices into the settings list; default all), in no set order."""
+    def decode(self, pcm: bytes, which=None) -> dict[int, list[tuple[str, float]]]:
+        """{decoder: its hypotheses} for the decoders `which` (indices into the settings list; default all)."""
         if not self._finalizer.alive:
             raise RecognizerError("the decoder pool is closed")
         chosen = range(self._count) if which is None else which
@@ -156,17 +156,21 @@ class DecoderPool:
             if not 0 <= k < self._count:
                 raise ValueError(f"no decoder {k}: the pool has {self._count}")
             masks[k % len(self._procs)] |= 1 << (k // len(self._procs))  # dealt out round-robin
-        busy = [(proc, mask) for proc, mask in zip(self._procs, masks) if mask]
+        busy = [(w, proc, mask) for w, (proc, mask) in enumerate(zip(self._procs, masks)) if mask]
         if not pcm or not busy:
-            return []
-        for proc, mask in busy:
+            return {}
+        for _, proc, mask in busy:
             self._send(proc, pcm, mask)
-        replies, errors = [], []
-        for proc, _ in busy:  # every reply is read, so that the next utterance starts in step
+        replies, errors = {}, []
+        for w, proc, mask in busy:  # every reply is read, so that the next utterance starts in step
             try:
-                replies += [(words, score) for words, score in self._receive(proc)]
+                lists = self._receive(proc)
             except RecognizerError as exc:
                 errors.append(exc)
+                continue
+            mine = [i for i in range(32) if mask >> i & 1]  # the worker's decoders, in its order
+            for i, hyps in zip(mine, lists):
+                replies[w + i * len(self._procs)] = [(words, score) for words, score in hyps]
         if errors:
             raise errors[0]
         return replies

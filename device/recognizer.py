@@ -35,6 +35,9 @@ class Transcript:
     # estimate of the speech-to-noise ratio (3-7 dB above it on the benchmark's speech in pink noise).
     # None: not measured.
     loudness_range_db: float | None = None
+    # Each decoder's own hypotheses (PocketSphinx: one list per vocal-tract warp decoded, best path and
+    # N-best), for the voice loop's agreement check (pipeline.VoiceLoop.confirm). Empty: one decoder only.
+    opinions: list[list["Transcript"]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,14 +67,14 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
                     vosk_model: str | None = None, values: dict[str, list[str]] | None = None,
                     warps: tuple[float, ...] | None = None, processes: int | None = None,
                     labels: list[str | None] | None = None, pronunciations: str | None = None,
-                    accents: bool = False) -> Recognizer:
+                    accents: bool | None = None) -> Recognizer:
     """engine "pocketsphinx" (default, model inside the wheel) or "vosk" (needs vosk_model, a directory).
 
     restricted=True needs `sentences` (IntentModel.sentences); `values` ({slot: surfaces}, from
     command_vocabulary.slot_values(model)) lets names appear in every sentence shape; `labels`
     (command_vocabulary.sentence_labels(model, sentences)) gives every intent the same prior;
     `pronunciations`: a PocketSphinx pronunciation file of the user's and `accents`: British forms too
-    (restricted mode). Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
+    (restricted mode; None: the engine's default, on for PocketSphinx). Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
     (default: asr_pocketsphinx.WARPS for restricted recognition, three of them per utterance chosen by
     pitch; one for open, whose decoding is ten times slower); `processes`: worker processes they run in
     (default: one per CPU core; 1: in this process). Call close() when done."""
@@ -79,14 +82,15 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":
         from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+        accent = {} if accents is None else {"accents": accents}
         return PocketSphinxRecognizer(sentences if restricted else None, values=values, warps=warps,
                                       processes=processes, labels=labels if restricted else None,
-                                      pronunciations=pronunciations, accents=accents)
+                                      pronunciations=pronunciations, **accent)
     if warps is not None and tuple(warps) != (1.0,):
         raise ValueError("warps are a PocketSphinx option (--asr pocketsphinx)")
     if processes is not None and processes != 1:
         raise ValueError("decoder processes are a PocketSphinx option (--asr pocketsphinx)")
-    if pronunciations or accents:
+    if pronunciations or accents is not None:
         raise ValueError("pronunciations and accents are PocketSphinx options (--asr pocketsphinx)")
     if engine == "vosk":
         from safu.device.asr_vosk import VoskRecognizer

@@ -38,8 +38,9 @@ def register(sub) -> None:
     p.add_argument("--pronunciations", metavar="FILE",
                    help="PocketSphinx: your own pronunciations, 'word PHONE PHONE ...' lines in CMUdict's phone set "
                         "(words it lacks, names, accents)")
-    p.add_argument("--accent", choices=["american", "british"], default="american",
-                   help="PocketSphinx: 'british' adds British pronunciations of command words to CMUdict's American ones")
+    p.add_argument("--accent", choices=["american", "british"],
+                   help="PocketSphinx pronunciations: 'british' (the default) adds British forms of command words "
+                        "to CMUdict's American ones; 'american': CMUdict's alone")
     p.add_argument("--decoder-processes", type=int, metavar="N",
                    help="PocketSphinx: worker processes the warp decoders run in side by side (default: one per "
                         "CPU core; 1: all in this process)")
@@ -90,7 +91,7 @@ def run_listen(args) -> int:
                                  labels=sentence_labels(model, model.sentences) if balance_lm else None,
                                  warps=tuple(args.warps) if args.warps else None,
                                  processes=args.decoder_processes, pronunciations=args.pronunciations,
-                                 accents=args.accent == "british")
+                                 accents=None if args.accent is None else args.accent == "british")
     loop = VoiceLoop(model, recognizer, runner, Endpointer(make_vad(args.vad)), args.min_confidence)
     done = 0
     try:

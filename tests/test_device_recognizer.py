@@ -103,6 +103,38 @@ def test_word_sequences_no_command_contains_are_rejected(restricted):
     assert not t.accepted and t.reason == "word sequence in no command (the the)"
 
 
+def test_a_word_twice_in_a_row_is_rejected_even_where_the_sentences_have_it():
+    """Template leftovers ("play the the beatles") put "the the" into the language model; a transcript
+    with a word twice in a row is still no command ("whats the the date" was a false action)."""
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    rec = PocketSphinxRecognizer(["play the the beatles", "turn on the light", "what is the date"], warps=(1.0,),
+                                 processes=1)
+    assert ("the", "the") in rec.bigrams  # the word-pair check alone would let it through
+    t = rec._transcript("play the the beatles")
+    assert not t.accepted and t.reason == "a word twice in a row (the the)"
+    assert rec._transcript("turn on the light").accepted
+
+
+NAMES = ["heater", "fan", "thermostat", "kettle", "radio", "lamp", "printer", "oven", "washer", "dryer", "toaster",
+         "speaker", "television", "computer", "router", "fridge", "freezer", "blender", "mixer", "heating"]
+
+
+def test_a_name_in_a_carrier_it_never_stood_in_counts_as_its_class():
+    """The language model's sentences pair each carrier with 8 names drawn at random, so "set the thermostat
+    to nineteen" can miss word triples only because of its name; with entity names as one class it has
+    none missing and is accepted. Without names to swap in there are no classes and it is rejected."""
+    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer, word_ngrams
+    sentences = ["set the heater to twenty", "set my heater to nineteen", "turn the thermostat to low", "turn off the kettle"]
+    plain = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)
+    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, values={"name": NAMES})
+    words = "set the thermostat to nineteen"
+    assert sum(t not in rec.trigrams for t in word_ngrams(words, 3)) >= 2  # literally, two or more are missing
+    assert rec.entity_classes(words) == "set the <entity> to nineteen"
+    assert rec._transcript(words).accepted
+    t = plain._transcript(words)
+    assert not t.accepted and "word sequences in no command" in t.reason
+
+
 def test_one_word_triple_no_command_contains_is_allowed_two_are_not():
     from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     sentences = ["turn on the kitchen light", "switch off the desk lamp", "set the kitchen light to blue",
@@ -222,6 +254,72 @@ def test_voice_loop_acts_on_the_first_runner_up_the_model_understands(model):
     assert event["intent"] == "HassTurnOn"
 
 
+def test_voice_loop_acts_only_when_enough_decoders_hear_the_command(model):
+    """The agreement check: a command is acted on only when min_agreeing decoders each have it among their
+    own hypotheses. When the decoders chosen first give none, the recogniser is asked to widen (decode the
+    other warps, rank afresh) and the check is made again over all of them."""
+    import numpy as np
+    from safu.device.endpointer import Utterance
+    from safu.device.pipeline import VoiceLoop
+    from safu.device.recognizer import Transcript
+
+    def hyp(words, ok=True):
+        return Transcript(text=words, words=words, accepted=ok, reason=None if ok else "no command", decode_s=0.0)
+
+    class Decoders:  # a recogniser whose decoders "heard" fixed hypotheses, best first; the first `first` decode first
+        name, restricted, min_agreeing = "fixed", True, 2
+
+        def __init__(self, per_decoder, first):
+            self.per_decoder, self.first, self.widened = per_decoder, first, 0
+
+        def heard(self, decoders):  # ranked: every decoder's hypotheses, in decoder order
+            ranked = [hyp(w) for w in dict.fromkeys(w for ws in decoders for w in ws)]
+            best, best.alternatives = ranked[0], ranked[1:]
+            best.opinions = [[hyp(w) for w in ws] for ws in decoders]
+            return best
+
+        def recognize(self, samples):
+            return self.heard(self.per_decoder[:self.first])
+
+        def widen(self):
+            self.widened += 1
+            return self.heard(self.per_decoder) if self.first < len(self.per_decoder) else None
+
+    utt = Utterance(samples=np.zeros(1600, np.float32), start_s=0.0, end_s=0.1, speech_end_s=0.1, ended_by="silence")
+    on, off = "turn on the desk lamp", "turn off the desk lamp"
+    # Two of the first three decoders hear it (one as a runner-up): acted on, the others are not asked.
+    rec = Decoders([[on], [off, on], [off], [off]], first=3)
+    event = VoiceLoop(model, rec).handle(utt)
+    assert event["intent"] == "HassTurnOn" and event["reason"] == "no actions configured"
+    assert (event["asr"]["agreeing"], event["asr"]["decoders"], rec.widened) == (2, 3, 0)
+    # One of three: the others are asked; one of them agrees.
+    rec = Decoders([[on], [off], [off], ["what time is it"], [on]], first=3)
+    event = VoiceLoop(model, rec).handle(utt)
+    assert event["intent"] == "HassTurnOn" and (event["asr"]["agreeing"], event["asr"]["decoders"], rec.widened) == (2, 5, 1)
+    # None of them does: rejected, and the event says why. The same name with another intent does not count.
+    rec = Decoders([[on], [off], [off], [off]], first=3)
+    event = VoiceLoop(model, rec).handle(utt)
+    assert event["intent"] == "HassTurnOn" and event["action"] is None
+    assert event["reason"] == "speech rejected: heard as this command by 1 of 4 decoders, 2 needed"
+    # A hypothesis the word checks rejected does not count either.
+    rec = Decoders([[on], [off]], first=2)
+    widened = rec.heard([[on], [off], ["x"]])
+    widened.opinions[2] = [hyp(on, ok=False)]
+    rec.widen = lambda: widened
+    assert VoiceLoop(model, rec).handle(utt)["asr"]["agreeing"] == 1
+    # The first decoders understand nothing: the others are asked, and what they agree on is acted on.
+    rec = Decoders([["delete the"], ["the the"], [off], [off]], first=2)
+    event = VoiceLoop(model, rec).handle(utt)
+    assert event["intent"] == "HassTurnOff" and event["asr"]["agreeing"] == 2 and rec.widened == 1
+    # Agreement off (min_agreeing 1), or one decoder only (no opinions): no check, nothing widened.
+    rec = Decoders([[on], [off], [off]], first=3)
+    rec.min_agreeing = 1
+    assert VoiceLoop(model, rec).handle(utt)["intent"] == "HassTurnOn" and rec.widened == 0
+    rec = Decoders([[on]], first=1)
+    rec.recognize = lambda samples: hyp(on)
+    assert VoiceLoop(model, rec).handle(utt)["reason"] == "no actions configured" and rec.widened == 0
+
+
 def test_pocketsphinx_runners_up_are_ranked_within_the_margin(model, tmp_path):
     from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     src = WavSource(speak("turn off the desk fan", tmp_path / "s.wav", "en-us", 150))
@@ -314,6 +412,15 @@ def test_pitch_chooses_the_warps_decoded_in_the_pool(model, tmp_path):
     a, b = by_pitch.recognize(samples), fixed.recognize(samples)
     assert [a.words] + [t.words for t in a.alternatives] == [b.words] + [t.words for t in b.alternatives]
     assert a.text == "turn off the desk fan"
+    # Each decoder's own hypotheses come back too, in warp order, the same from the pool as from here.
+    assert [[t.words for t in h] for h in a.opinions] == [[t.words for t in h] for h in b.opinions]
+    assert len(a.opinions) == 3 and all(h for h in a.opinions)
+    # Widened: the two warps the pitch left out (0.9, 1.0) decoded too, all five ranked afresh; only once.
+    every = PocketSphinxRecognizer(model.sentences, warps=(0.9, 1.0, 1.1, 1.3, 1.5), processes=1, warps_by_pitch=False)
+    wide, c = by_pitch.widen(), every.recognize(samples)
+    assert [wide.words] + [t.words for t in wide.alternatives] == [c.words] + [t.words for t in c.alternatives]
+    assert [[t.words for t in h] for h in wide.opinions] == [[t.words for t in h] for h in c.opinions]
+    assert len(wide.opinions) == 5 and by_pitch.widen() is None
     with pytest.raises(ValueError, match="no decoder 5"):
         by_pitch._pool.decode(b"\0\0" * 1600, which=[5])
     by_pitch.close()
@@ -345,7 +452,7 @@ def test_british_pronunciations_are_added():
                                               with_pronunciations)
     dictionary = {"garage": ["garage G ER AA ZH", "garage(2) G ER AA JH"], "light": ["light L AY T"]}
     phones = {"G", "ER", "AA", "ZH", "JH", "AE", "R", "IH", "L", "AY", "T", "Z", "S", "K", "B", "TH", "UW", "M",
-              "HH", "F", "P", "AH", "OW"}
+              "HH", "F", "P", "AH", "OW", "AO", "CH"}
     shipped = parse_pronunciations(extra_pronunciations(), "accent_pronunciations.txt", phones)
     merged = with_pronunciations(dictionary, shipped)
     assert merged["garage"][:2] == dictionary["garage"] and "garage(3) G AE R AA ZH" in merged["garage"]
