@@ -19,8 +19,9 @@ without an `if __name__ == "__main__"` guard would start itself again), fork is 
 threads, and pool workers (daemon processes) may not start processes at all.
 Protocol: one JSON line of settings in, one JSON status line out ("ready" or an error); then per
 utterance a 4-byte little-endian length, a 4-byte mask of the worker's decoders to use (bit i: its i-th
-decoder) and that many bytes of PCM in, one JSON line (a list of hypotheses per chosen decoder, or an error) out. A worker with no
-decoder chosen is not sent the utterance. A zero length, or the end of stdin, stops the worker.
+decoder) and that many bytes of PCM in, one JSON line out: a list of hypotheses per chosen decoder, or an
+error. A worker with no decoder chosen is not sent the utterance. A zero length, or the end of stdin,
+stops the worker.
 """
 from __future__ import annotations
 

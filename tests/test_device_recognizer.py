@@ -81,6 +81,10 @@ def test_vosk_missing_or_wrong_model_dir_is_named(tmp_path):
         check_model_dir(str(tmp_path))
     with pytest.raises(RecognizerError, match="--vosk-model DIR"):
         make_recognizer("vosk", ["turn on the light"])
+    # PocketSphinx's accent forms are on by default there; asked for by name, Vosk refuses them.
+    for accents in (True, False):
+        with pytest.raises(ValueError, match="accents are PocketSphinx options"):
+            make_recognizer("vosk", ["turn on the light"], vosk_model=str(tmp_path), accents=accents)
 
 
 def test_vosk_with_a_real_model(model, tmp_path):
