@@ -9,11 +9,11 @@ An event is a dict: source, start_s/end_s (stream time), transcript (what the in
 `words` when a runner-up was the first one the intent model understood; `alternatives`: how many
 runners-up there were; `loudness_range_db`: loudest against quietest frames, an estimate of the
 speech-to-noise ratio, or null; `agreeing` of `decoders`: how many of the recogniser's decoders heard
-the command too, see VoiceLoop.confirm), intent, confidence, slots, action (what was done, or null),
-reason (why nothing was done) and timings in ms: endpoint (audio time the endpointer waited after speech
-ended), asr (with the other warps, when they were asked), nlu (with the agreement check), action, and
-latency = the sum of those, the delay a speaker waits between the end of speech and the switch when
-audio arrives in real time.
+the command too, null when nothing was checked, see VoiceLoop.confirm), intent, confidence, slots,
+action (what was done, or null), reason (why nothing was done) and timings in ms: endpoint (audio time
+the endpointer waited after speech ended), asr (with the other warps, when they were asked), nlu (with
+the agreement check), action, and latency = the sum of those, the delay a speaker waits between the end
+of speech and the switch when audio arrives in real time.
 """
 from __future__ import annotations
 
@@ -61,15 +61,16 @@ class VoiceLoop:
             fallback = fallback or (candidate, prediction)
         return fallback or (transcript, None)
 
-    def confirm(self, heard, prediction) -> tuple[int, str | None]:
-        """Do enough of the recogniser's decoders hear this command? -> (how many do, why not or None).
+    def confirm(self, heard, prediction) -> tuple[int | None, str | None]:
+        """Do enough of the recogniser's decoders hear this command? -> (how many do, or None when there
+        is nothing to check; why not, or None).
 
         A decoder hears it when one of its own hypotheses (best path or N-best) passes the word checks and
         the intent model reads the same intent and slot values from it. Out-of-scope speech forced onto
         command words comes out differently from one warp to the next, a command mostly the same."""
         need = getattr(self.recognizer, "min_agreeing", 1)
         if prediction is None or prediction.intent is None or need <= 1 or not heard.opinions:
-            return 0, None
+            return None, None
         want = command_key(prediction)
         agreeing = 0
         for hypotheses in heard.opinions:
