@@ -68,10 +68,11 @@ phrase of an intent with few phrases counts several times (command_vocabulary.in
 "what time is it" (3 of 42,933 phrases) is no longer drowned by the 1,495 whose first word is "what".
 Accents: CMUdict is American. `accents=True` (the default; `safu listen --accent american` turns it off)
 adds British forms of command words (accent_pronunciations.txt: "garage" G AE R AA ZH, "porch" P AO CH,
-...) and word-final "-er" without the r ("timer" T AY M AH). Without the agreement check below they
+...) and word-final "-er" without the r ("timer" T AY M AH). Without the agreement check above they
 gained 4 clean commands and cost 2 false actions of 210 (re-scored); with it they gain 4 commands and
-cost none (live: 95.2% / 1.0% against 93.3% / 1.0% with `accents=False`). The user's own pronunciations (`pronunciations=FILE`, `safu listen --pronunciations FILE`) can
-also add words CMUdict lacks. The README's voice section has the figures.
+cost none (live: 95.2% / 1.0% against 93.3% / 1.0% with `accents=False`). The user's own
+pronunciations (`pronunciations=FILE`, `safu listen --pronunciations FILE`) can also add words CMUdict
+lacks. The README's voice section has the figures.
 pocketsphinx holds the GIL while it decodes, so the decoders are spread over worker processes, one per
 CPU core by default (device/decoder_pool.py; `processes=1` decodes them one after the other here).
 
@@ -415,8 +416,10 @@ class PocketSphinxRecognizer:
         self.trigrams = {triple for phrase in self.vocabulary.phrases for triple in word_ngrams(phrase, 3)}
         self.entity_classes = EntityClasses({slot: [" ".join(spoken_form(v)) for v in vs]
                                              for slot, vs in (values or {}).items()})
-        self.class_trigrams = {triple for phrase in self.vocabulary.phrases
-                               for triple in word_ngrams(self.entity_classes(phrase), 3)} if self.entity_classes else set()
+        self.class_trigrams = set()
+        if self.entity_classes:
+            self.class_trigrams = {triple for phrase in self.vocabulary.phrases
+                                   for triple in word_ngrams(self.entity_classes(phrase), 3)}
         lm_text = arpa_lm(self.vocabulary.phrases, order=order, extra_words=sorted(self.garbage),
                           extra_mass=garbage_mass if self.garbage else 0.0, discount=discount,
                           counts=self.vocabulary.counts)
@@ -500,7 +503,8 @@ class PocketSphinxRecognizer:
         best = heard[0]
         best.alternatives = heard[1:]
         if len(self.warps) > 1:
-            best.opinions = [[self._transcript(words, utterance_range_db) for words in dict.fromkeys(w for w, _ in hyps)]
+            best.opinions = [[self._transcript(words, utterance_range_db)  # each warp's own, deduplicated
+                              for words in dict.fromkeys(w for w, _ in hyps)]
                              for _, hyps in sorted(by_decoder.items())]
         return best
 
@@ -528,8 +532,8 @@ class PocketSphinxRecognizer:
                 allowed = 0 if noisy else self.max_unseen_trigrams
                 unseen = [triple for triple in word_ngrams(words, 3) if triple not in self.trigrams]
                 if len(unseen) > allowed and self.entity_classes:  # a name in a carrier it never stood in?
-                    by_class = [t for t in word_ngrams(self.entity_classes(words), 3) if t not in self.class_trigrams]
-                    if len(by_class) <= allowed:
+                    classed = word_ngrams(self.entity_classes(words), 3)
+                    if sum(triple not in self.class_trigrams for triple in classed) <= allowed:
                         unseen = []
                 if len(unseen) > allowed:
                     shown = ", ".join(" ".join(triple).strip() for triple in unseen)

@@ -96,7 +96,8 @@ class VoiceLoop:
         agreeing, doubt = self.confirm(heard, prediction)
         nlu_s = time.perf_counter() - t0
         understood = prediction is not None and prediction.intent is not None
-        if (doubt or not understood) and getattr(self.recognizer, "min_agreeing", 1) > 1 and hasattr(self.recognizer, "widen"):
+        wants_agreement = getattr(self.recognizer, "min_agreeing", 1) > 1
+        if (doubt or not understood) and wants_agreement and hasattr(self.recognizer, "widen"):
             # No command that enough of the chosen decoders agree on: ask the others too (PocketSphinx:
             # the warps the pitch left out), and rank and check afresh over all of them.
             wider = self.recognizer.widen()
@@ -111,7 +112,8 @@ class VoiceLoop:
                  "asr": {"engine": self.recognizer.name, "restricted": self.recognizer.restricted,
                          "words": transcript.words, "accepted": transcript.accepted, "reason": transcript.reason,
                          "best": heard.words, "alternatives": len(heard.alternatives),
-                         "loudness_range_db": heard.loudness_range_db, "agreeing": agreeing, "decoders": len(heard.opinions)},
+                         "loudness_range_db": heard.loudness_range_db, "agreeing": agreeing,
+                         "decoders": len(heard.opinions)},
                  "intent": None, "confidence": 0.0, "slots": {}, "action": None, "reason": None}
         timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 1000 * asr_s,
                    "nlu_ms": 1000 * nlu_s, "action_ms": 0.0}

@@ -128,7 +128,8 @@ def test_a_name_in_a_carrier_it_never_stood_in_counts_as_its_class():
     to nineteen" can miss word triples only because of its name; with entity names as one class it has
     none missing and is accepted. Without names to swap in there are no classes and it is rejected."""
     from safu.device.asr_pocketsphinx import PocketSphinxRecognizer, word_ngrams
-    sentences = ["set the heater to twenty", "set my heater to nineteen", "turn the thermostat to low", "turn off the kettle"]
+    sentences = ["set the heater to twenty", "set my heater to nineteen", "turn the thermostat to low",
+                 "turn off the kettle"]
     plain = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)
     rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, values={"name": NAMES})
     words = "set the thermostat to nineteen"
@@ -299,7 +300,8 @@ def test_voice_loop_acts_only_when_enough_decoders_hear_the_command(model):
     # One of three: the others are asked; one of them agrees.
     rec = Decoders([[on], [off], [off], ["what time is it"], [on]], first=3)
     event = VoiceLoop(model, rec).handle(utt)
-    assert event["intent"] == "HassTurnOn" and (event["asr"]["agreeing"], event["asr"]["decoders"], rec.widened) == (2, 5, 1)
+    assert event["intent"] == "HassTurnOn"
+    assert (event["asr"]["agreeing"], event["asr"]["decoders"], rec.widened) == (2, 5, 1)
     # None of them does: rejected, and the event says why. The same name with another intent does not count.
     rec = Decoders([[on], [off], [off], [off]], first=3)
     event = VoiceLoop(model, rec).handle(utt)
