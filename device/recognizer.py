@@ -67,14 +67,15 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
                     vosk_model: str | None = None, values: dict[str, list[str]] | None = None,
                     warps: tuple[float, ...] | None = None, processes: int | None = None,
                     labels: list[str | None] | None = None, pronunciations: str | None = None,
-                    accents: bool | None = None) -> Recognizer:
+                    accents: bool | None = None, min_agreeing: int | None = None) -> Recognizer:
     """engine "pocketsphinx" (default, model inside the wheel) or "vosk" (needs vosk_model, a directory).
 
     restricted=True needs `sentences` (IntentModel.sentences); `values` ({slot: surfaces}, from
     command_vocabulary.slot_values(model)) lets names appear in every sentence shape; `labels`
     (command_vocabulary.sentence_labels(model, sentences)) gives every intent the same prior;
     `pronunciations`: a PocketSphinx pronunciation file of the user's and `accents`: British forms too
-    (restricted mode; None: the engine's default, on for PocketSphinx). Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
+    (restricted mode; None: the engine's default, on for PocketSphinx). `min_agreeing`: warps that must
+    each hear a command before it is acted on (PocketSphinx; default asr_pocketsphinx.MIN_AGREEING). Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
     (default: asr_pocketsphinx.WARPS for restricted recognition, three of them per utterance chosen by
     pitch; one for open, whose decoding is ten times slower); `processes`: worker processes they run in
     (default: one per CPU core; 1: in this process). Call close() when done."""
@@ -82,16 +83,19 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":
         from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
-        accent = {} if accents is None else {"accents": accents}
+        chosen = {key: value for key, value in (("accents", accents), ("min_agreeing", min_agreeing))
+                  if value is not None}
         return PocketSphinxRecognizer(sentences if restricted else None, values=values, warps=warps,
                                       processes=processes, labels=labels if restricted else None,
-                                      pronunciations=pronunciations, **accent)
+                                      pronunciations=pronunciations, **chosen)
     if warps is not None and tuple(warps) != (1.0,):
         raise ValueError("warps are a PocketSphinx option (--asr pocketsphinx)")
     if processes is not None and processes != 1:
         raise ValueError("decoder processes are a PocketSphinx option (--asr pocketsphinx)")
     if pronunciations or accents is not None:
         raise ValueError("pronunciations and accents are PocketSphinx options (--asr pocketsphinx)")
+    if min_agreeing is not None:
+        raise ValueError("--min-agreeing is a PocketSphinx option (--asr pocketsphinx): it compares warp decoders")
     if engine == "vosk":
         from safu.device.asr_vosk import VoskRecognizer
         if not vosk_model:

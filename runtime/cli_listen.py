@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--accent", choices=["american", "british"],
                    help="PocketSphinx pronunciations: 'british' (the default) adds British forms of command words "
                         "to CMUdict's American ones; 'american': CMUdict's alone")
+    p.add_argument("--min-agreeing", type=int, metavar="N",
+                   help="PocketSphinx: act only on a command that N warp decoders each hear (default 2; 1: no "
+                        "agreement check, fewer decodes, more false actions)")
     p.add_argument("--decoder-processes", type=int, metavar="N",
                    help="PocketSphinx: worker processes the warp decoders run in side by side (default: one per "
                         "CPU core; 1: all in this process)")
@@ -91,7 +94,8 @@ def run_listen(args) -> int:
                                  labels=sentence_labels(model, model.sentences) if balance_lm else None,
                                  warps=tuple(args.warps) if args.warps else None,
                                  processes=args.decoder_processes, pronunciations=args.pronunciations,
-                                 accents=None if args.accent is None else args.accent == "british")
+                                 accents=None if args.accent is None else args.accent == "british",
+                                 min_agreeing=args.min_agreeing)
     loop = VoiceLoop(model, recognizer, runner, Endpointer(make_vad(args.vad)), args.min_confidence)
     done = 0
     try:

@@ -61,6 +61,10 @@ def test_listen_errors_are_one_clear_line(tmp_path, fixture_model):
     (tmp_path / "words.txt").write_text("zorblax Z AO R B L AE K S\nlamp L AE M P X\n")
     r = safu("listen", "--model", str(fixture_model), "--pronunciations", str(tmp_path / "words.txt"))
     assert r.returncode == 2 and "words.txt line 2: unknown phone 'X'" in r.stderr and "Traceback" not in r.stderr
+    r = safu("listen", "--model", str(fixture_model), "--min-agreeing", "0")
+    assert r.returncode == 2 and "min_agreeing must be at least 1, got 0" in r.stderr
+    r = safu("listen", "--model", str(fixture_model), "--asr", "vosk", "--vosk-model", str(tmp_path), "--min-agreeing", "2")
+    assert r.returncode == 2 and "--min-agreeing is a PocketSphinx option" in r.stderr
 
 
 def run_voice_to_broker(tmp_path, model, commands, expected):
@@ -104,6 +108,8 @@ def test_listen_with_no_arguments_runs_the_demo(tmp_path):
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(events) == 5  # the five shipped samples, one utterance each
     assert events[0]["intent"] == "HassTurnOn" and events[0]["action"]["steps"][0]["ok"]
+    acted = [e for e in events if e["action"]]
+    assert len(acted) == 4 and all(e["asr"]["agreeing"] >= 2 for e in acted)  # two warps agreed on each
     state = json.loads((tmp_path / "safu_gpio_state.json").read_text())
     assert "2" in state["lines"]  # the kitchen light's line was switched
     assert "switched: gpio" in r.stderr
