@@ -31,8 +31,8 @@ model's sentences pair each carrier with 8 names only, so "set the thermostat to
 Agreement (MIN_AGREEING, checked by the voice loop, pipeline.VoiceLoop.confirm): the command acted on
 must be heard by at least two warps, each having among its own hypotheses (best path and N-best) one
 that passes the word checks and that the intent model reads as the same intent and slot values.
-Out-of-scope speech forced onto command words comes out differently from one warp to the next ("tell
-me a joke about penguins": "delete milk off in leak" at one warp only), a command mostly the same.
+Out-of-scope speech forced onto command words comes out differently from one warp to the next ("who
+wrote the origin of species": "open our radio to the ac" at one warp of six), a command mostly the same.
 When the warps chosen by pitch give no command that two of them agree on, `widen()` decodes the
 utterance with the other three warps too and the loop ranks and checks afresh over all six, so the
 extra decoding is spent on doubtful and rejected utterances only. Live on the benchmark (clean): 94.3%
