@@ -25,7 +25,8 @@ as if it came first: the endpointer's detector starts afresh on each source and 
 their feature front end per utterance (before that, figures moved by a recording or three with --jobs
 or --limit), so --jobs and --limit do not change a recording's result.
 Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --noisy-below-db,
---min-agreeing, --garbage-words, --garbage-mass, --lm-discount, --language-weight, --ps-option KEY=VALUE (any PocketSphinx setting).
+--min-agreeing, --accent, --garbage-words, --garbage-mass, --lm-discount, --language-weight,
+--ps-option KEY=VALUE (any PocketSphinx setting).
 """
 from __future__ import annotations
 
@@ -292,7 +293,8 @@ def main(argv=None):
                          "commands (default 20; 0: never)")
     ap.add_argument("--min-agreeing", type=int,
                     help="warps that must each hear the command acted on (default 2; 1: no agreement check)")
-    ap.add_argument("--accent", choices=["american", "british"], help="PocketSphinx pronunciations (default: british, American and British forms)")
+    ap.add_argument("--accent", choices=["american", "british"],
+                    help="PocketSphinx pronunciations (default: british, American and British forms)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
                     help="any PocketSphinx setting, e.g. beam=1e-60 (repeatable)")
     args = ap.parse_args(argv)

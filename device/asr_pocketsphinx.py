@@ -89,7 +89,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import tempfile
 import time
 from importlib import resources
@@ -98,7 +97,7 @@ import numpy as np
 
 from safu.device.arpa import arpa_lm
 from safu.device.audio import float_to_pcm16
-from safu.device.command_vocabulary import CommandVocabulary, garbage_words, spoken_form
+from safu.device.command_vocabulary import CommandVocabulary, garbage_words, names_pattern, spoken_values
 from safu.device.decoder_pool import DecoderPool, build_decoder, decode
 from safu.device.pitch import median_pitch
 from safu.device.recognizer import RecognizerError, Transcript, judge
@@ -153,9 +152,7 @@ class EntityClasses:
     can miss word triples only because its name never stood in that carrier."""
 
     def __init__(self, values: dict[str, list[str]] | None):
-        names = sorted({" ".join(v.split()) for vs in (values or {}).values() for v in vs if v.strip()},
-                       key=len, reverse=True)
-        self._pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b") if names else None
+        self._pattern = names_pattern(v for vs in (values or {}).values() for v in vs)
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -414,8 +411,7 @@ class PocketSphinxRecognizer:
         self.garbage = {w for w in candidates if w in dictionary and w not in command_words}
         self.bigrams = {pair for phrase in self.vocabulary.phrases for pair in word_ngrams(phrase, 2)}
         self.trigrams = {triple for phrase in self.vocabulary.phrases for triple in word_ngrams(phrase, 3)}
-        self.entity_classes = EntityClasses({slot: [" ".join(spoken_form(v)) for v in vs]
-                                             for slot, vs in (values or {}).items()})
+        self.entity_classes = EntityClasses(spoken_values(values))
         self.class_trigrams = set()
         if self.entity_classes:
             self.class_trigrams = {triple for phrase in self.vocabulary.phrases

@@ -55,6 +55,18 @@ def slot_values(model) -> dict[str, list[str]]:
     return {slot: sorted(v) for slot, v in values.items()}
 
 
+def spoken_values(values: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """{slot: surface forms} -> the same in spoken form ("Room 2" -> "room two")."""
+    return {slot: [" ".join(spoken_form(v)) for v in vs] for slot, vs in (values or {}).items()}
+
+
+def names_pattern(names: Iterable[str]) -> re.Pattern | None:
+    """A regex matching any of `names` as whole words, longest first (so "kitchen lights" wins over
+    "kitchen"); None for no names. One capture group: re.split keeps the matched names."""
+    ordered = sorted({n for n in names if n.strip()}, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(n) for n in ordered) + r")\b") if ordered else None
+
+
 def with_slot_variants(phrases: list[str], values: dict[str, list[str]], per_carrier: int = 8,
                        seed: int = 0) -> list[str]:
     """Adds copies of each sentence with its entity names swapped for other names of the same slot.
@@ -65,7 +77,7 @@ def with_slot_variants(phrases: list[str], values: dict[str, list[str]], per_car
     surface_slot = {v: slot for slot, vs in values.items() for v in vs}
     if not surface_slot:
         return list(phrases)
-    pattern = re.compile(r"\b(" + "|".join(re.escape(v) for v in sorted(surface_slot, key=len, reverse=True)) + r")\b")
+    pattern = names_pattern(surface_slot)
     rng = random.Random(seed)
     out, carriers = set(phrases), set()
     for phrase in phrases:
@@ -101,12 +113,12 @@ class CommandVocabulary:
         groups: dict[str | None, list[str]] = {}
         for sentence, label in zip(sentences, labels):
             groups.setdefault(label, []).append(sentence)
-        spoken_values = {slot: [" ".join(spoken_form(v)) for v in vs] for slot, vs in (values or {}).items()}
+        spoken = spoken_values(values)
         grouped: dict[str | None, set[str]] = {}
         skipped = []
         for label, group in groups.items():
-            if spoken_values:
-                group = with_slot_variants([" ".join(spoken_form(s)) for s in group], spoken_values)
+            if spoken:
+                group = with_slot_variants([" ".join(spoken_form(s)) for s in group], spoken)
             phrases = grouped.setdefault(label, set())
             for sentence in group:
                 words = spoken_form(sentence)

@@ -27,7 +27,8 @@ from safu.device.endpointer import Endpointer, Utterance
 
 def command_key(prediction) -> tuple:
     """What makes two predictions the same command: the intent and its slot values (case aside)."""
-    return prediction.intent, tuple(sorted((slot, str(value).lower()) for slot, value in prediction.slots.items()))
+    slots = sorted((slot, str(value).lower()) for slot, value in prediction.slots.items())
+    return prediction.intent, tuple(slots)
 
 
 class VoiceLoop:
@@ -68,7 +69,7 @@ class VoiceLoop:
         A decoder hears it when one of its own hypotheses (best path or N-best) passes the word checks and
         the intent model reads the same intent and slot values from it. Out-of-scope speech forced onto
         command words comes out differently from one warp to the next, a command mostly the same."""
-        need = getattr(self.recognizer, "min_agreeing", 1)
+        need = self.agreement_needed
         if prediction is None or prediction.intent is None or need <= 1 or not heard.opinions:
             return None, None
         want = command_key(prediction)
@@ -79,8 +80,14 @@ class VoiceLoop:
                     agreeing += 1
                     break
         if agreeing < need:
-            return agreeing, f"heard as this command by {agreeing} of {len(heard.opinions)} decoders, {need} needed"
+            decoders = len(heard.opinions)
+            return agreeing, f"heard as this command by {agreeing} of {decoders} decoders, {need} needed"
         return agreeing, None
+
+    @property
+    def agreement_needed(self) -> int:
+        """Decoders that must hear a command (the recogniser's min_agreeing; 1: no check)."""
+        return getattr(self.recognizer, "min_agreeing", 1)
 
     def _predict(self, text: str):
         if text not in self._predictions:
@@ -96,8 +103,7 @@ class VoiceLoop:
         agreeing, doubt = self.confirm(heard, prediction)
         nlu_s = time.perf_counter() - t0
         understood = prediction is not None and prediction.intent is not None
-        wants_agreement = getattr(self.recognizer, "min_agreeing", 1) > 1
-        if (doubt or not understood) and wants_agreement and hasattr(self.recognizer, "widen"):
+        if (doubt or not understood) and self.agreement_needed > 1 and hasattr(self.recognizer, "widen"):
             # No command that enough of the chosen decoders agree on: ask the others too (PocketSphinx:
             # the warps the pitch left out), and rank and check afresh over all of them.
             wider = self.recognizer.widen()

@@ -75,7 +75,8 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
     (command_vocabulary.sentence_labels(model, sentences)) gives every intent the same prior;
     `pronunciations`: a PocketSphinx pronunciation file of the user's and `accents`: British forms too
     (restricted mode; None: the engine's default, on for PocketSphinx). `min_agreeing`: warps that must
-    each hear a command before it is acted on (PocketSphinx; default asr_pocketsphinx.MIN_AGREEING). Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
+    each hear a command before it is acted on (PocketSphinx; default asr_pocketsphinx.MIN_AGREEING).
+    Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
     (default: asr_pocketsphinx.WARPS for restricted recognition, three of them per utterance chosen by
     pitch; one for open, whose decoding is ten times slower); `processes`: worker processes they run in
     (default: one per CPU core; 1: in this process). Call close() when done."""
@@ -95,7 +96,8 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
     if pronunciations or accents is not None:
         raise ValueError("pronunciations and accents are PocketSphinx options (--asr pocketsphinx)")
     if min_agreeing is not None:
-        raise ValueError("--min-agreeing is a PocketSphinx option (--asr pocketsphinx): it compares warp decoders")
+        raise ValueError("--min-agreeing is a PocketSphinx option (--asr pocketsphinx): "
+                         "it compares warp decoders")
     if engine == "vosk":
         from safu.device.asr_vosk import VoskRecognizer
         if not vosk_model:
