@@ -79,6 +79,8 @@ def hypotheses(decoder) -> list[tuple[str, float]]:
     out = [(hyp.hypstr.strip(), best)]
     nbest = []
     for alt in decoder.nbest():
+        if alt is None:  # the binding yields None for a lattice with no path (noise with no words in it)
+            continue
         if alt.score > 0:
             nbest.append((alt.hypstr.strip(), log(alt.score)))
         if len(nbest) == NBEST:
