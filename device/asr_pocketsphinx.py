@@ -4,86 +4,25 @@
     rec = PocketSphinxRecognizer(None)              # open vocabulary: the wheel's general English LM
     rec.recognize(samples).text
 
-Restricted mode writes a trigram ARPA model (device/arpa.py) of the command sentences (spoken form),
-adds the garbage words as low-probability unigrams, and loads a pronunciation dictionary cut down to
-those words, which also makes the decoder start quickly. A transcript is accepted only when it has no
-garbage word and every adjacent word pair (including sentence start and end) occurs in some command:
-the n-gram model can still string command words into sequences no command has ("what is the the lamp"),
-which is what out-of-scope speech forced onto the command vocabulary looks like. Word triples are
-checked too, with MAX_UNSEEN_TRIGRAMS (one) allowed to be missing: a real command often puts a slot
-value where the stored sentences never had it ("set a timer for five minutes": no stored sentence has
-"for five minutes"), while out-of-scope speech forced onto command words has two or more ("remind me
-why the sky is blue" heard as "my night light list light blue": "light list light", "list light
-blue"). Decoded once and re-scored (docs/voice_experiments.md), it took false actions from 3 to 1 of
-63 clean and from 5 to 3 at 20 dB, with the same commands understood; no triple missing at all
-understood 21 points fewer commands. In noise the decoders invent more, so an utterance whose loudest
-frames are less than NOISY_BELOW_DB above its quietest (loudness_range_db, an estimate of the
-speech-to-noise ratio) may have no missing triple: re-scored, at 5 dB SNR false actions went from 38.1%
-to 23.8% and command accuracy from 20.0% to 18.6%, at 10 dB from 12.7% to 7.9% and from 46.2% to 39.5%;
-clean and 20 dB utterances measure above 23 dB and are not affected. Two refinements (stop 15, re-scored
-on the benchmark's decoded recordings, docs/voice_experiments.md): a word twice in a row is rejected
-("whats the the date" for "what does the fox say"; the template expansion leaves "the the" in 1,435
-phrases, so the word-pair check let it through), which took 3 false actions of 210 off at 20 dB and
-changed nothing else; and a transcript missing too many word triples passes if, with entity names as
-one word class (EntityClasses: "set the <entity> to nineteen"), none or one is missing: the language
-model's sentences pair each carrier with 8 names only, so "set the thermostat to nineteen" missed two.
+Restricted mode writes a trigram ARPA model (device/arpa.py) of the command sentences in spoken form,
+every intent weighing about the same (command_vocabulary.intent_counts), adds the garbage words as
+low-probability unigrams (GARBAGE_MASS) and loads a pronunciation dictionary cut down to those words
+(CMUdict, plus British forms of command words unless `accents=False`, plus the user's own file).
 
-Agreement (MIN_AGREEING, checked by the voice loop, pipeline.VoiceLoop.confirm): the command acted on
-must be heard by at least two warps, each having among its own hypotheses (best path and N-best) one
-that passes the word checks and that the intent model reads as the same intent and slot values.
-Out-of-scope speech forced onto command words comes out differently from one warp to the next ("who
-wrote the origin of species": "open our radio to the ac" at one warp of six), a command mostly the same.
-When the warps chosen by pitch give no command that two of them agree on, `widen()` decodes the
-utterance with the other three warps too and the loop ranks and checks afresh over all six, so the
-extra decoding is spent on doubtful and rejected utterances only. Live on the benchmark (clean): 94.3%
-command accuracy and 2.9% false actions (6 of 210) without it, 95.2% and 1.0% (2 of 210) with it and the
-refinements above and British pronunciations; the real-time factor went from 0.33 to 0.55.
+Before decoding, pink noise is mixed in until the quietest frames sit NOISE_FLOOR_DB below the loudest
+(the acoustic model mishears words next to exact digital silence), and +-1 LSB of dither is added in
+numpy. Each utterance is decoded with several vocal-tract warps, one decoder each, chosen by the
+speaking pitch (device/pitch.py: below PITCH_SPLIT_HZ the lowest WARPS_PER_PITCH of WARPS, above it
+the highest); the decoders run in worker processes (device/decoder_pool.py), because pocketsphinx
+holds the GIL while it decodes. `widen()` decodes with the other warps too, for the voice loop's
+second look. Every warp's best path and its N-best runners-up within NBEST_MARGIN are ranked by score.
 
-Digital silence: synthesised or padded audio has stretches of exact zeros (41% of the samples in an
-espeak-ng recording) that no microphone delivers, and PocketSphinx's acoustic model, trained on real
-recordings, mishears the words next to them ("turn on" -> "are"). So a noise floor of
-pink noise is added before decoding until the quietest frames are NOISE_FLOOR_DB below the loudest (a
-recording with that much background noise already is left alone). Dithering alone (+-1 LSB) was not
-enough. On the benchmark's clean recordings (restricted, built-in model) command accuracy went from
-43% to 82%; white noise at the same level did as well at 35 dB, worse at 25 dB.
-
-Voices: the acoustic model was trained on adult speech of typical vocal-tract lengths; a female or
-child voice has its formants higher. Each utterance is decoded with the frequency axis warped by
-several factors (PocketSphinx's inverse_linear warp, one decoder each) and the best-scoring path wins,
-a per-utterance vocal-tract length normalisation. Measured on the benchmark's clean recordings: one
-decoder 81.9%, warp 1.1 alone 85.2%, warps 0.9/1.0/1.1/1.2 87.6%, at four times the decoding work. The
-en-us+f3 voice needs 1.3-1.5 ("turn off" is heard as "delete off" below that), but its lower warps
-often still win on score. So the speaking pitch picks the warps (device/pitch.py): a voice below
-PITCH_SPLIT_HZ is decoded with the three lowest of WARPS (0.9, 1.0, 1.1), one above it with the three
-highest (1.3, 1.4, 1.5), and an utterance without a pitch with all six. Three decoders per utterance
-instead of four. On the clean recordings decoded once with every warp (margin 150, sorted N-best,
-the language model of the time): warps 0.9, 1.1, 1.3, 1.5 for every voice 91.0% command accuracy,
-3.2% false actions; chosen by pitch, 1.1, 1.3, 1.5 for high voices, 93.3%, 3.2%. Live, with today's
-language model and word checks, 1.3, 1.4, 1.5 for high voices instead of 1.1, 1.3, 1.5 gave 95.2% /
-3.2% against 94.8% / 3.2% clean and 87.6% / 6.3% against 86.7% / 4.8% at 20 dB (en-us+f3 "turn off"
-is no longer heard as "delete off" by warp 1.1), with the same decoding work per utterance.
-
-Language-model weights: the command sentences are grouped by the intent the model gives them, and a
-phrase of an intent with few phrases counts several times (command_vocabulary.intent_counts), so
-"what time is it" (3 of 42,933 phrases) is no longer drowned by the 1,495 whose first word is "what".
-Accents: CMUdict is American. `accents=True` (the default; `safu listen --accent american` turns it off)
-adds British forms of command words (accent_pronunciations.txt: "garage" G AE R AA ZH, "porch" P AO CH,
-...) and word-final "-er" without the r ("timer" T AY M AH). Without the agreement check above they
-gained 4 clean commands and cost 2 false actions of 210 (re-scored); with it they gain 4 commands and
-cost none (live: 95.2% / 1.0% against 93.3% / 1.0% with `accents=False`). The user's own
-pronunciations (`pronunciations=FILE`, `safu listen --pronunciations FILE`) can also add words CMUdict
-lacks. The README's voice section has the figures.
-pocketsphinx holds the GIL while it decodes, so the decoders are spread over worker processes, one per
-CPU core by default (device/decoder_pool.py; `processes=1` decodes them one after the other here).
-
-Runners-up: every warp's best path and the next ones of its N-best list are ranked by score; the best
-is the transcript and those within NBEST_MARGIN of it are its alternatives. The voice loop acts on the
-first one that passes the word checks below and that the intent model understands, so "delete off the
-desk lamp" (no command) can give way to a runner-up "turn off the desk lamp". Wider margins let
-out-of-scope speech find a command among the runners-up; bench/bench_voice.py --nbest-margin measures it.
-The README's voice section has the benchmark with and without them: they raise command accuracy at
-every noise level, and in noise they also turn more out-of-scope speech into commands (trying them
-only when the best hypothesis has no garbage word did not change that).
+A transcript is accepted only if it has no garbage word, no word twice in a row, every adjacent word
+pair in some command, and at most MAX_UNSEEN_TRIGRAMS word triples found in no command (with entity
+names as one word class as a second chance, EntityClasses); an utterance whose loudness range is
+below NOISY_BELOW_DB may have none missing. The voice loop (pipeline.VoiceLoop.confirm) acts only on
+a command that MIN_AGREEING warps hear. docs/voice.md explains each step and has the figures
+(`python bench/bench_voice.py`).
 """
 from __future__ import annotations
 
@@ -207,7 +146,7 @@ def with_non_rhotic_endings(lines: list[str]) -> list[str]:
     English drops the r of "timer", "water", "speaker" (espeak-ng's en-gb voices do too). One-syllable
     words are left alone: "for" and "are" without the r would sound like "a". Dropping every r after a
     vowel ("porch" P AO CH, "floor" F L AO) as well was measured and made things worse: "fan" was heard
-    as "for me", "garage" as "garden" (docs/voice_experiments.md)."""
+    as "for me", "garage" as "garden"."""
     def variant(phones: list[str]) -> list[str] | None:
         if phones and phones[-1] == "ER" and sum(p in _VOWELS for p in phones) >= 2:
             return phones[:-1] + ["AH"]
