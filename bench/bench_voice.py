@@ -22,8 +22,7 @@ Reported per recogniser mode and noise level:
 Synthesised audio is cached in --cache (default /tmp/safu-bench-voice). Each cell's recordings are
 shared out over --jobs worker processes (every k-th recording to worker k). Each recording is heard
 as if it came first: the endpointer's detector starts afresh on each source and the decoders rebuild
-their feature front end per utterance (before that, figures moved by a recording or three with --jobs
-or --limit), so --jobs and --limit do not change a recording's result.
+their feature front end per utterance, so --jobs and --limit do not change a recording's result.
 Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --noisy-below-db,
 --min-agreeing, --accent, --garbage-words, --garbage-mass, --lm-discount, --language-weight,
 --ps-option KEY=VALUE (any PocketSphinx setting).
@@ -121,7 +120,7 @@ OUT_OF_SCOPE = [
     "we need to buy a new vacuum cleaner someday",
     "my favourite colour is purple",
     "good morning everyone",
-    # Added later (stop 13), every one said by every voice, so that false actions are counted over as
+    # Every one said by every voice, so that false actions are counted over as
     # many recordings as commands; several share words with commands ("garage door", "the light").
     "the light in this old painting is beautiful",
     "i left my keys somewhere in the kitchen",
