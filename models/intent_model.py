@@ -513,14 +513,15 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     if not examples:
         raise ValueError("no training examples with an intent")
     intents = sorted({ex.intent for ex in examples})
-    if config.none_class and out_of_scope and len(intents) >= 2:
+    if config.none_class and out_of_scope:   # with one intent too: <none> is then the second class
         # An explicit out-of-scope class (method.md section 6): the shipped out-of-domain sentences,
         # repeated so they weigh like a typical intent; predicting it means "not a command".
         examples = examples + [_PlainExample(text, NONE_INTENT) for text in out_of_scope]
         intents = sorted({ex.intent for ex in examples})
     if len(intents) < 2:
         raise ValueError(f"training needs at least two intents, found only {intents[0]!r}: add examples of "
-                         "another intent (an intent model with one class cannot tell anything apart)")
+                         "another intent, or turn on none_class with out-of-scope sentences (an intent "
+                         "model with one class cannot tell anything apart)")
     say("tokenising")
     tokenised = [tokenize(ex.text) for ex in examples]
     if not any(tokenised):
