@@ -1,5 +1,5 @@
 # Cortex-M3 bare metal (mps2-an385 under QEMU): cmake -DCMAKE_TOOLCHAIN_FILE=<this file>
-# Tests run through qemu-system-arm with semihosting (see /work/shared/docs/embedded.md).
+# Tests run through qemu-system-arm with semihosting (see docs/deploy.md).
 set(CMAKE_SYSTEM_NAME Generic)
 set(CMAKE_SYSTEM_PROCESSOR arm)
 set(CMAKE_C_COMPILER arm-none-eabi-gcc)
