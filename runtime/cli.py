@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "safu.runtime.cli_lm",
     "safu.runtime.cli_export",
     "safu.runtime.cli_listen",
+    "safu.runtime.cli_serve",
 )
 
 
