@@ -123,7 +123,7 @@ def count_instructions(elf: Path, machine: str, single_step: bool = False) -> in
 
     Default: QEMU logs each translated block's instructions once (-d in_asm) and every block
     execution (-d exec,nochain); the count is the sum over executions of the block's length. This
-    equals the one-instruction-per-block count of embedded.md (-singlestep, one trace line per
+    equals the count of a one-instruction-per-block trace (-singlestep, one trace line per
     instruction; single_step=True) but writes about a tenth of the lines. The log goes through a
     FIFO, so nothing lands on disk."""
     import tempfile

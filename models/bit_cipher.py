@@ -1,4 +1,4 @@
-"""Bit cipher (method.md section 1): deterministic low-dimensional codes ranked by frequency.
+"""Bit cipher (docs/method.md section 1): deterministic low-dimensional codes ranked by frequency.
 
     cipher_codes(15, 4)[4] -> [0, 0, 1, 1]      # rank 5 gets the first norm-2 code
     E = cipher_embeddings(counts, d=32)         # (N, d), rows L1 = 1, noised so every entry > 0

@@ -1,4 +1,4 @@
-"""Co-occurrence vectors (method.md section 2): each type's neighbours' cipher codes, summed.
+"""Co-occurrence vectors (docs/method.md section 2): each type's neighbours' cipher codes, summed.
 
     S = cooc_sums(sequences, E, radius=2, mode="cat")   # (N, 2*radius*d) raw sums
     C = normalise_rows(S, E_noise)                       # non-negative, L1 = 1 per block

@@ -4,7 +4,7 @@
     ppl, n = model.perplexity(seqs_dev)
     model.save("lm.safu"); model = LMModel.load("lm.safu")
 
-Training is one pass per fit over counts (method.md sections 3-4): no gradient. Backprop polish is
+Training is one pass per fit over counts (docs/method.md sections 3-4): no gradient. Backprop polish is
 in models/lm_backprop.py; streaming is in models/lm_stream.py.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ CHUNK = 4096  # targets per chunk: bounds the (chunk, b, D) feature arrays to a 
 @dataclass
 class LMConfig:
     max_vocab: int = 4096     # word types incl. specials; a few thousand keeps final.U small
-    block_size: int = 32      # b: slots per block (method.md uses 2^7 for 10M tokens; 2^5 suits ~1M)
+    block_size: int = 32      # b: slots per block (the papers use 2^7 for 10M tokens; 2^5 suits ~1M)
     block_bits: int = 62      # D_b: cipher width of the block table and code target (<= 62; wider was better)
     radius: int = 16          # r: radial window (tinyshakespeare dev: r=4 337, 8 313, 16 295, 32 289)
     radial_bits: int = 48     # D_r: cipher width of the radial table and code target (32 -> 48: 339 -> 313)
@@ -228,7 +228,7 @@ class LMModel:
 
 
 # ---------------------------------------------------------------------------------------------
-# Explicit training (method.md section 4)
+# Explicit training (docs/method.md section 4)
 
 def code_targets(counts: np.ndarray, bits: int) -> np.ndarray:
     """(N, bits) float32: each type's raw cipher code Z, L1-normalised (the SAFU's soft target)."""
@@ -315,7 +315,7 @@ def radial_table(seqs, counts, bits: int, rho: int) -> np.ndarray:
     """(N, bits * (1 + 2 rho)) float32: [noised cipher row, cat co-occurrence blocks] / (1 + 2 rho).
 
     Each block is L1 = 1 (co-occurrence blocks are smoothed toward the corpus mean code), so rows are
-    > 0 with L1 = 1. The co-occurrence part carries which codes surround a type (method.md section 2);
+    > 0 with L1 = 1. The co-occurrence part carries which codes surround a type (docs/method.md section 2);
     it lowered radial-only dev perplexity on tinyshakespeare from 336 to 315 (r = 2, 32 bits).
     """
     E = cipher_embeddings(counts, bits)

@@ -1,4 +1,4 @@
-"""Optional backprop polish of an LM (method.md section 4): numpy Adam on W, U, b; tables frozen.
+"""Optional backprop polish of an LM (docs/method.md section 4): numpy Adam on W, U, b; tables frozen.
 
     model, history = polish(model, train_ctx, dev_ctx, seconds=60)     # early stopping on dev perplexity
     cold = random_init(model, seed=0)                                   # same shapes, random W/U (cold start)

@@ -1,4 +1,4 @@
-"""The SAFU (self-attentive feed-forward unit) building blocks (method.md section 4).
+"""The SAFU (self-attentive feed-forward unit) building blocks (docs/method.md section 4).
 
 For K context features X_m (K, D) and a head row x_h:
     Q_m = X_m x_h;  a_m = -log softmax(Q_m W);  H_m = a_m X_m (sum) or vec(a_m[:, None] X_m) (cat)

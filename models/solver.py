@@ -1,9 +1,9 @@
-"""The explicit (closed-form) solution of a softmax layer (method.md section 3).
+"""The explicit (closed-form) solution of a softmax layer (docs/method.md section 3).
 
     F = cooccurrence(H, Y)                  # (D, C) = H^T Y, one pass over the data
     U = explicit_fit(F, K=mean_l1(H))       # U = log F - ((K - 1) / K) log colsum F
 
-No gradient, no epochs. The minus sign and K = the mean input L1 norm follow method.md.
+No gradient, no epochs. The minus sign and K = the mean input L1 norm follow docs/method.md.
 """
 from __future__ import annotations
 

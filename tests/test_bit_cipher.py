@@ -5,7 +5,7 @@ from safu.models.bit_cipher import cipher_codes, cipher_embeddings
 
 
 def test_reference_table_n15_d4():
-    # method.md section 1
+    # docs/method.md section 1
     expected = "1000 0100 0010 0001 0011 0101 1001 0110 1010 1100 1101 1011 0111 1110 1111".split()
     assert ["".join(map(str, row)) for row in cipher_codes(15, 4)] == expected
 

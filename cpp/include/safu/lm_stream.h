@@ -1,5 +1,5 @@
 // cpp/include/safu/lm_stream.h - the language model (kind `lm`, docs/lm_model.md) scored one
-// token at a time at a constant cost per token (method.md section 5).
+// token at a time at a constant cost per token (docs/method.md section 5).
 //
 //   safu::LmModel lm = safu::LmModel::load("shakespeare.safu");
 //   safu::LmStream s(lm);            // one per thread / per stream; starts a document
