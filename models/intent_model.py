@@ -3,7 +3,7 @@
     model = fit_intent_model(examples, IntentConfig())     # -> TrainedIntentModel
     model.save("m.safu")
 
-Steps (each a closed-form fit, method.md sections 1-4 and 6):
+Steps (each a closed-form fit, docs/method.md sections 1-4 and 6):
   1. vocabulary by frequency; bit-cipher codes E with noise; co-occurrence vectors C;
      token rows R = [E, C] (each block L1 = 1, scaled so a row has L1 = 1).
   2. slot SAFU over (2r+1)-token windows, cat mode: bootstrap U with uniform attention, then
@@ -514,7 +514,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         raise ValueError("no training examples with an intent")
     intents = sorted({ex.intent for ex in examples})
     if config.none_class and out_of_scope:   # with one intent too: <none> is then the second class
-        # An explicit out-of-scope class (method.md section 6): the shipped out-of-domain sentences,
+        # An explicit out-of-scope class (docs/method.md section 6): the shipped out-of-domain sentences,
         # repeated so they weigh like a typical intent; predicting it means "not a command".
         examples = examples + [_PlainExample(text, NONE_INTENT) for text in out_of_scope]
         intents = sorted({ex.intent for ex in examples})
