@@ -13,11 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from safu.export.intent_check import check_intent_model
 from safu.export.model_file import ModelFormatError, read_model_file
 from safu.models.intent_model import NONE_INTENT
+from safu.models.slot_decoding import label_spans, legal_transitions, viterbi_labels
 from safu.models.tokenizer import Vocabulary
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
+P_FLOOR = 1e-30   # slot probabilities are floored before the log (docs/intent_model.md)
 
 
 @dataclass
@@ -52,8 +55,7 @@ class IntentModel:
 
         self.path = str(path)
         mf = read_model_file(path)
-        if mf.metadata.get("general.kind") != "intent":
-            raise ModelFormatError(f"{path}: general.kind is {mf.metadata.get('general.kind')!r}, expected 'intent'")
+        layout = check_intent_model(mf, self.path)  # the C++ core's checks and words, before anything is built
         self.metadata = mf.metadata
         self.vocab = Vocabulary(mf.require("tokenizer.vocab"))
         self.max_tokens = int(mf.require("tokenizer.max_tokens"))
@@ -67,8 +69,10 @@ class IntentModel:
             name, surface, value = entry.split("\t")
             self.synonyms[(name, surface)] = value
         self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
+        self.slot_transitions = mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
+        self.slot_legal = legal_transitions(self.slot_labels)
         self.backend = backend
-        self._forward = make_forward(path, mf, backend)
+        self._forward = make_forward(path, mf, backend, layout)
 
     def __repr__(self) -> str:
         return f"IntentModel({self.path!r}, intents={len(self.intents)}, vocab={len(self.vocab)})"
@@ -89,7 +93,8 @@ class IntentModel:
         best = int(np.argmax(p_intent))
         conf = float(p_intent[best])
         allowed = self.slot_allowed[best] if self.slot_allowed is not None else None
-        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed)
+        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed,
+                             self.slot_transitions, self.slot_legal)
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if self.intents[best] == NONE_INTENT:
@@ -103,25 +108,17 @@ class IntentModel:
         return pred
 
 
-def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None) -> list[SlotSpan]:
-    """BIO decoding of docs/intent_model.md: argmax per token over the labels the predicted intent
-    allows, a stray I-x starts a span."""
-    spans, cur = [], None  # cur = [name, first token, last token]
-    for j, row in enumerate(np.asarray(p_slot)):
-        if allowed is not None:
-            row = np.where(allowed, row, -1.0)
-        lab = labels[int(np.argmax(row))]
-        if lab == "O":
-            cur = None
-            continue
-        tag, name = lab[0], lab[2:]
-        if tag == "I" and cur is not None and cur[0] == name:
-            cur[2] = j
-            continue
-        cur = [name, j, j]
-        spans.append(cur)
+def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None, transitions=None,
+                 legal=None) -> list[SlotSpan]:
+    """Slot decoding of docs/intent_model.md: Viterbi over log p_slot under the BIO rules (and the
+    model's `slot_transitions` scores when it has them), over the labels the predicted intent
+    allows; spans get their canonical value from `slot.synonyms`."""
+    if legal is None:
+        legal = legal_transitions(labels)
+    log_p = np.log(np.maximum(np.asarray(p_slot, dtype=np.float64), P_FLOOR))
+    label_ids = viterbi_labels(log_p, legal, transitions, allowed)
     out, seen = [], set()
-    for name, a, b in spans:
+    for name, a, b in label_spans(label_ids, labels):
         if name in seen:
             continue  # the first span of a slot name wins
         seen.add(name)
@@ -145,19 +142,43 @@ def load_default(backend: str = "auto") -> IntentModel:
     return IntentModel(DEFAULT_MODEL, backend)
 
 
-def train(data, output=None, config=None, inventory=None, progress=None):
+def train(data, output=None, config=None, inventory=None, progress=None, max_sentences_per_intent=None,
+          seed=None, skip_invalid=False, auto_none_class=True):
     """Trains an intent model from files/folders (see safu.runtime.datasets); saves it if `output`.
 
-    Returns the TrainedIntentModel (call .save(path) to write it).
+    max_sentences_per_intent: cap per intent (templates are always sampled; see load_examples).
+    seed: sampling seed (default: config.seed). skip_invalid: bad JSONL/CSV rows are skipped and
+    reported instead of stopping the load. Examples with intent None are out-of-scope sentences:
+    with the shipped ones they calibrate rejection (and train the <none> class when it is on).
+    With a single intent the <none> class is turned on (unless auto_none_class is False), since
+    rejection is then all there is to learn. Refuses an `output` that is one of the inputs. Returns the TrainedIntentModel.
     """
+    from dataclasses import replace
+
     from safu.models.intent_model import IntentConfig, fit_intent_model
     from safu.runtime.datasets import load_examples
+    from safu.runtime.datasets.load import check_output_not_input
 
     paths = [data] if isinstance(data, (str, Path)) else list(data)
-    dataset = load_examples(paths, inventory=inventory)
-    model = fit_intent_model(dataset.examples, config or IntentConfig(), out_of_scope=out_of_scope_sentences(),
-                             progress=progress)
-    model.stats["report"] = list(dataset.report)
+    config = replace(config) if config is not None else IntentConfig()
+    if output is not None:
+        check_output_not_input(output, paths)
+    dataset = load_examples(paths, inventory=inventory, max_sentences_per_intent=max_sentences_per_intent,
+                            seed=config.seed if seed is None else seed, skip_invalid=skip_invalid)
+    report = list(dataset.report)
+    commands = [ex for ex in dataset.examples if ex.intent is not None]
+    data_oos = [ex.text for ex in dataset.examples if ex.intent is None]
+    shipped = out_of_scope_sentences()
+    if data_oos:
+        report.append(f"{len(data_oos):,} examples with intent null used as out-of-scope sentences "
+                      f"(with {len(shipped)} shipped ones)")
+    intents = sorted({ex.intent for ex in commands})
+    if len(intents) == 1 and not config.none_class and auto_none_class:
+        config.none_class = True
+        report.append(f"one intent ({intents[0]!r}): none class turned on, so rejection learns from "
+                      f"{len(shipped) + len(data_oos):,} out-of-scope sentences as the class {NONE_INTENT!r}")
+    model = fit_intent_model(commands, config, out_of_scope=shipped + data_oos, progress=progress)
+    model.stats["report"] = report
     if output is not None:
         model.save(output)
     return model

@@ -1,27 +1,50 @@
 """`safu train | predict | eval | inspect`: the intent-model subcommands."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 
+from safu.runtime.datasets import DEFAULT_MAX_SENTENCES_PER_INTENT
 from safu.runtime.progress import Progress
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train an intent model from sentences",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train an intent + slot model. DATA: Home Assistant intent folders/YAML, "
                                    "Rhino YAML, JSONL, CSV, SNIPS folders.",
-                       epilog="example: safu train my_intents/ -o home.safu")
+                       epilog="training options for --set KEY=VALUE (default, meaning):\n"
+                              + config_options_help()
+                              + "\n\nexamples:\n  safu train my_intents/ -o home.safu\n"
+                                "  safu train coffee_maker.yaml -o coffee.safu --max-sentences 5000 --seed 1\n"
+                                "  safu train data.jsonl -o m.safu --set slot_radius=3 --set smoothing=0.1")
     p.add_argument("data", nargs="+", metavar="DATA")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.safu")
     p.add_argument("--inventory", metavar="YAML", help="device inventory filling {name} {area} {floor}")
-    p.add_argument("--polish", type=int, default=0, metavar="EPOCHS",
-                   help="backprop polish epochs after the explicit fit (default 0: explicit only)")
-    p.add_argument("--bits", type=int, default=None, help="bit-cipher width d (default 32)")
-    p.add_argument("--bigram-buckets", type=int, default=None, help="hashed bigram features (0 = none)")
-    p.add_argument("--max-tokens", type=int, default=None, help="tokens read per utterance (default 48)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-sentences", type=int, default=None, metavar="N",
+                   help="at most N sentences per intent: templates (Rhino, Home Assistant) are sampled to N, "
+                        "listed examples (JSONL, CSV, SNIPS) capped at N (default: templates give "
+                        f"{DEFAULT_MAX_SENTENCES_PER_INTENT:,} per intent, or more when needed to cover every "
+                        "alternative and slot value once; listed examples are all used)")
+    p.add_argument("--seed", type=int, default=None, help="seed of sentence sampling and training (default 0)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="leave out bad JSONL lines / CSV rows (reported: how many, and the first few) "
+                        "instead of stopping at the first")
+    p.add_argument("--polish", type=int, default=None, metavar="EPOCHS",
+                   help="backprop polish epochs after the explicit fit (polish_epochs; default 0: explicit only)")
+    p.add_argument("--bits", type=int, default=None, help="bit-cipher width d (cipher_bits; default 32)")
+    p.add_argument("--bigram-buckets", type=int, default=None,
+                   help="hashed bigram features (bigram_buckets; 0 = none; default 4096)")
+    p.add_argument("--max-tokens", type=int, default=None, help="tokens read per utterance (max_tokens; default 48)")
+    p.add_argument("--slot-radius", type=int, default=None, metavar="R",
+                   help="slot tagger window of 2R+1 tokens (slot_radius; default 2)")
+    p.add_argument("--none-class", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit an explicit <none> intent on out-of-scope sentences (none_class; default: on "
+                        "when the data has one intent, else off)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="any training option below (repeatable); named flags win over --set")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="predict intent and slots for sentences",
@@ -48,25 +71,108 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_inspect)
 
 
+def _config_fields() -> dict:
+    from dataclasses import fields
+
+    from safu.models.intent_model import IntentConfig
+
+    defaults = IntentConfig()
+    return {f.name: getattr(defaults, f.name) for f in fields(IntentConfig)}
+
+
+def _config_comments() -> dict[str, str]:
+    """The comment beside each IntentConfig field in its source (the dataclass documents itself)."""
+    import inspect
+    import re
+
+    from safu.models.intent_model import IntentConfig
+
+    try:
+        source = inspect.getsource(IntentConfig)
+    except (OSError, TypeError):
+        return {}
+    found = {m.group(1): m.group(2).strip()
+             for m in re.finditer(r"^\s+(\w+)\s*:[^=\n]*=[^#\n]*#\s*(.*)$", source, re.M)}
+    found.setdefault("seed", "seed of the training noise and held-out split (safu train --seed also seeds sampling)")
+    return found
+
+
+def config_options_help() -> str:
+    comments = _config_comments()
+    lines = []
+    for name, default in _config_fields().items():
+        text = f"  {name}={_format_value(default)}"
+        lines.append(f"{text:28s} {comments.get(name, '')}".rstrip())
+    return "\n".join(lines)
+
+
+def _format_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _parse_setting(item: str, defaults: dict):
+    """KEY=VALUE -> (key, typed value); ValueError naming the key and what was expected."""
+    key, sep, raw = item.partition("=")
+    key, raw = key.strip().replace("-", "_"), raw.strip()
+    if not sep or not key:
+        raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. --set slot_radius=3")
+    if key not in defaults:
+        raise ValueError(f"--set {key}: unknown training option; expected one of {', '.join(defaults)}")
+    default = defaults[key]
+    try:
+        if isinstance(default, bool):
+            words = {"true": True, "1": True, "yes": True, "on": True,
+                     "false": False, "0": False, "no": False, "off": False}
+            if raw.lower() not in words:
+                raise ValueError
+            return key, words[raw.lower()]
+        if isinstance(default, int):
+            return key, int(raw)
+        if isinstance(default, float):
+            return key, float(raw)
+        return key, raw
+    except ValueError:
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(default), "a value")
+        raise ValueError(f"--set {key}={raw}: expected {kind} (default {_format_value(default)})") from None
+
+
+def _none_class_chosen(args) -> bool:
+    """True if the user set none_class (flag or --set); otherwise train() decides."""
+    return getattr(args, "none_class", None) is not None or any(
+        item.partition("=")[0].strip().replace("-", "_") == "none_class" for item in args.settings)
+
+
 def _config(args):
     from safu.models.intent_model import IntentConfig
 
-    config = IntentConfig(polish_epochs=args.polish, seed=args.seed)
-    if args.bits is not None:
-        config.cipher_bits = args.bits
-    if args.bigram_buckets is not None:
-        config.bigram_buckets = args.bigram_buckets
-    if args.max_tokens is not None:
-        config.max_tokens = args.max_tokens
+    defaults = _config_fields()
+    values = {}
+    for item in getattr(args, "settings", None) or []:
+        key, value = _parse_setting(item, defaults)
+        values[key] = value
+    named = {"polish_epochs": getattr(args, "polish", None), "cipher_bits": args.bits,
+             "bigram_buckets": args.bigram_buckets, "max_tokens": args.max_tokens,
+             "slot_radius": getattr(args, "slot_radius", None), "none_class": getattr(args, "none_class", None),
+             "seed": args.seed}
+    values.update({k: v for k, v in named.items() if v is not None})
+    config = IntentConfig(**values)
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise ValueError(f"{exc} (training option; see safu train --help)") from None
     return config
 
 
 def cmd_train(args) -> int:
     from safu.runtime.api import train
 
+    config = _config(args)
+    if args.max_sentences is not None and args.max_sentences < 1:
+        raise ValueError(f"--max-sentences {args.max_sentences}: expected a positive number of sentences per intent")
     progress = Progress()
-    model = train(args.data, output=args.output, config=_config(args), inventory=args.inventory,
-                  progress=progress.step)
+    model = train(args.data, output=args.output, config=config, inventory=args.inventory,
+                  progress=progress.step, max_sentences_per_intent=args.max_sentences,
+                  skip_invalid=args.skip_invalid, auto_none_class=not _none_class_chosen(args))
     progress.close()
     for line in model.stats.get("report", []):
         print(line)
@@ -121,17 +227,32 @@ def cmd_eval(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from safu.export.model_file import read_model_file
+    """Exit 0 when the file loads, 1 when it is a sound container that no backend loads."""
+    from safu.export.intent_check import check_model_file
+    from safu.export.model_file import ModelFormatError, read_model_file
     from safu.runtime.api import DEFAULT_MODEL
 
     path = DEFAULT_MODEL if args.model == "default" else args.model
     mf = read_model_file(path)  # verifies header, metadata and every tensor CRC
+    try:  # the backends' checks: keys, types, ranges, shapes, finite weights
+        check, problem = check_model_file(mf, str(path)), None
+    except ModelFormatError as exc:
+        check, problem = None, str(exc)
     if args.json:
-        meta = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in mf.metadata.items()}
+        def plain(v):  # JSON has no NaN/inf: such a metadata float is shown as its name, "nan"
+            v = v.tolist() if hasattr(v, "tolist") else v
+            if isinstance(v, list):
+                return [plain(x) for x in v]
+            return str(v) if isinstance(v, float) and (v != v or abs(v) == float("inf")) else v
+
+        meta = {k: plain(v) for k, v in mf.metadata.items()}
         tensors = {k: {"dtype": str(t.dtype), "shape": list(t.shape)} for k, t in mf.tensors.items()}
-        print(json.dumps({"path": str(path), "version": mf.version, "metadata": meta, "tensors": tensors}))
-        return 0
+        print(json.dumps({"path": str(path), "version": mf.version, "metadata": meta, "tensors": tensors,
+                          "check": {"ok": problem is None, "summary": check, "error": problem}}, allow_nan=False))
+        return 0 if problem is None else 1
     print(f"{path}: safu model file v{mf.version}, {os.path.getsize(path)} bytes, all checksums OK")
+    print(f"model check: OK ({check})" if problem is None else
+          f"model check: FAILED, no backend loads this file: {problem}")
     print("metadata:")
     for key, value in mf.metadata.items():
         if isinstance(value, list) and len(value) > 8:
@@ -144,4 +265,4 @@ def cmd_inspect(args) -> int:
         total += t.nbytes
         print(f"  {name:16s} {str(t.dtype):8s} {'x'.join(map(str, t.shape)):>14s} {t.nbytes:>10,d} bytes")
     print(f"  {'total':16s} {'':8s} {'':>14s} {total:>10,d} bytes")
-    return 0
+    return 0 if problem is None else 1

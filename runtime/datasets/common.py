@@ -7,6 +7,7 @@ helpers every format uses to read text and YAML with file/line context.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class Dataset:
     """What load_examples returns: the examples and human-readable lines about how they were made."""
     examples: list[Example] = field(default_factory=list)
     report: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)   # errors of rows left out (skip_invalid)
 
     @property
     def intents(self) -> list[str]:
@@ -125,6 +127,19 @@ class LineList(list):
 # The C parser when PyYAML has it (about 10x faster on the Home Assistant set); same marks.
 class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     pass
+
+
+# YAML 1.2 booleans: only true/false. PyYAML follows YAML 1.1, where unquoted yes/no/on/off
+# (any case) are booleans too, so a Rhino intent `On:` or a list value `off` became True/False
+# (and intents `On` and `Yes` merged into one). The resolver table is copied, not edited, so
+# other users of yaml.SafeLoader are unaffected.
+YAML_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_LineLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in _LineLoader.yaml_implicit_resolvers.items()
+}
+for _first in "tTfF":
+    _LineLoader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, ("tag:yaml.org,2002:bool", YAML_BOOL))
 
 
 def _construct_str(loader, node):

@@ -18,11 +18,23 @@ from pathlib import Path
 from .common import DataError, Example, read_text
 
 
-def load_csv(path: Path) -> tuple[list[Example], list[str]]:
+def _row_error(path: Path, row: list[str], lineno: int | None) -> DataError | None:
+    if len(row) != 2:
+        return DataError(path, f"expected 2 columns (text,intent), got {len(row)}", line=lineno)
+    if not row[0].strip():
+        return DataError(path, "empty; expected a sentence", line=lineno, field="text")
+    if not row[1].strip():
+        return DataError(path, "empty; expected an intent name", line=lineno, field="intent")
+    return None
+
+
+def load_csv(path: Path, skipped: list[str] | None = None) -> tuple[list[Example], list[str]]:
     """Reads a text,intent CSV. Returns (examples, report lines). Raises DataError naming
-    file:line for a row without exactly two columns, an empty text or intent, or no rows."""
+    file:line for a row without exactly two columns, an empty text or intent, or no rows. With
+    a `skipped` list, a bad row is not fatal: its error message is appended there instead."""
     text, _ = read_text(path)
     examples = []
+    bad = 0
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
@@ -34,17 +46,18 @@ def load_csv(path: Path) -> tuple[list[Example], list[str]]:
             continue
         if k == 0 and [c.strip().lower() for c in row] == ["text", "intent"]:
             continue
-        if len(row) != 2:
-            raise DataError(path, f"expected 2 columns (text,intent), got {len(row)}", line=lineno)
-        sentence, intent = row[0].strip(), row[1].strip()
-        if not sentence:
-            raise DataError(path, "empty; expected a sentence", line=lineno, field="text")
-        if not intent:
-            raise DataError(path, "empty; expected an intent name", line=lineno, field="intent")
-        examples.append(Example(sentence, intent, []))
+        error = _row_error(path, row, lineno)
+        if error is not None:
+            if skipped is None:
+                raise error
+            skipped.append(str(error))
+            bad += 1
+            continue
+        examples.append(Example(row[0].strip(), row[1].strip(), []))
     if not examples:
-        raise DataError(path, "no examples; expected rows of text,intent")
-    return examples, [f"csv {path}: {len(examples):,} examples"]
+        raise DataError(path, "no examples; expected rows of text,intent"
+                        + (f" ({bad} invalid rows skipped)" if bad else ""))
+    return examples, [f"csv {path}: {len(examples):,} examples" + (f", {bad:,} invalid rows skipped" if bad else "")]
 
 
 def _row_lines(text: str) -> list[int]:

@@ -6,8 +6,10 @@ Rhino readers).
 
 Per intent, the cap is shared out over its templates by water-filling: a template with fewer
 expansions than its share is enumerated completely (so short sentences such as "what time is it"
-are always present) and the rest is split evenly among the larger ones, which are sampled
-(uniform over the options of each alternative). Duplicates are dropped. The random stream of an
+are always present) and the rest is split evenly among the larger ones. A larger template first
+gets covering samples (every option of every alternative and every slot value at least once,
+template.Coverage), then uniform samples (uniform over the options of each alternative) up to its
+share. Duplicates are dropped. The random stream of an
 intent depends only on (seed, intent name), so adding a file does not reshuffle other intents.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 
 from .common import Example, SlotSpan
-from .template import Grammar, Node, render
+from .template import Coverage, Grammar, Node, render
 
 
 @dataclass
@@ -36,6 +38,8 @@ class ExpansionStats:
     templates: int = 0
     empty: list[str] = field(default_factory=list)   # sources of templates with no expansion
     per_intent: dict[str, tuple[int, int]] = field(default_factory=dict)   # intent -> (possible, produced)
+    covering: int = 0          # produced examples that are enumerations or covering samples
+    uncovered: list[str] = field(default_factory=list)   # intents whose covering set did not fit the cap
 
 
 def _quotas(counts: list[int], cap: int) -> list[int]:
@@ -69,11 +73,17 @@ def _example(intent: str, pieces: tuple, fixed: dict[str, str]) -> Example:
 
 
 def expand_templates(sentences: list[TemplateSentence], cap: int, seed: int = 0,
-                     skip_words: list[str] | None = None, skip_word_rate: float = 0.0
-                     ) -> tuple[list[Example], ExpansionStats]:
-    """Returns (examples, stats): at most `cap` distinct examples per intent, intents in sorted
-    order. `skip_words` (Home Assistant's ignored words such as "please") are added to a
-    `skip_word_rate` fraction of the sampled sentences."""
+                     skip_words: list[str] | None = None, skip_word_rate: float = 0.0,
+                     strict_cap: bool = False) -> tuple[list[Example], ExpansionStats]:
+    """Returns (examples, stats): distinct examples per intent, intents in sorted order.
+
+    Every template too large to enumerate first gets covering samples (template.Coverage): every
+    option of every alternative and every slot value at least once. Then uniform samples fill the
+    template's share of `cap`. With strict_cap, an intent has at most `cap` examples (covering
+    ones kept first, so coverage can be incomplete: stats.uncovered names those intents); without,
+    an intent whose covering set is larger than `cap` keeps all of it. `skip_words` (Home
+    Assistant's ignored words such as "please") are added to a `skip_word_rate` fraction of the
+    sampled sentences."""
     by_intent: dict[str, list[TemplateSentence]] = {}
     for s in sentences:
         by_intent.setdefault(s.intent, []).append(s)
@@ -100,29 +110,51 @@ def expand_templates(sentences: list[TemplateSentence], cap: int, seed: int = 0,
 
         quotas = _quotas(counts, cap)
         big = []
+        coverage = Coverage()
         for s, n, q in zip(group, counts, quotas):
             if n <= q:
                 for pieces in s.grammar.enumerate(s.node):
                     add(s, pieces, sampled=False)
             else:
-                big.append(s)
-                got, tries = 0, 0
-                while got < q and tries < 4 * q:
-                    tries += 1
-                    got += add(s, s.grammar.sample(s.node, rng), sampled=True)
+                before = len(out)
+                while coverage.pending(s.grammar, s.node):
+                    add(s, coverage.sample(s.grammar, s.node, rng), sampled=True)
+                big.append((s, q - (len(out) - before)))   # what is left of its share
+        covering = len(out)
+        for s, q in big:
+            got, tries = 0, 0
+            while got < q and tries < 4 * q:
+                tries += 1
+                got += add(s, s.grammar.sample(s.node, rng), sampled=True)
         # Top up what duplicates cost, drawing from the templates that still have room.
         target = min(cap, possible)
         tries = 0
         while big and len(out) < target and tries < 4 * cap:
             tries += 1
-            s = rng.choice(big)
+            s = rng.choice(big)[0]
             add(s, s.grammar.sample(s.node, rng), sampled=True)
-        out = out[:cap]
+        keep = cap if strict_cap else max(cap, covering)
+        if strict_cap and covering > cap:
+            stats.uncovered.append(intent)
+        out = out[:keep]
         stats.possible += possible
+        stats.covering += min(covering, keep)
         stats.produced += len(out)
         stats.per_intent[intent] = (possible, len(out))
         examples += out
     return examples, stats
+
+
+def sampling_note(stats: ExpansionStats, cap: int, strict_cap: bool) -> str:
+    """How the sentences were chosen, for a report line: the cap and the covering set."""
+    how = f"at most {cap:,} per intent" if strict_cap else \
+        f"{cap:,} per intent, more where needed to cover every alternative and slot value"
+    if stats.uncovered:
+        cover = (f"{len(stats.uncovered)} intents need more than {cap:,} sentences to cover every alternative "
+                 f"and slot value, e.g. {stats.uncovered[0]!r}: partly covered")
+    else:
+        cover = "every alternative and slot value covered"
+    return f"{how}; {cover}"
 
 
 def format_count(n: int) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .common import DataError, line_of, require, type_name
-from .expand import TemplateSentence, expand_templates, format_count, match_sentence
+from .expand import TemplateSentence, expand_templates, format_count, match_sentence, sampling_note
 from .inventory import Inventory, load_inventory
 from .numbers import format_number, number_words
 from .template import (Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError, Text,
@@ -304,14 +304,16 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
 
 
 def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,
-                        seed: int = 0) -> tuple[list, list[str]]:
-    """Expands parsed hassil files into examples. Returns (examples, report lines). Raises
-    DataError as read_home_assistant."""
+                        seed: int = 0, strict_cap: bool = False) -> tuple[list, list[str]]:
+    """Expands parsed hassil files into examples (sampling as expand_templates: `cap` sentences
+    per intent, covering every alternative and slot value; at most `cap` with strict_cap).
+    Returns (examples, report lines). Raises DataError as read_home_assistant."""
     t = read_home_assistant(files, inventory)
-    examples, stats = expand_templates(t.sentences, cap, seed, t.skip_words, SKIP_WORD_RATE)
+    examples, stats = expand_templates(t.sentences, cap, seed, t.skip_words, SKIP_WORD_RATE,
+                                       strict_cap=strict_cap)
     report = [f"home assistant: {t.files} sentence files, {len(stats.per_intent)} intents, "
               f"{stats.templates:,} templates, {format_count(stats.possible)} possible sentences, "
-              f"sampled {stats.produced:,} (at most {cap:,} per intent, seed {seed})"]
+              f"sampled {stats.produced:,} ({sampling_note(stats, cap, strict_cap)}; seed {seed})"]
     if stats.empty:
         report.append(f"note: {len(stats.empty)} templates produce no sentence because a list they "
                       f"use is empty (e.g. no floors in the inventory), e.g. {stats.empty[0]}")

@@ -95,20 +95,29 @@ def parse_record(obj, where: tuple[Path, int]) -> Example:
     return Example(text, intent.strip() if intent else None, spans)
 
 
-def load_jsonl(path: Path) -> tuple[list[Example], list[str]]:
+def load_jsonl(path: Path, skipped: list[str] | None = None) -> tuple[list[Example], list[str]]:
     """Reads a .jsonl file. Returns (examples, report lines). Raises DataError for bad JSON,
-    missing fields, slot values not in the text, and files with no examples."""
+    missing fields, slot values not in the text, and files with no examples. With a `skipped`
+    list, a bad line is not fatal: its error message is appended there and the line left out."""
     text, _ = read_text(path)
     examples = []
+    bad = 0
     for lineno, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith(("//", "#")):
             continue
         try:
-            obj = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=lineno) from None
-        examples.append(parse_record(obj, (path, lineno)))
+            try:
+                obj = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise DataError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=lineno) from None
+            examples.append(parse_record(obj, (path, lineno)))
+        except DataError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            bad += 1
     if not examples:
-        raise DataError(path, "no examples; expected one JSON object per line")
-    return examples, [f"jsonl {path}: {len(examples):,} examples"]
+        raise DataError(path, "no examples; expected one JSON object per line"
+                        + (f" ({bad} invalid lines skipped)" if bad else ""))
+    return examples, [f"jsonl {path}: {len(examples):,} examples" + (f", {bad:,} invalid lines skipped" if bad else "")]

@@ -33,6 +33,8 @@ from .snips import FALLBACK_ENCODINGS, is_snips, load_snips_file
 # enough to cover every list value and phrasing many times, small enough to train in seconds.
 DEFAULT_MAX_SENTENCES_PER_INTENT = 2000
 
+SHOW_SKIPPED = 3   # invalid rows quoted in the report with skip_invalid
+
 YAML_SUFFIXES = {".yaml", ".yml"}
 KNOWN_SUFFIXES = YAML_SUFFIXES | {".jsonl", ".ndjson", ".csv", ".json"}
 
@@ -59,6 +61,19 @@ def _files(paths: list[str | Path]) -> list[tuple[Path, bool]]:
     return out
 
 
+def check_output_not_input(output: str | Path, paths: list[str | Path] | str | Path) -> None:
+    """Raises DataError if `output` is one of the files that `paths` would read (named, or found
+    in a named folder): writing the model there would replace training data."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out = Path(output)
+    target = out.resolve()
+    for f, _explicit in _files(list(paths)):
+        if f.resolve() == target or (out.exists() and f.exists() and out.samefile(f)):
+            raise DataError(output, f"the output file is one of the training inputs ({f}); "
+                                    "choose another output path (e.g. model.safu)")
+
+
 def _cap_examples(examples: list[Example], cap: int, seed: int) -> list[Example]:
     """At most `cap` examples per intent, a seeded uniform sample that keeps the file order."""
     by_intent: dict[str | None, list[int]] = {}
@@ -73,15 +88,19 @@ def _cap_examples(examples: list[Example], cap: int, seed: int) -> list[Example]
 
 
 def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | None = None,
-                  max_sentences_per_intent: int | None = None, seed: int = 0) -> Dataset:
+                  max_sentences_per_intent: int | None = None, seed: int = 0,
+                  skip_invalid: bool = False) -> Dataset:
     """Loads training examples from files and folders (formats above).
 
     inventory: a device inventory YAML for Home Assistant templates; default: one found among the
         paths, else the sample home shipped in the package.
-    max_sentences_per_intent: cap per intent. Template formats always sample (default
-        DEFAULT_MAX_SENTENCES_PER_INTENT); listed examples (JSONL, CSV, SNIPS) are only capped
-        when this is given.
+    max_sentences_per_intent: cap per intent. Template formats always sample: by default
+        DEFAULT_MAX_SENTENCES_PER_INTENT per intent, or more when an intent needs more to cover
+        every alternative and slot value once; a given cap is never exceeded (covering sentences
+        are kept first). Listed examples (JSONL, CSV, SNIPS) are only capped when this is given.
     seed: makes sampling reproducible.
+    skip_invalid: a bad JSONL line or CSV row is left out instead of stopping the load; the
+        report says how many and shows the first few (Dataset.skipped has them all).
     Returns a Dataset (examples in a deterministic order, report lines). Raises DataError (a
     ValueError) naming file/line/field for any bad input, and when nothing is found.
     """
@@ -90,6 +109,7 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
     if max_sentences_per_intent is not None and max_sentences_per_intent < 1:
         raise ValueError(f"max_sentences_per_intent must be >= 1, got {max_sentences_per_intent}")
     template_cap = max_sentences_per_intent or DEFAULT_MAX_SENTENCES_PER_INTENT
+    strict_cap = max_sentences_per_intent is not None   # the default cap yields to the covering set
     ds = Dataset()
     listed: list[Example] = []
     ha_files: list[tuple[Path, dict]] = []
@@ -97,6 +117,7 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
     ignored: list[Path] = []
     skipped_validate = 0
     unknown: list[str] = []
+    skipped: list[str] | None = [] if skip_invalid else None
 
     for path, explicit in _files(list(paths)):
         suffix = path.suffix.lower()
@@ -111,7 +132,7 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
             if is_home_assistant(doc):
                 ha_files.append((path, doc))
             elif is_rhino(doc):
-                examples, report = load_rhino(path, doc, template_cap, seed)
+                examples, report = load_rhino(path, doc, template_cap, seed, strict_cap)
                 ds.examples += examples
                 ds.report += report
             elif is_inventory(doc):
@@ -123,11 +144,11 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
             else:
                 unknown.append(str(path))
         elif suffix in (".jsonl", ".ndjson"):
-            examples, report = load_jsonl(path)
+            examples, report = load_jsonl(path, skipped)
             listed += examples
             ds.report += report
         elif suffix == ".csv":
-            examples, report = load_csv(path)
+            examples, report = load_csv(path, skipped)
             listed += examples
             ds.report += report
         else:   # .json
@@ -152,7 +173,7 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
             inv = load_inventory(inventory)
         elif found_inventory:
             inv = load_inventory(found_inventory[0])
-        examples, report = load_home_assistant(ha_files, inv, template_cap, seed)
+        examples, report = load_home_assistant(ha_files, inv, template_cap, seed, strict_cap)
         ds.examples += examples
         ds.report += report
     elif inventory is not None:
@@ -166,6 +187,10 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
                          f"(at most {max_sentences_per_intent:,} per intent, seed {seed})")
     ds.examples += listed
 
+    if skipped:
+        ds.skipped = skipped
+        ds.report.append(f"skipped {len(skipped):,} invalid rows (--skip-invalid), first: "
+                         + "; ".join(skipped[:SHOW_SKIPPED]) + (" ..." if len(skipped) > SHOW_SKIPPED else ""))
     if skipped_validate:
         ds.report.append(f"left out {skipped_validate} SNIPS validate_*.json files (test split; "
                          "name them or use load_snips(folder, split='validate'))")
@@ -194,4 +219,4 @@ def check_trainable(dataset: Dataset) -> None:
                               "add sentences for another intent")
 
 
-__all__ = ["load_examples", "check_trainable", "DEFAULT_MAX_SENTENCES_PER_INTENT", "format_count"]
+__all__ = ["load_examples", "check_trainable", "check_output_not_input", "DEFAULT_MAX_SENTENCES_PER_INTENT", "format_count"]

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 
 from .common import DataError, line_of, require, type_name
-from .expand import TemplateSentence, expand_templates, format_count
+from .expand import TemplateSentence, expand_templates, format_count, sampling_note
 from .numbers import number_words
 from .template import (EMPTY, Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError,
                        Text, _make_seq, walk)
@@ -137,9 +137,12 @@ def is_rhino(doc) -> bool:
         and "expressions" in doc["context"]
 
 
-def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0) -> tuple[list, list[str]]:
-    """Expands one Rhino context. Returns (examples, report lines); raises DataError (file:line)
-    for missing fields, expressions that do not parse, and unknown slot types or macros."""
+def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0, strict_cap: bool = False
+               ) -> tuple[list, list[str]]:
+    """Expands one Rhino context (sampling as expand_templates: `cap` sentences per intent, covering
+    every alternative and slot value; at most `cap` with strict_cap). Returns (examples, report
+    lines); raises DataError (file:line) for missing fields, expressions that do not parse, and
+    unknown slot types or macros."""
     context = require(doc, "context", path, dict, "a mapping with expressions")
     expressions = require(context, "expressions", path, dict, "a mapping of intent -> expressions")
 
@@ -192,8 +195,8 @@ def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0) -> tuple[list, li
                                   "context.slots / context.macros (or a built-in pv. slot)",
                             line=line_of(src))
         out.append(TemplateSentence(intent, node, grammar, {}, f"{path}:{line_of(src)}"))
-    examples, stats = expand_templates(out, cap, seed)
+    examples, stats = expand_templates(out, cap, seed, strict_cap=strict_cap)
     report = [f"rhino {path}: {len(stats.per_intent)} intents, {stats.templates} expressions, "
               f"{format_count(stats.possible)} possible sentences, sampled {stats.produced:,} "
-              f"(at most {cap:,} per intent)"]
+              f"({sampling_note(stats, cap, strict_cap)}; seed {seed})"]
     return examples, report

@@ -335,23 +335,32 @@ class Grammar:
                     self._sample_into(it, rng, out)
                 return
             if kind is Alt:
-                live = self._live.get(id(node))
-                if live is None:
-                    live = self._live[id(node)] = [o for o in node.options if self.count(o) > 0]
+                live = self.live_options(node)
                 node = live[int(rng.random() * len(live))]
             elif kind is RuleRef:
                 node = self.rules[node.name]
             else:
-                key = "{" + node.list_name
-                values = self._live.get(key)
-                if values is None:
-                    values = self._live[key] = [v for v in self.slot_list(node.list_name).values
-                                                if self.count(v.surface) > 0]
+                values = self.live_values(node.list_name)
                 v = values[int(rng.random() * len(values))]
                 inner: list = []
                 self._sample_into(v.surface, rng, inner)
                 out.append(SlotPiece(node.slot_name, v.value, tuple(inner)))
                 return
+
+    def live_options(self, alt: Alt) -> list:
+        """The options of an alternative that can expand (count > 0)."""
+        live = self._live.get(id(alt))
+        if live is None:
+            live = self._live[id(alt)] = [o for o in alt.options if self.count(o) > 0]
+        return live
+
+    def live_values(self, list_name: str) -> list[ListValue]:
+        """The values of a slot list that can expand (count > 0)."""
+        key = "{" + list_name
+        values = self._live.get(key)
+        if values is None:
+            values = self._live[key] = [v for v in self.slot_list(list_name).values if self.count(v.surface) > 0]
+        return values
 
     # -- matching ----------------------------------------------------------------------------
     def match(self, node: Node, sentence: str) -> list[tuple]:
@@ -420,6 +429,98 @@ def _trim(s: str, a: int, b: int) -> tuple[int, int]:
     while b > a and s[b - 1] == " ":
         b -= 1
     return a, b
+
+
+# ---------------------------------------------------------------------------------------------
+# Covering samples
+
+
+class Coverage:
+    """Covering samples: expansions that together choose every option of every alternative and
+    every value of every slot list at least once (the options of an optional part: present and
+    absent). Coverage is shared by every template sampled through one Coverage, so a rule or list
+    used by many templates is covered once.
+
+        cov = Coverage()
+        while cov.pending(grammar, node):
+            text, spans = render(cov.sample(grammar, node, rng))
+
+    Each covering sample takes an uncovered option where one is left (at random among them), else
+    an option under which something is uncovered, else any option; so each sample covers at least
+    one new choice and the loop ends after at most (number of choices) samples.
+    """
+
+    def __init__(self):
+        self.covered: set = set()     # (id(alt), id(option)) and (id(slot list), id(value))
+        self._done: set = set()       # (id(grammar), id(node)) of subtrees with nothing left to cover
+
+    def pending(self, grammar: Grammar, node: Node) -> bool:
+        """True if some choice under `node` has not been covered yet."""
+        kind = type(node)
+        if kind is Text:
+            return False
+        key = (id(grammar), id(node))
+        if key in self._done:
+            return False
+        if kind is Seq:
+            found = any(self.pending(grammar, it) for it in node.items)
+        elif kind is Alt:
+            live = grammar.live_options(node)
+            found = any((id(node), id(o)) not in self.covered for o in live) \
+                or any(self.pending(grammar, o) for o in live)
+        elif kind is RuleRef:
+            found = self.pending(grammar, grammar.rule(node.name))
+        else:
+            lst = grammar.slot_list(node.list_name)
+            values = grammar.live_values(node.list_name)
+            found = any((id(lst), id(v)) not in self.covered for v in values) \
+                or any(self.pending(grammar, v.surface) for v in values)
+        if not found:
+            self._done.add(key)
+        return found
+
+    def _choose(self, grammar: Grammar, owner, options: list, child, rng: random.Random):
+        fresh = [o for o in options if (id(owner), id(o)) not in self.covered]
+        if fresh:
+            choice = fresh[int(rng.random() * len(fresh))]
+            self.covered.add((id(owner), id(choice)))
+            return choice
+        # Everything here is covered: go where something below is not, trying options in a random
+        # order and stopping at the first (pending() walks subtrees, so ask as little as possible).
+        start = int(rng.random() * len(options))
+        for k in range(len(options)):
+            choice = options[(start + k) % len(options)]
+            if self.pending(grammar, child(choice)):
+                return choice
+        return options[start]
+
+    def sample(self, grammar: Grammar, node: Node, rng: random.Random) -> tuple:
+        """One expansion steered towards what is not covered yet; marks what it uses as covered."""
+        out: list = []
+        self._sample_into(grammar, node, rng, out)
+        return tuple(out)
+
+    def _sample_into(self, grammar: Grammar, node: Node, rng: random.Random, out: list) -> None:
+        while True:
+            kind = type(node)
+            if kind is Text:
+                out.append(node.text)
+                return
+            if kind is Seq:
+                for it in node.items:
+                    self._sample_into(grammar, it, rng, out)
+                return
+            if kind is Alt:
+                node = self._choose(grammar, node, grammar.live_options(node), lambda o: o, rng)
+            elif kind is RuleRef:
+                node = grammar.rule(node.name)
+            else:
+                lst = grammar.slot_list(node.list_name)
+                v = self._choose(grammar, lst, grammar.live_values(node.list_name), lambda o: o.surface, rng)
+                inner: list = []
+                self._sample_into(grammar, v.surface, rng, inner)
+                out.append(SlotPiece(node.slot_name, v.value, tuple(inner)))
+                return
 
 
 # ---------------------------------------------------------------------------------------------
