@@ -13,14 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from safu.export.intent_check import check_intent_model
 from safu.export.model_file import ModelFormatError, read_model_file
 from safu.models.intent_model import NONE_INTENT
-from safu.models.slot_decoding import label_spans, legal_transitions, viterbi_labels
 from safu.models.tokenizer import Vocabulary
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
-P_FLOOR = 1e-30   # slot probabilities are floored before the log (docs/intent_model.md)
 
 
 @dataclass
@@ -55,7 +52,8 @@ class IntentModel:
 
         self.path = str(path)
         mf = read_model_file(path)
-        layout = check_intent_model(mf, self.path)  # the C++ core's checks and words, before anything is built
+        if mf.metadata.get("general.kind") != "intent":
+            raise ModelFormatError(f"{path}: general.kind is {mf.metadata.get('general.kind')!r}, expected 'intent'")
         self.metadata = mf.metadata
         self.vocab = Vocabulary(mf.require("tokenizer.vocab"))
         self.max_tokens = int(mf.require("tokenizer.max_tokens"))
@@ -69,10 +67,8 @@ class IntentModel:
             name, surface, value = entry.split("\t")
             self.synonyms[(name, surface)] = value
         self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
-        self.slot_transitions = mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
-        self.slot_legal = legal_transitions(self.slot_labels)
         self.backend = backend
-        self._forward = make_forward(path, mf, backend, layout)
+        self._forward = make_forward(path, mf, backend)
 
     def __repr__(self) -> str:
         return f"IntentModel({self.path!r}, intents={len(self.intents)}, vocab={len(self.vocab)})"
@@ -93,8 +89,7 @@ class IntentModel:
         best = int(np.argmax(p_intent))
         conf = float(p_intent[best])
         allowed = self.slot_allowed[best] if self.slot_allowed is not None else None
-        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed,
-                             self.slot_transitions, self.slot_legal)
+        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed)
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if self.intents[best] == NONE_INTENT:
@@ -108,17 +103,25 @@ class IntentModel:
         return pred
 
 
-def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None, transitions=None,
-                 legal=None) -> list[SlotSpan]:
-    """Slot decoding of docs/intent_model.md: Viterbi over log p_slot under the BIO rules (and the
-    model's `slot_transitions` scores when it has them), over the labels the predicted intent
-    allows; spans get their canonical value from `slot.synonyms`."""
-    if legal is None:
-        legal = legal_transitions(labels)
-    log_p = np.log(np.maximum(np.asarray(p_slot, dtype=np.float64), P_FLOOR))
-    label_ids = viterbi_labels(log_p, legal, transitions, allowed)
+def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None) -> list[SlotSpan]:
+    """BIO decoding of docs/intent_model.md: argmax per token over the labels the predicted intent
+    allows, a stray I-x starts a span."""
+    spans, cur = [], None  # cur = [name, first token, last token]
+    for j, row in enumerate(np.asarray(p_slot)):
+        if allowed is not None:
+            row = np.where(allowed, row, -1.0)
+        lab = labels[int(np.argmax(row))]
+        if lab == "O":
+            cur = None
+            continue
+        tag, name = lab[0], lab[2:]
+        if tag == "I" and cur is not None and cur[0] == name:
+            cur[2] = j
+            continue
+        cur = [name, j, j]
+        spans.append(cur)
     out, seen = [], set()
-    for name, a, b in label_spans(label_ids, labels):
+    for name, a, b in spans:
         if name in seen:
             continue  # the first span of a slot name wins
         seen.add(name)
