@@ -7,7 +7,12 @@
       - {intent: HassTurnOn,  do: [{actuator: board, line: "{name}", value: 1}]}
       - {intent: HassTurnOff, do: [{actuator: board, line: "{name}", value: 0}]}
 
-`line` is a line name from `lines` (after filling in slots, compared in lower case) or an offset number.
+`line` is a line name from `lines` (after filling in slots, compared in lower case), or, written in the
+actions file itself, a line offset (`line: 17`). Only those lines are ever driven: a line that comes from
+speech (a `{slot}` in `line`) must be one of the names in `lines`; a spoken number ("23", "٢٣", "4294967296")
+is refused with the reason, never taken as an offset. The actions file is checked when it is read: every
+offset an integer from 0 to MAX_OFFSET, every literal `line` named in `lines` or an offset, every literal
+`value` 0/1/on/off.
 The real one uses the Linux GPIO character device through the `gpiod` package (>= 2.0, imported only when
 such an actuator is configured) and keeps each requested line, because a line's output holds only while it
 is requested. The simulated one keeps the same lines in a JSON file, {"chip": ..., "lines": {"17": 1}},
@@ -20,38 +25,82 @@ import json
 import os
 import tempfile
 
-from safu.device.actuators import ActionContext, ActuatorError, ConfigError, StepError, expand
+from safu.device.actuators import (ActionContext, ActuatorError, ConfigError, StepError, check_number, expand,
+                                   template_fields)
+
+MAX_OFFSET = 65535  # libgpiod offsets are unsigned; no chip has this many lines
+VALUES = {"0": 0, "1": 1, "on": 1, "off": 0}
 
 
 def _line_table(name: str, config: dict) -> dict[str, int]:
+    lines = config.get("lines") or {}
+    if not isinstance(lines, dict):
+        raise ConfigError(f"actuators.{name}.lines: expected a mapping line name -> offset, got {lines!r}")
     table = {}
-    for label, offset in (config.get("lines") or {}).items():
-        if not isinstance(offset, int) or offset < 0:
-            raise ConfigError(f"actuator {name}: lines.{label} must be a line offset (integer >= 0), got {offset!r}")
-        table[str(label).lower()] = offset
+    for label, offset in lines.items():
+        where = f"actuators.{name}.lines.{label}"
+        check_number(offset, where, integer=True, minimum=0, maximum=MAX_OFFSET,
+                     what=f"a line offset (an integer from 0 to {MAX_OFFSET})")
+        key = str(label).strip().lower()
+        if key in table:
+            raise ConfigError(f"{where}: the name {key!r} is given twice (names are compared in lower case)")
+        table[key] = offset
     return table
 
 
+def _literal_offset(line) -> int | None:
+    """`line: 17` (or "17", ASCII digits) written in the actions file: the offset; else None."""
+    if isinstance(line, int) and not isinstance(line, bool):
+        return line
+    if isinstance(line, str) and line.strip().isascii() and line.strip().isdigit():
+        return int(line.strip())
+    return None
+
+
 class _GpioBase:
+    step_keys = {"line", "value"}
+
     def __init__(self, name: str, config: dict):
         self.name = name
         self.lines = _line_table(name, config)
 
+    def check_step(self, step: dict, where: str) -> None:
+        if "line" not in step:
+            raise ConfigError(f"{where}.line: a gpio step needs 'line' (a name from lines, or a {{slot}})")
+        line = step["line"]
+        if isinstance(line, bool) or not isinstance(line, (str, int)):
+            raise ConfigError(f"{where}.line: expected a line name, a {{slot}} or an offset, got {line!r}")
+        if not (isinstance(line, str) and template_fields(line)):  # written in the file: check it now
+            offset = _literal_offset(line)
+            if offset is not None:
+                check_number(offset, f"{where}.line", minimum=0, maximum=MAX_OFFSET,
+                             what=f"a line offset (an integer from 0 to {MAX_OFFSET})")
+            elif str(line).strip().lower() not in self.lines:
+                known = ", ".join(sorted(self.lines)) or "none"
+                raise ConfigError(f"{where}.line: {line!r} is not a name in actuators.{self.name}.lines "
+                                  f"(known: {known})")
+        value = step.get("value", 1)
+        if not (isinstance(value, str) and template_fields(value)) and str(value).strip().lower() not in VALUES:
+            raise ConfigError(f"{where}.value: expected 0, 1, on or off, got {value!r}")
+
     def resolve(self, step: dict, context: ActionContext) -> tuple[int, str, int]:
         if "line" not in step:
             raise ConfigError(f"actuator {self.name}: step needs 'line'")
-        label = expand(str(step["line"]), context).strip().lower()
+        line = step["line"]
+        spoken = isinstance(line, str) and bool(template_fields(line))
+        label = expand(str(line), context).strip().lower()
         if label in self.lines:
             offset = self.lines[label]
-        elif label.isdigit():
-            offset = int(label)
+        elif not spoken and _literal_offset(line) is not None:  # an offset the actions file names
+            offset = _literal_offset(line)
         else:
             known = ", ".join(sorted(self.lines)) or "none"
-            raise StepError(f"{self.name}: no GPIO line for {label!r} (known: {known})")
+            why = " (a spoken number is never taken as a line offset)" if any(c.isdigit() for c in label) else ""
+            raise StepError(f"{self.name}: no GPIO line named {label!r} in lines{why}; not driven (known: {known})")
         value = expand(str(step.get("value", 1)), context).strip().lower()
-        if value not in ("0", "1", "on", "off"):
+        if value not in VALUES:
             raise StepError(f"{self.name}: value must be 0/1/on/off, got {value!r}")
-        return offset, label, 1 if value in ("1", "on") else 0
+        return offset, label, VALUES[value]
 
 
 class SimulatedGpio(_GpioBase):

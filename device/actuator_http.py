@@ -5,24 +5,58 @@
                                            json: {state: "on", who: "{name}"}}]}]
 
 Slot values in `path`/`url` are percent-encoded; `json` (templated) or `body` (template) is the request
-body. Any status >= 400, a refused connection or a timeout is an ActuatorError (so it is retried).
+body. Any status >= 400 or a refused connection is an ActuatorError (so it is retried); no answer
+within `timeout` seconds is ActuatorTimeout, not retried (the server may have acted on the request).
+The runner also gives each attempt a deadline of its own (device/actions.py), so a server that trickles
+its answer cannot hold the action worker either.
 """
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from safu.device.actuators import ActionContext, ActuatorError, ConfigError, expand
+from safu.device.actuators import (ActionContext, ActuatorError, ActuatorTimeout, ConfigError, check_template,
+                                   expand, setting)
+
+METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 
 
 class HttpActuator:
+    step_keys = {"url", "path", "method", "json", "body"}
+
     def __init__(self, name: str, config: dict, base_dir: str):
         self.name = name
-        self.base_url = str(config.get("base_url", "")).rstrip("/")
-        self.headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
-        self.timeout = float(config.get("timeout", 5.0))
+        where = f"actuators.{name}"
+        base_url = config.get("base_url", "")
+        if base_url and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
+            raise ConfigError(f"{where}.base_url: expected an http:// or https:// address, got {base_url!r}")
+        self.base_url = str(base_url or "").rstrip("/")
+        headers = config.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise ConfigError(f"{where}.headers: expected a mapping header -> value, got {headers!r}")
+        self.headers = {str(k): str(v) for k, v in headers.items()}
+        self.timeout = float(setting(config, "timeout", where, 5.0, positive=True, what="a number of seconds > 0"))
+
+    def check_step(self, step: dict, where: str) -> None:
+        if "url" in step:
+            check_template(step["url"], f"{where}.url", "an address (a template string)")
+            if not step["url"].startswith(("http://", "https://")):
+                raise ConfigError(f"{where}.url: expected an http:// or https:// address, got {step['url']!r}")
+        elif "path" in step:
+            check_template(step["path"], f"{where}.path", "a path (a template string)")
+            if not self.base_url:
+                raise ConfigError(f"{where}.path: the actuator {self.name} has no base_url to put it after; "
+                                  f"set base_url or give the step a 'url'")
+        else:
+            raise ConfigError(f"{where}.url: an http step needs 'url', or 'path' with base_url on the actuator")
+        method = step.get("method", "POST")
+        if not isinstance(method, str) or method.upper() not in METHODS:
+            raise ConfigError(f"{where}.method: expected one of {', '.join(sorted(METHODS))}, got {method!r}")
+        if "body" in step and not isinstance(step["body"], str):
+            raise ConfigError(f"{where}.body: expected a string (use 'json' for structured data), got {step['body']!r}")
 
     def perform(self, step: dict, context: ActionContext) -> str:
         quote = lambda s: urllib.parse.quote(s, safe="")  # noqa: E731
@@ -46,7 +80,13 @@ class HttpActuator:
                 status = response.status
         except urllib.error.HTTPError as exc:
             raise ActuatorError(f"HTTP {method} {url} -> {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (socket.timeout, TimeoutError):
+            raise ActuatorTimeout(f"HTTP {method} {url}: no answer within {self.timeout:g}s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (socket.timeout, TimeoutError)):
+                raise ActuatorTimeout(f"HTTP {method} {url}: no answer within {self.timeout:g}s") from None
+            raise ActuatorError(f"HTTP {method} {url} failed: {exc.reason}") from None
+        except OSError as exc:
             raise ActuatorError(f"HTTP {method} {url} failed: {getattr(exc, 'reason', exc)}") from None
         return f"http {method} {url} -> {status}"
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import json
 import threading
 
-from safu.device.actuators import ActionContext, ActuatorError, ConfigError, expand, slug
+from safu.device.actuators import ActionContext, ActuatorError, ConfigError, check_template, expand, setting, slug
 
 HA_PAYLOADS = {"HassTurnOn": "ON", "HassTurnOff": "OFF"}
 
 
 class MqttActuator:
+    step_keys = {"topic", "payload", "qos", "retain", "ha"}
+
     def __init__(self, name: str, config: dict, base_dir: str):
         try:
             import paho.mqtt.client as mqtt
@@ -34,10 +36,15 @@ class MqttActuator:
             raise ConfigError(f"actuator {name}: type mqtt needs the 'paho-mqtt' package: pip install paho-mqtt") from None
         self._mqtt = mqtt
         self.name = name
-        self.host = str(config.get("host", "127.0.0.1"))
-        self.port = int(config.get("port", 1883))
-        self.keepalive = int(config.get("keepalive", 30))
-        self.timeout = float(config.get("timeout", 3.0))
+        where = f"actuators.{name}"
+        host = config.get("host", "127.0.0.1")
+        check_template(host, f"{where}.host", "a host name or address")
+        self.host = host
+        self.port = setting(config, "port", where, 1883, integer=True, minimum=1, maximum=65535,
+                            what="a port number (an integer from 1 to 65535)")
+        self.keepalive = setting(config, "keepalive", where, 30, integer=True, minimum=1,
+                                 what="seconds (an integer >= 1)")
+        self.timeout = float(setting(config, "timeout", where, 3.0, positive=True, what="a number of seconds > 0"))
         self.base_topic = str(config.get("base_topic", "safu"))
         self.discovery_prefix = config.get("discovery_prefix", "homeassistant")
         self.username, self.password = config.get("username"), config.get("password")
@@ -89,6 +96,24 @@ class MqttActuator:
             raise ActuatorError(f"MQTT publish to {topic} not confirmed within {self.timeout:g}s")
 
     # ---- steps
+    def check_step(self, step: dict, where: str) -> None:
+        qos = step.get("qos", 1)
+        if isinstance(qos, bool) or qos not in (0, 1, 2):
+            raise ConfigError(f"{where}.qos: expected 0, 1 or 2, got {step['qos']!r}")
+        if "retain" in step and not isinstance(step["retain"], bool):
+            raise ConfigError(f"{where}.retain: expected true or false, got {step['retain']!r}")
+        if "ha" in step:
+            ha = step["ha"]
+            if not isinstance(ha, dict) or "component" not in ha or "object_id" not in ha:
+                raise ConfigError(f"{where}.ha: expected a mapping with component and object_id, got {ha!r}")
+            unknown = sorted(set(ha) - {"component", "object_id", "payload"})
+            if unknown:
+                raise ConfigError(f"{where}.ha: unknown key {unknown[0]!r}; expected component, object_id, payload")
+        elif "topic" in step:
+            check_template(step["topic"], f"{where}.topic", "a topic (a template string)")
+        else:
+            raise ConfigError(f"{where}.topic: an mqtt step needs 'topic' or 'ha'")
+
     def perform(self, step: dict, context: ActionContext) -> str:
         qos, retain = int(step.get("qos", 1)), bool(step.get("retain", False))
         if "ha" in step:

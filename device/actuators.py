@@ -14,6 +14,7 @@ percent-encode them; payloads and bodies are data.
 from __future__ import annotations
 
 import json
+import math
 import re
 import string
 import sys
@@ -29,8 +30,55 @@ class StepError(ActuatorError):
     """A step cannot be done for this command (slot missing, unknown line): retrying would not help."""
 
 
+class ActuatorTimeout(ActuatorError):
+    """A step did not finish within its time limit. It is not retried: it may have taken effect (a
+    request the server received but did not answer, a command half done)."""
+
+
 class ConfigError(ValueError):
     """The actions file is wrong; the message names the file, the entry and the expected value."""
+
+
+def check_number(value, where: str, *, integer: bool = False, minimum: float | None = None,
+                 maximum: float | None = None, positive: bool = False, what: str = ""):
+    """value if it is a finite number in range (an int when `integer`; booleans are not numbers), else a
+    ConfigError "<where>: expected <what>, got <value>"."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (isinstance(value, int) or not integer)
+    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    ok = ok and (not positive or value > 0)
+    if not ok:
+        if not what:
+            kind = "an integer" if integer else "a number"
+            if positive:
+                what = f"{kind} > 0"
+            elif minimum is not None and maximum is not None:
+                what = f"{kind} from {minimum:g} to {maximum:g}"
+            elif minimum is not None:
+                what = f"{kind} >= {minimum:g}"
+            else:
+                what = kind
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+    return value
+
+
+def check_keys(mapping: dict, allowed, where: str) -> None:
+    """ConfigError naming the first key of `mapping` not in `allowed` (a typo would otherwise be ignored)."""
+    unknown = sorted(str(k) for k in mapping if k not in allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}")
+
+
+def check_template(value, where: str, what: str = "a string") -> None:
+    """A step field that must be a template string (non-empty)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+
+
+def setting(config: dict, key: str, where: str, default, **limits):
+    """A numeric actuator setting, checked (check_number) and named `<where>.<key>` when wrong."""
+    value = config.get(key, default)
+    return check_number(value, f"{where}.{key}", **limits)
 
 
 @dataclass
@@ -80,6 +128,9 @@ def expand(template, context: ActionContext, escape: Callable[[str], str] = lamb
 
 
 class Actuator(Protocol):
+    """`perform` does one step; `check_step(step, where)` (optional) raises ConfigError for a step that
+    can never work (checked when the actions file is read, `where` names the step); `step_keys`
+    (optional): the keys a step may have besides `actuator`; `timeout`: seconds one attempt may take."""
     name: str
 
     def perform(self, step: dict, context: ActionContext) -> str: ...
@@ -92,12 +143,22 @@ class PrintActuator:
 
     Step keys: message (template). Actuator keys: file (optional path), stream ("stdout"|"stderr")."""
 
+    settings = {"type", "file", "stream"}
+    step_keys = {"message"}
+
     def __init__(self, name: str, config: dict, base_dir: str):
         self.name = name
         self.file = config.get("file")
         self.stream = config.get("stream", "stderr")  # stdout carries the JSON event lines
+        self.timeout = 5.0
         if self.stream not in ("stdout", "stderr"):
-            raise ConfigError(f"actuator {name}: stream must be 'stdout' or 'stderr'")
+            raise ConfigError(f"actuators.{name}.stream: expected 'stdout' or 'stderr', got {self.stream!r}")
+        if self.file is not None:
+            check_template(self.file, f"actuators.{name}.file", "a file path")
+
+    def check_step(self, step: dict, where: str) -> None:
+        if "message" in step:
+            check_template(step["message"], f"{where}.message", "a message (template string)")
 
     def perform(self, step: dict, context: ActionContext) -> str:
         if "message" in step:
@@ -118,6 +179,8 @@ class PrintActuator:
 def make_actuator(name: str, config: dict, base_dir: str) -> Actuator:
     """Builds the actuator of config["type"]; heavy optional packages are imported inside each type."""
     kind = config.get("type")
+    if kind in ACTUATOR_SETTINGS:
+        check_keys(config, ACTUATOR_SETTINGS[kind], f"actuators.{name}")
     if kind == "print":
         return PrintActuator(name, config, base_dir)
     if kind == "mqtt":
@@ -133,3 +196,14 @@ def make_actuator(name: str, config: dict, base_dir: str) -> Actuator:
         from safu.device.actuator_gpio import make_gpio
         return make_gpio(name, config, base_dir)
     raise ConfigError(f"actuator {name}: unknown type {kind!r}; expected print, mqtt, http, shell, gpio or simulated_gpio")
+
+
+ACTUATOR_SETTINGS = {  # the settings each actuator type reads (a typo would otherwise be ignored)
+    "print": PrintActuator.settings,
+    "mqtt": {"type", "host", "port", "keepalive", "timeout", "base_topic", "discovery_prefix", "username",
+             "password", "client_id"},
+    "http": {"type", "base_url", "headers", "timeout"},
+    "shell": {"type", "timeout", "cwd"},
+    "gpio": {"type", "chip", "lines", "consumer"},
+    "simulated_gpio": {"type", "chip", "lines", "state_file"},
+}

@@ -4,25 +4,55 @@
     for event in loop.run([WavSource("turn_on.wav")]):
         print(json.dumps(event))
 
-An event is a dict: source, start_s/end_s (stream time), transcript (what the intent model read), asr
-(the words acted on, accepted, reason; `best`: the recogniser's best hypothesis, which differs from
-`words` when a runner-up was the first one the intent model understood; `alternatives`: how many
-runners-up there were; `loudness_range_db`: loudest against quietest frames, an estimate of the
+An event is a dict: type "utterance", source, start_s/end_s (stream time), transcript (what the intent
+model read), asr (the words acted on, accepted, reason; `best`: the recogniser's best hypothesis, which
+differs from `words` when a runner-up was the first one the intent model understood; `alternatives`: how
+many runners-up there were; `loudness_range_db`: loudest against quietest frames, an estimate of the
 speech-to-noise ratio, or null; `agreeing` of `decoders`: how many of the recogniser's decoders heard
 the command too, null when nothing was checked, see VoiceLoop.confirm), intent, confidence, slots,
-action (what was done, or null), reason (why nothing was done) and timings in ms: endpoint (audio time
-the endpointer waited after speech ended), asr (with the other warps, when they were asked), nlu (with
-the agreement check), action, and latency = the sum of those, the delay a speaker waits between the end
-of speech and the switch when audio arrives in real time.
+heard_intent/heard_slots, action, reason (why nothing was done), error, and timings in ms: endpoint
+(audio time the endpointer waited after speech ended), asr (with the other warps, when they were asked),
+nlu (with the agreement check), action, and latency = the sum of those, the delay a speaker waits
+between the end of speech and the switch when audio arrives in real time.
+
+`intent` is the command accepted, or null: a consumer can act on `intent` alone. `heard_intent` and
+`heard_slots` are what the intent model read, accepted or not (a command the decoders did not agree on,
+or below --min-confidence, has `intent` null and its reading there; out-of-scope speech has both null).
+
+Nothing one utterance does stops the loop. An exception while decoding, understanding or acting ends
+that utterance only: its event has `error` ("decoding failed: ..."; else null) and the loop goes on
+with the next one. A source that fails while being read gives one event with `error` ("reading audio
+failed: ...") and the loop goes on with the next source.
+
+Actions. With an ActionRunner the loop acts before returning the event (`action`: the runner's result,
+{"rule", "steps"}). With an ActionWorker (what `safu listen` uses) acting happens on the worker's thread,
+so a device that hangs never holds up listening: the event is printed as soon as the command is heard,
+with `"action": {"queued": true, "id": N, "rule": R, "waiting": W}`, and the outcome follows as a line
+of its own, `{"type": "action", "id": N, ...}` (see ActionWorker), when the device has answered or the
+step's deadline has passed; a step that timed out says `"timed_out": true` and is not run again. A
+command that finds MAX_WAITING actions already waiting is dropped: `"action": {"queued": false, ...}`
+and `error` says so. No rule for the intent: `"action": {"queued": false, "rule": null, "reason"}`.
+The action of an utterance is handed to the worker only once its event has been yielded by `run`, so
+the event always comes out before the outcome of its action.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Iterable, Iterator
 
 from safu.device.actuators import ActionContext
 from safu.device.audio import AudioSource
 from safu.device.endpointer import Endpointer, Utterance
+
+
+log = logging.getLogger("safu.device.pipeline")
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: its type and message."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def command_key(prediction) -> tuple:
@@ -42,10 +72,25 @@ class VoiceLoop:
         self._predictions: dict[str, object] = {}
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
+        """One event per utterance of each source in turn; see the module docstring for errors."""
         for source in sources:
             try:
-                for utt in self.endpointer.utterances(source):
-                    yield self.handle(utt, source.name)
+                utterances = self.endpointer.utterances(source)
+                while True:
+                    try:
+                        utt = next(utterances)
+                    except StopIteration:
+                        break
+                    except Exception as exc:  # noqa: BLE001 - a broken source ends only itself
+                        log.warning("%s: reading audio failed: %s", source.name, describe(exc))
+                        yield self._event(None, source.name, error=f"reading audio failed: {describe(exc)}")
+                        break
+                    event, pending = self._handle(utt, source.name)
+                    try:
+                        yield event
+                    finally:  # also when the consumer stops early: the command was heard
+                        if pending is not None:
+                            self._start(pending)
             finally:
                 source.close()
 
@@ -95,59 +140,109 @@ class VoiceLoop:
         return self._predictions[text]
 
     def handle(self, utt: Utterance, source_name: str = "") -> dict:
+        """The event for one utterance (acted on, or its action queued, before it returns). Never raises
+        an Exception: a failure is the event's `error`."""
+        event, pending = self._handle(utt, source_name)
+        if pending is not None:
+            self._start(pending)
+        return event
+
+    def _event(self, utt: Utterance | None, source_name: str, error: str | None = None) -> dict:
+        """The event with nothing heard yet (every key there, so that its shape never changes)."""
+        return {"type": "utterance", "source": source_name,
+                "start_s": None if utt is None else round(utt.start_s, 3),
+                "end_s": None if utt is None else round(utt.end_s, 3),
+                "ended_by": None if utt is None else utt.ended_by, "transcript": None,
+                "asr": None, "intent": None, "confidence": 0.0, "slots": {}, "heard_intent": None,
+                "heard_slots": {}, "action": None, "reason": error, "error": error,
+                "timings": {"endpoint_ms": 0.0 if utt is None else round(1000 * utt.endpoint_delay_s, 1),
+                            "asr_ms": 0.0, "nlu_ms": 0.0, "action_ms": 0.0, "latency_ms": 0.0}}
+
+    def _handle(self, utt: Utterance, source_name: str) -> tuple[dict, int | None]:
+        """(event, the id of the action the worker holds until the event is out, or None)."""
         self._predictions = {}  # this utterance's hypotheses, read once each
-        heard = self.recognizer.recognize(utt.samples)
-        asr_s = heard.decode_s
-        t0 = time.perf_counter()
-        transcript, prediction = self.understand(heard)
-        agreeing, doubt = self.confirm(heard, prediction)
-        nlu_s = time.perf_counter() - t0
-        understood = prediction is not None and prediction.intent is not None
-        if (doubt or not understood) and self.agreement_needed > 1 and hasattr(self.recognizer, "widen"):
-            # No command that enough of the chosen decoders agree on: ask the others too (PocketSphinx:
-            # the warps the pitch left out), and rank and check afresh over all of them.
-            wider = self.recognizer.widen()
-            if wider is not None:
-                heard, asr_s = wider, asr_s + wider.decode_s
-                t0 = time.perf_counter()
-                transcript, prediction = self.understand(heard)
-                agreeing, doubt = self.confirm(heard, prediction)
-                nlu_s += time.perf_counter() - t0
-        event = {"source": source_name, "start_s": round(utt.start_s, 3), "end_s": round(utt.end_s, 3),
-                 "ended_by": utt.ended_by, "transcript": transcript.text,
-                 "asr": {"engine": self.recognizer.name, "restricted": self.recognizer.restricted,
-                         "words": transcript.words, "accepted": transcript.accepted, "reason": transcript.reason,
-                         "best": heard.words, "alternatives": len(heard.alternatives),
-                         "loudness_range_db": heard.loudness_range_db, "agreeing": agreeing,
-                         "decoders": len(heard.opinions)},
-                 "intent": None, "confidence": 0.0, "slots": {}, "action": None, "reason": None}
-        timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 1000 * asr_s,
-                   "nlu_ms": 1000 * nlu_s, "action_ms": 0.0}
-        if prediction is None:
-            event["reason"] = f"speech rejected: {transcript.reason}"
-        else:
-            event.update(intent=prediction.intent, confidence=round(float(prediction.confidence), 4),
-                         slots=dict(prediction.slots))
-            if prediction.intent is None:
-                event["reason"] = prediction.reason or "out of scope"
-            elif doubt:
-                event["reason"] = f"speech rejected: {doubt}"
-            elif self.min_confidence is not None and prediction.confidence < self.min_confidence:
-                event["reason"] = (f"confidence {prediction.confidence:.3f} below --min-confidence "
-                                   f"{self.min_confidence:.3f}")
-            elif self.runner is None:
-                event["reason"] = "no actions configured"
+        event = self._event(utt, source_name)
+        timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 0.0, "nlu_ms": 0.0, "action_ms": 0.0}
+        stage, pending = "decoding", None
+        try:
+            heard = self.recognizer.recognize(utt.samples)
+            asr_s = heard.decode_s
+            timings["asr_ms"] = 1000 * asr_s
+            stage = "understanding"
+            t0 = time.perf_counter()
+            transcript, prediction = self.understand(heard)
+            agreeing, doubt = self.confirm(heard, prediction)
+            nlu_s = time.perf_counter() - t0
+            understood = prediction is not None and prediction.intent is not None
+            if (doubt or not understood) and self.agreement_needed > 1 and hasattr(self.recognizer, "widen"):
+                # No command that enough of the chosen decoders agree on: ask the others too (PocketSphinx:
+                # the warps the pitch left out), and rank and check afresh over all of them.
+                stage = "decoding"
+                wider = self.recognizer.widen()
+                if wider is not None:
+                    heard, asr_s = wider, asr_s + wider.decode_s
+                    timings["asr_ms"] = 1000 * asr_s
+                    stage = "understanding"
+                    t0 = time.perf_counter()
+                    transcript, prediction = self.understand(heard)
+                    agreeing, doubt = self.confirm(heard, prediction)
+                    nlu_s += time.perf_counter() - t0
+            timings["nlu_ms"] = 1000 * nlu_s
+            event.update(transcript=transcript.text,
+                         asr={"engine": self.recognizer.name, "restricted": self.recognizer.restricted,
+                              "words": transcript.words, "accepted": transcript.accepted,
+                              "reason": transcript.reason, "best": heard.words,
+                              "alternatives": len(heard.alternatives),
+                              "loudness_range_db": heard.loudness_range_db, "agreeing": agreeing,
+                              "decoders": len(heard.opinions)})
+            if prediction is None:
+                event["reason"] = f"speech rejected: {transcript.reason}"
             else:
-                t0 = time.perf_counter()
-                context = ActionContext(prediction.intent, dict(prediction.slots), transcript.text,
-                                        float(prediction.confidence))
-                event["action"] = self.runner.run(context)
-                timings["action_ms"] = 1000 * (time.perf_counter() - t0)
-                if event["action"]["rule"] is None:
-                    event["reason"] = event["action"]["reason"]
-                elif not all(step["ok"] for step in event["action"]["steps"]):
-                    event["reason"] = "action failed: " + "; ".join(
-                        s["error"] for s in event["action"]["steps"] if not s["ok"])
+                event.update(confidence=round(float(prediction.confidence), 4), heard_intent=prediction.intent,
+                             heard_slots=dict(prediction.slots))
+                if prediction.intent is None:
+                    event["reason"] = prediction.reason or "out of scope"
+                elif doubt:
+                    event["reason"] = f"speech rejected: {doubt}"
+                elif self.min_confidence is not None and prediction.confidence < self.min_confidence:
+                    event["reason"] = (f"confidence {prediction.confidence:.3f} below --min-confidence "
+                                       f"{self.min_confidence:.3f}")
+                else:
+                    event.update(intent=prediction.intent, slots=dict(prediction.slots))
+                    stage = "acting"
+                    context = ActionContext(prediction.intent, dict(prediction.slots), transcript.text,
+                                            float(prediction.confidence))
+                    if self.runner is None:
+                        event["reason"] = "no actions configured"
+                    elif hasattr(self.runner, "submit"):  # an ActionWorker: started once the event is out
+                        about = {"source": source_name, "start_s": event["start_s"], "transcript": transcript.text}
+                        event["action"] = self.runner.submit(context, about, hold=True)
+                        pending = event["action"]["id"] if event["action"]["queued"] else None
+                        if event["action"].get("error"):
+                            event["error"] = event["reason"] = f"acting failed: {event['action']['error']}"
+                        elif event["action"].get("reason"):
+                            event["reason"] = event["action"]["reason"]
+                    else:
+                        t0 = time.perf_counter()
+                        event["action"] = self.runner.run(context)
+                        timings["action_ms"] = 1000 * (time.perf_counter() - t0)
+                        if event["action"]["rule"] is None:
+                            event["reason"] = event["action"]["reason"]
+                        elif not all(step["ok"] for step in event["action"]["steps"]):
+                            event["reason"] = "action failed: " + "; ".join(
+                                s["error"] for s in event["action"]["steps"] if not s["ok"])
+        except Exception as exc:  # noqa: BLE001 - one utterance never stops the loop
+            error = f"{stage} failed: {describe(exc)}"
+            log.warning("%s at %.2f s: %s", source_name or "audio", utt.start_s, error)
+            log.debug("traceback", exc_info=True)
+            if pending is not None:  # cannot happen after a submit, but never leave an action held
+                self._start(pending)
+            event.update(intent=None, slots={}, action=None, reason=error, error=error)
+            pending = None
         timings["latency_ms"] = sum(timings.values())
         event["timings"] = {k: round(v, 1) for k, v in timings.items()}
-        return event
+        return event, pending
+
+    def _start(self, pending: int) -> None:
+        """Lets the worker begin the action it holds for this event."""
+        self.runner.release(pending)

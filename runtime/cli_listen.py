@@ -5,14 +5,20 @@
     safu listen --wav a.wav b.wav --asr vosk --vosk-model ~/vosk-model-small-en-us-0.15
     arecord -f S16_LE -r 16000 -c 1 -t raw | safu listen --stdin-pcm
 
-Prints one JSON line per utterance (transcript, intent, confidence, slots, action, timings). The device
-package (safu.device) is imported only when this command runs.
+Prints one JSON line per utterance (transcript, intent, confidence, slots, action, error, timings) as
+soon as it is heard; actions run on a worker thread, and each one's outcome follows as a line of its
+own, {"type": "action", "id": N, ...} (see device/pipeline.py). Nothing one utterance does stops the
+listening: a failure is that line's "error". Exit status: 0 when every utterance went through, 1 when
+some failed (an error, or an action that failed or was dropped; stderr says how many: "N utterance(s)
+failed"), 2 when an input could not be opened (the other inputs are still heard) or the setup is wrong.
+The device package (safu.device) is imported only when this command runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import threading
 
 
 def register(sub) -> None:
@@ -58,8 +64,71 @@ def register(sub) -> None:
     p.set_defaults(func=run_listen)
 
 
-def _sources(args):
-    from safu.device.audio import MicrophoneSource, PcmStreamSource, WavSource
+class Report:
+    """Prints the JSON lines (from the listening thread and the action worker, one at a time) and keeps
+    count of what failed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.done = 0                       # steps that did what they were asked
+        self.failed: dict[str, int] = {}    # utterances that failed, by stage
+        self.unreadable = 0                 # inputs that could not be opened
+
+    def _line(self, record: dict, notes: list[str]) -> None:
+        with self._lock:
+            print(json.dumps(record), flush=True)
+            for note in notes:
+                print(note, file=sys.stderr, flush=True)
+
+    def _count(self, stage: str) -> None:
+        with self._lock:
+            self.failed[stage] = self.failed.get(stage, 0) + 1
+
+    def utterance(self, event: dict) -> None:
+        notes = []
+        if event.get("error"):
+            self._count(event["error"].split(" failed")[0])
+        action = event.get("action") or {}
+        for step in action.get("steps", []):  # acted on in the listening thread (an ActionRunner)
+            if step["ok"]:
+                self.done += 1
+                notes.append(f"switched: {step['detail']}  <- \"{event['transcript']}\"")
+        if action.get("steps") and not all(step["ok"] for step in action["steps"]):
+            self._count("acting")
+        self._line(event, notes)
+
+    def action(self, outcome: dict) -> None:  # on the worker's thread
+        notes = []
+        for step in outcome["steps"]:
+            if step["ok"]:
+                with self._lock:
+                    self.done += 1
+                notes.append(f"switched: {step['detail']}  <- \"{outcome.get('transcript')}\"")
+        if not outcome["ok"]:
+            self._count("acting")
+            notes.append(f"action {outcome['id']} failed: {outcome['error']}  <- \"{outcome.get('transcript')}\"")
+        self._line(outcome, notes)
+
+    def unreadable_input(self, exc: Exception) -> None:
+        with self._lock:
+            self.unreadable += 1
+            print(f"safu listen: error: {exc}", file=sys.stderr, flush=True)
+
+    def summary(self) -> int:
+        """Prints the totals; -> the exit status."""
+        print(f"{self.done} action(s) done", file=sys.stderr)
+        failures = sum(self.failed.values())
+        if failures:
+            stages = ", ".join(f"{n} in {stage}" for stage, n in sorted(self.failed.items()))
+            print(f"{failures} utterance(s) failed ({stages})", file=sys.stderr)
+        if self.unreadable:
+            print(f"{self.unreadable} input(s) could not be read", file=sys.stderr)
+            return 2
+        return 1 if failures else 0
+
+
+def _sources(args, report: Report):
+    from safu.device.audio import AudioError, MicrophoneSource, PcmStreamSource, WavSource
     from safu.device.samples import sample_wavs
 
     if args.mic:
@@ -67,12 +136,20 @@ def _sources(args):
         return [MicrophoneSource(device)]
     if args.stdin_pcm:
         return [PcmStreamSource(sys.stdin.buffer)]
-    paths = args.wav or sample_wavs()
-    return (WavSource(path) for path in paths)  # opened one at a time
+
+    def opened(paths):  # one at a time; one that cannot be opened is reported, and the others are heard
+        for path in paths:
+            try:
+                source = WavSource(path)
+            except AudioError as exc:
+                report.unreadable_input(exc)
+                continue
+            yield source
+    return opened(args.wav or sample_wavs())
 
 
 def run_listen(args) -> int:
-    from safu.device.actions import ActionRunner
+    from safu.device.actions import ActionRunner, ActionWorker
     from safu.device.command_vocabulary import sentence_labels, slot_values
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop
@@ -96,17 +173,20 @@ def run_listen(args) -> int:
                                  processes=args.decoder_processes, pronunciations=args.pronunciations,
                                  accents=None if args.accent is None else args.accent == "british",
                                  min_agreeing=args.min_agreeing)
-    loop = VoiceLoop(model, recognizer, runner, Endpointer(make_vad(args.vad)), args.min_confidence)
-    done = 0
+    report = Report()
     try:
-        for event in loop.run(_sources(args)):
-            print(json.dumps(event), flush=True)
-            for step in (event["action"] or {}).get("steps", []):
-                if step["ok"]:
-                    done += 1
-                    print(f"switched: {step['detail']}  <- \"{event['transcript']}\"", file=sys.stderr)
-    finally:
+        sources = _sources(args, report)
+    except BaseException:
         runner.close()
         recognizer.close()
-    print(f"{done} action(s) done", file=sys.stderr)
-    return 0
+        raise
+    worker = ActionWorker(runner, on_done=report.action)
+    try:
+        loop = VoiceLoop(model, recognizer, worker, Endpointer(make_vad(args.vad)), args.min_confidence)
+        for event in loop.run(sources):
+            report.utterance(event)
+        worker.drain()  # every action's outcome is out before the totals
+    finally:
+        worker.close(timeout=30)
+        recognizer.close()
+    return report.summary()

@@ -25,8 +25,8 @@ def runner(config, tmp_path):
     ({"actuators": {"a": {"type": "print"}}, "actions": [{"intent": "X", "do": [{"actuator": "b"}]}]},
      r"actions.yaml: actions\[0\].do\[0\].actuator: expected one of the actuators \['a'\], got 'b'"),
     ({"actuators": {}, "actions": [{"do": []}]}, r"actions\[0\].intent: expected an intent name"),
-    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": -1}}}}, r"lines.lamp must be a line offset"),
-    ({"actuatorz": {}}, r"unknown top-level key"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": -1}}}}, r"actions.yaml: actuators.g.lines.lamp: expected a line offset \(an integer from 0 to 65535\), got -1"),
+    ({"actuatorz": {}}, r"actions.yaml: unknown key 'actuatorz'; expected one of actions, actuators, default, retry"),
 ])
 def test_bad_actions_files_name_file_and_entry(tmp_path, config, message):
     with pytest.raises(ConfigError, match=message):
@@ -61,7 +61,7 @@ def test_simulated_gpio_switches_lines_atomically(tmp_path):
     r.run(ActionContext("HassTurnOff", {"name": "kitchen light"}))
     assert json.loads(state.read_text())["lines"] == {"17": 0}
     bad = r.run(ActionContext("HassTurnOn", {"name": "Garage"}))["steps"][0]
-    assert not bad["ok"] and "no GPIO line for 'garage'" in bad["error"] and bad["attempts"] == 1  # not retried
+    assert not bad["ok"] and "no GPIO line named 'garage' in lines" in bad["error"] and bad["attempts"] == 1  # not retried
     missing = r.run(ActionContext("HassTurnOn", {}))["steps"][0]
     assert not missing["ok"] and "slot 'name'" in missing["error"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".gpio-")] == []  # no temp files left

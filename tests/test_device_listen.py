@@ -74,7 +74,9 @@ def run_voice_to_broker(tmp_path, model, commands, expected):
     try:
         r = safu("listen", "--model", str(model), "--wav", *wavs, "--actions", str(mqtt_actions(tmp_path, broker.port)))
         assert r.returncode == 0, r.stderr
-        events = [json.loads(line) for line in r.stdout.splitlines()]
+        lines = [json.loads(line) for line in r.stdout.splitlines()]
+        events = [e for e in lines if e["type"] == "utterance"]
+        outcomes = [e for e in lines if e["type"] == "action"]
         messages = sub.wait_for(len(expected), timeout=5)
     finally:
         sub.stop()
@@ -84,6 +86,8 @@ def run_voice_to_broker(tmp_path, model, commands, expected):
         assert set(e) >= {"transcript", "intent", "confidence", "slots", "action", "timings", "reason"}
         assert e["timings"]["latency_ms"] >= e["timings"]["asr_ms"] > 0
     assert [(t, p) for t, p, _ in messages] == expected
+    assert len(outcomes) == len(expected) and all(o["ok"] for o in outcomes)
+    assert [o["id"] for o in outcomes] == [e["action"]["id"] for e in events if e["action"]]
     return events
 
 
@@ -105,11 +109,19 @@ def test_listen_with_no_arguments_runs_the_demo(tmp_path):
     builtin_model_or_skip()
     r = safu("listen", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    events = [json.loads(line) for line in r.stdout.splitlines()]
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    events = [e for e in lines if e["type"] == "utterance"]
     assert len(events) == 5  # the five shipped samples, one utterance each
-    assert events[0]["intent"] == "HassTurnOn" and events[0]["action"]["steps"][0]["ok"]
+    assert events[0]["intent"] == "HassTurnOn" and events[0]["action"]["queued"]
     acted = [e for e in events if e["action"]]
     assert len(acted) == 4 and all(e["asr"]["agreeing"] >= 2 for e in acted)  # two warps agreed on each
+    # each queued action's outcome follows its utterance's line, in order
+    outcomes = [e for e in lines if e["type"] == "action"]
+    assert [o["id"] for o in outcomes] == [e["action"]["id"] for e in acted]
+    assert all(o["ok"] and o["steps"][0]["ok"] for o in outcomes)
+    for event in acted:
+        assert lines.index(event) < next(i for i, o in enumerate(lines) if o.get("id") == event["action"]["id"]
+                                         and o["type"] == "action")
     state = json.loads((tmp_path / "safu_gpio_state.json").read_text())
     assert "2" in state["lines"]  # the kitchen light's line was switched
     assert "switched: gpio" in r.stderr

@@ -305,7 +305,8 @@ def test_voice_loop_acts_only_when_enough_decoders_hear_the_command(model):
     # None of them does: rejected, and the event says why. The same name with another intent does not count.
     rec = Decoders([[on], [off], [off], [off]], first=3)
     event = VoiceLoop(model, rec).handle(utt)
-    assert event["intent"] == "HassTurnOn" and event["action"] is None
+    assert event["intent"] is None and event["heard_intent"] == "HassTurnOn" and event["action"] is None
+    assert event["slots"] == {} and event["heard_slots"]
     assert event["reason"] == "speech rejected: heard as this command by 1 of 4 decoders, 2 needed"
     # A hypothesis the word checks rejected does not count either.
     rec = Decoders([[on], [off]], first=2)
