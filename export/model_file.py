@@ -60,6 +60,7 @@ class ModelFile:
     metadata: dict = field(default_factory=dict)
     tensors: dict = field(default_factory=dict)
     path: str = ""
+    types: dict = field(default_factory=dict)  # metadata key -> stored type code (KV_U32 ...)
 
     def require(self, key: str):
         """Returns metadata[key]; raises ModelFormatError naming the missing key."""
@@ -208,8 +209,9 @@ class _Cursor:
             raise ModelFormatError(f"{self.where}: {what} is not valid UTF-8") from exc
 
 
-def _read_value(c: _Cursor, key: str):
+def _read_value(c: _Cursor, key: str, types: dict):
     (kind,) = c.unpack("I", f"type of {key!r}")
+    types[key] = kind
     if kind == KV_U32:
         return c.unpack("I", key)[0]
     if kind == KV_I64:
@@ -259,12 +261,12 @@ def decode_model(buf: bytes, where: str = "<bytes>") -> ModelFile:
         raise ModelFormatError(f"{where}: metadata checksum mismatch (corrupt file)")
 
     c = _Cursor(buf, HEADER_SIZE, HEADER_SIZE + meta_size, where)
-    metadata = {}
+    metadata, types = {}, {}
     for _ in range(n_kv):
         key = c.string("metadata key", MAX_NAME_LEN)
         if key in metadata:
             raise ModelFormatError(f"{where}: duplicate metadata key {key!r}")
-        metadata[key] = _read_value(c, key)
+        metadata[key] = _read_value(c, key, types)
 
     entries = []
     for _ in range(n_tensors):
@@ -300,7 +302,7 @@ def decode_model(buf: bytes, where: str = "<bytes>") -> ModelFile:
         if zlib.crc32(raw) != crc:
             raise ModelFormatError(f"{where}: tensor {name!r} checksum mismatch (corrupt file)")
         tensors[name] = np.frombuffer(raw, dtype=DTYPES[dtype]).reshape(dims).astype(DTYPES[dtype].newbyteorder("="))
-    return ModelFile(version=version, metadata=metadata, tensors=tensors, path=where)
+    return ModelFile(version=version, metadata=metadata, tensors=tensors, path=where, types=types)
 
 
 def read_model_file(path) -> ModelFile:

@@ -28,17 +28,23 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class IntentReference:
     """Forward pass of a kind-`intent` model file."""
 
-    def __init__(self, model_file):
-        meta = model_file.metadata
-        self.R = model_file.tensor("token_table").astype(np.float32)       # (N, D)
-        self.slot_W = model_file.tensor("slot_W").astype(np.float32)       # (K_s, K_s)
-        self.slot_U = model_file.tensor("slot_U").astype(np.float32)       # (K_s*D + N, S)
-        self.slot_b = model_file.tensor("slot_b").astype(np.float32)       # (S,)
-        self.intent_W = model_file.tensor("intent_W").astype(np.float32)   # (K_i, K_i)
-        self.intent_U = model_file.tensor("intent_U").astype(np.float32)   # (N + B + 2D, C)
-        self.intent_b = model_file.tensor("intent_b").astype(np.float32)   # (C,)
-        self.radius = int(meta["slot.radius"])
-        self.buckets = int(meta["intent.bigram_buckets"])
+    def __init__(self, model_file, layout=None):
+        """Checks the file first (export/intent_check.py, the C++ core's checks and wording): a bad
+        file raises IntentModelError before any array is sized from its metadata."""
+        from safu.export.intent_check import check_intent_model
+
+        if layout is None:
+            layout = check_intent_model(model_file)
+        w = layout.weights
+        self.R = w["token_table"]            # (N, D)
+        self.slot_W = w["slot_W"]            # (K_s, K_s)
+        self.slot_U = w["slot_U"]            # (K_s*D + N, S)
+        self.slot_b = w["slot_b"]            # (S,)
+        self.intent_W = w["intent_W"]        # (K_i, K_i)
+        self.intent_U = w["intent_U"]        # (N + B + 2D, C)
+        self.intent_b = w["intent_b"]        # (C,)
+        self.radius = layout.radius
+        self.buckets = layout.buckets
         self.N, self.D = self.R.shape
 
     def forward(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from safu.export.intent_check import check_intent_model
 from safu.export.model_file import ModelFormatError, read_model_file
 from safu.models.intent_model import NONE_INTENT
 from safu.models.tokenizer import Vocabulary
@@ -52,8 +53,7 @@ class IntentModel:
 
         self.path = str(path)
         mf = read_model_file(path)
-        if mf.metadata.get("general.kind") != "intent":
-            raise ModelFormatError(f"{path}: general.kind is {mf.metadata.get('general.kind')!r}, expected 'intent'")
+        layout = check_intent_model(mf, self.path)  # the C++ core's checks and words, before anything is built
         self.metadata = mf.metadata
         self.vocab = Vocabulary(mf.require("tokenizer.vocab"))
         self.max_tokens = int(mf.require("tokenizer.max_tokens"))
@@ -68,7 +68,7 @@ class IntentModel:
             self.synonyms[(name, surface)] = value
         self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
         self.backend = backend
-        self._forward = make_forward(path, mf, backend)
+        self._forward = make_forward(path, mf, backend, layout)
 
     def __repr__(self) -> str:
         return f"IntentModel({self.path!r}, intents={len(self.intents)}, vocab={len(self.vocab)})"

@@ -19,7 +19,8 @@ def core_available() -> bool:
     return hasattr(_core, "IntentModel")
 
 
-def make_forward(path, model_file, backend: str = "auto"):
+def make_forward(path, model_file, backend: str = "auto", layout=None):
+    """`layout`: the result of export/intent_check.check_intent_model(model_file) if already made."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "core" or (backend == "auto" and core_available()):
@@ -28,4 +29,4 @@ def make_forward(path, model_file, backend: str = "auto"):
         from safu import _core
         return _core.IntentModel(str(path))
     from safu.models.reference import IntentReference
-    return IntentReference(model_file)
+    return IntentReference(model_file, layout)

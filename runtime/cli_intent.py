@@ -227,17 +227,32 @@ def cmd_eval(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from safu.export.model_file import read_model_file
+    """Exit 0 when the file loads, 1 when it is a sound container that no backend loads."""
+    from safu.export.intent_check import check_model_file
+    from safu.export.model_file import ModelFormatError, read_model_file
     from safu.runtime.api import DEFAULT_MODEL
 
     path = DEFAULT_MODEL if args.model == "default" else args.model
     mf = read_model_file(path)  # verifies header, metadata and every tensor CRC
+    try:  # the backends' checks: keys, types, ranges, shapes, finite weights
+        check, problem = check_model_file(mf, str(path)), None
+    except ModelFormatError as exc:
+        check, problem = None, str(exc)
     if args.json:
-        meta = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in mf.metadata.items()}
+        def plain(v):  # JSON has no NaN/inf: such a metadata float is shown as its name, "nan"
+            v = v.tolist() if hasattr(v, "tolist") else v
+            if isinstance(v, list):
+                return [plain(x) for x in v]
+            return str(v) if isinstance(v, float) and (v != v or abs(v) == float("inf")) else v
+
+        meta = {k: plain(v) for k, v in mf.metadata.items()}
         tensors = {k: {"dtype": str(t.dtype), "shape": list(t.shape)} for k, t in mf.tensors.items()}
-        print(json.dumps({"path": str(path), "version": mf.version, "metadata": meta, "tensors": tensors}))
-        return 0
+        print(json.dumps({"path": str(path), "version": mf.version, "metadata": meta, "tensors": tensors,
+                          "check": {"ok": problem is None, "summary": check, "error": problem}}, allow_nan=False))
+        return 0 if problem is None else 1
     print(f"{path}: safu model file v{mf.version}, {os.path.getsize(path)} bytes, all checksums OK")
+    print(f"model check: OK ({check})" if problem is None else
+          f"model check: FAILED, no backend loads this file: {problem}")
     print("metadata:")
     for key, value in mf.metadata.items():
         if isinstance(value, list) and len(value) > 8:
@@ -250,4 +265,4 @@ def cmd_inspect(args) -> int:
         total += t.nbytes
         print(f"  {name:16s} {str(t.dtype):8s} {'x'.join(map(str, t.shape)):>14s} {t.nbytes:>10,d} bytes")
     print(f"  {'total':16s} {'':8s} {'':>14s} {total:>10,d} bytes")
-    return 0
+    return 0 if problem is None else 1

@@ -2,6 +2,7 @@
 #include "safu/intent_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "safu/errors.h"
@@ -61,7 +62,12 @@ IntentModel::IntentModel(const ModelFile& f) {
   const std::string& src = f.source();
   const std::string& kind = f.get_str("general.kind");
   if (kind != "intent") throw FormatError(src + ": general.kind is '" + kind + "', expected 'intent'");
-  vocab_ = Vocabulary(f.get_str_array("tokenizer.vocab"));
+  const std::vector<std::string>& tokens = f.get_str_array("tokenizer.vocab");
+  try {
+    vocab_ = Vocabulary(tokens);
+  } catch (const FormatError& e) {
+    throw FormatError(src + ": " + e.what());  // the Vocabulary does not know the file
+  }
   N_ = vocab_.size();
   D_ = f.get_u32("model.dim");
   max_tokens_ = f.get_u32("tokenizer.max_tokens");
@@ -81,6 +87,12 @@ IntentModel::IntentModel(const ModelFile& f) {
   if (C_ == 0) throw ShapeError(src + ": intent.labels is empty");
   if (S_ == 0 || slot_labels_[0] != "O") throw ShapeError(src + ": slot.labels must start with 'O'");
   threshold_ = float(f.get_float("intent.threshold"));
+  if (!(threshold_ >= 0.0f && threshold_ <= 1.0f)) {  // NaN fails both comparisons
+    char buf[64];
+    if (std::isnan(threshold_)) std::snprintf(buf, sizeof buf, "NaN");
+    else std::snprintf(buf, sizeof buf, "%g", double(threshold_));
+    throw FormatError(src + ": intent.threshold is " + buf + ", expected a probability in 0..1");
+  }
 
   // Slot labels: "O", "B-x", "I-x".
   for (const std::string& lab : slot_labels_) {
@@ -97,7 +109,8 @@ IntentModel::IntentModel(const ModelFile& f) {
     for (const std::string& e : f.get_str_array("slot.synonyms")) {
       size_t t1 = e.find('\t');
       size_t t2 = t1 == std::string::npos ? t1 : e.find('\t', t1 + 1);
-      if (t2 == std::string::npos) throw FormatError(src + ": slot.synonyms entry '" + e + "' is not slot\\tsurface\\tvalue");
+      if (t2 == std::string::npos || e.find('\t', t2 + 1) != std::string::npos)
+        throw FormatError(src + ": slot.synonyms entry '" + e + "' is not slot\\tsurface\\tvalue");
       synonyms_.emplace(e.substr(0, t2), e.substr(t2 + 1));  // key "slot\tsurface"; first entry wins
     }
   }

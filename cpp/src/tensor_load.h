@@ -1,9 +1,11 @@
-// cpp/src/tensor_load.h - copy a tensor of a ModelFile into floats, checking its shape.
+// cpp/src/tensor_load.h - copy a tensor of a ModelFile into floats, checking shape, dtype and that
+// every value is finite (the same checks, in the same order and words, as export/intent_check.py).
 //
 //   std::vector<float> W = load_f32(file, "slot_W", {Ks, Ks}, false);
 //   std::vector<float> U = load_f32(file, "slot_U", {Ks*D + N, S}, true);  // I8 + ".scale" allowed
 #pragma once
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -19,8 +21,19 @@ inline std::string shape_str(const std::vector<uint64_t>& dims) {
   return s + (dims.size() == 1 ? ",)" : ")");
 }
 
+inline const char* nonfinite_str(float v) { return std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf"); }
+
+// Throws FormatError naming the file, the tensor and the first flat index holding NaN or +-inf.
+inline void check_finite(const ModelFile& file, const std::string& name, const std::vector<float>& v) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw FormatError(file.source() + ": tensor '" + name + "' has a non-finite value (" + nonfinite_str(v[i]) +
+                        ") at flat index " + std::to_string(i) + ", expected finite weights");
+}
+
 // Returns the tensor as row-major float32. Throws ShapeError naming the file and tensor if the
-// shape differs from `expect` or the dtype is not allowed.
+// shape differs from `expect` or the dtype is not allowed, FormatError if a value is NaN or +-inf
+// (an I8 tensor: its scale, then the dequantised values).
 inline std::vector<float> load_f32(const ModelFile& file, const std::string& name, const std::vector<uint64_t>& expect,
                                    bool allow_i8) {
   const TensorInfo& t = file.tensor(name);
@@ -31,6 +44,7 @@ inline std::vector<float> load_f32(const ModelFile& file, const std::string& nam
   std::vector<float> out(n);
   if (t.dtype == DType::F32) {
     std::memcpy(out.data(), t.data, n * sizeof(float));
+    check_finite(file, name, out);
     return out;
   }
   if (t.dtype == DType::I8 && allow_i8) {
@@ -40,6 +54,7 @@ inline std::vector<float> load_f32(const ModelFile& file, const std::string& nam
     const int8_t* q = reinterpret_cast<const int8_t*>(t.data);
     for (uint64_t r = 0; r < rows; ++r)
       for (uint64_t c = 0; c < cols; ++c) out[r * cols + c] = float(q[r * cols + c]) * scale[r];
+    check_finite(file, name, out);
     return out;
   }
   throw ShapeError(file.source() + ": tensor '" + name + "' has dtype code " + std::to_string(uint32_t(t.dtype)) +
