@@ -56,11 +56,21 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("eval", help="evaluate a model on labelled data",
-                       epilog="example: safu eval home.safu test.jsonl --json")
+                       description="Scores a model on labelled data (any training format); metrics are "
+                                   "defined in docs/evaluation.md. Examples whose intent is null or not one "
+                                   "of the model's are out of scope: correct only if rejected.",
+                       epilog="example: safu eval home.safu test.jsonl --json --errors rows.jsonl")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("data", nargs="+", metavar="DATA")
     p.add_argument("--inventory", metavar="YAML")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--errors", metavar="FILE.jsonl",
+                   help="write one JSON line per example: text, expected, predicted (null when rejected), "
+                        "best_intent, confidence, rejected, correct, expected/predicted slots")
+    p.add_argument("--max-sentences", type=int, default=None, metavar="N",
+                   help="at most N sentences per intent (templates are sampled; see safu train --help)")
+    p.add_argument("--seed", type=int, default=0, help="seed of template sampling (default 0)")
+    p.add_argument("--skip-invalid", action="store_true", help="leave out bad JSONL lines / CSV rows")
     p.add_argument("--backend", default="auto", choices=["auto", "core", "numpy"])
     p.set_defaults(func=cmd_eval)
 
@@ -211,19 +221,56 @@ def cmd_predict(args) -> int:
 def cmd_eval(args) -> int:
     from safu.runtime.api import load
     from safu.runtime.datasets import load_examples
-    from safu.runtime.evaluate import evaluate
+    from safu.runtime.datasets.load import check_output_not_input
+    from safu.runtime.evaluate import evaluate, label_warning
 
+    if args.max_sentences is not None and args.max_sentences < 1:
+        raise ValueError(f"--max-sentences {args.max_sentences}: expected a positive number of sentences per intent")
+    if args.errors:
+        check_output_not_input(args.errors, args.data)
     model = load(args.model, backend=args.backend)
-    data = load_examples(args.data, inventory=args.inventory)
+    data = load_examples(args.data, inventory=args.inventory, max_sentences_per_intent=args.max_sentences,
+                         seed=args.seed, skip_invalid=args.skip_invalid)
+    for line in data.report:
+        if line.startswith(("warning", "skipped")):
+            print(line, file=sys.stderr)
+    rows: list | None = [] if args.errors else None
     progress = Progress()
-    report = evaluate(model, data.examples, progress)
+    report = evaluate(model, data.examples, progress, records=rows.append if rows is not None else None)
     progress.close()
+    warning = label_warning(report, model.intents)
+    if warning:
+        print(warning, file=sys.stderr)
+    if rows is not None:
+        _write_jsonl(args.errors, rows)
     if args.json:
         print(json.dumps(report))
         return 0
     for key, value in report.items():
-        print(f"{key:18s} {value:.4f}" if isinstance(value, float) else f"{key:18s} {value}")
+        if key == "unknown_intents":
+            continue
+        print(f"{key:22s} {value:.4f}" if isinstance(value, float) else f"{key:22s} {value}")
+    if rows is not None:
+        wrong = sum(not r["correct"] for r in rows)
+        print(f"wrote {args.errors}: {len(rows):,} examples, {wrong:,} with the wrong intent or acceptance")
     return 0
+
+
+def _write_jsonl(path: str, rows: list[dict]) -> None:
+    """One JSON object per line, written to a temp file next to `path` and renamed."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def cmd_inspect(args) -> int:
