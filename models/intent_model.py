@@ -27,6 +27,7 @@ from safu.models.adam import Adam, EarlyStopping
 from safu.models.bit_cipher import cipher_embeddings
 from safu.models.cooc import cooc_sums, normalise_blocks
 from safu.models.safu_unit import fit_W, internal_targets, log_softmax, softmax
+from safu.models.slot_transitions import fit_slot_transitions
 from safu.models.solver import explicit_fit
 from safu.models.tokenizer import SPECIALS, UNK, Vocabulary, is_number, tokenize
 
@@ -614,6 +615,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     K_s = 2 * config.slot_radius + 1
     tensors = {
         "slot_allowed": allowed,
+        "slot_transitions": fit_slot_transitions(labels, slot_labels),  # BIO Viterbi scores
         "token_table": final.R,
         "slot_W": final.slot_W,
         "slot_U": final.slot_U,

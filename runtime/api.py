@@ -16,9 +16,11 @@ import numpy as np
 from safu.export.intent_check import check_intent_model
 from safu.export.model_file import ModelFormatError, read_model_file
 from safu.models.intent_model import NONE_INTENT
+from safu.models.slot_decoding import label_spans, legal_transitions, viterbi_labels
 from safu.models.tokenizer import Vocabulary
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
+P_FLOOR = 1e-30   # slot probabilities are floored before the log (docs/intent_model.md)
 
 
 @dataclass
@@ -67,6 +69,8 @@ class IntentModel:
             name, surface, value = entry.split("\t")
             self.synonyms[(name, surface)] = value
         self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
+        self.slot_transitions = mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
+        self.slot_legal = legal_transitions(self.slot_labels)
         self.backend = backend
         self._forward = make_forward(path, mf, backend, layout)
 
@@ -89,7 +93,8 @@ class IntentModel:
         best = int(np.argmax(p_intent))
         conf = float(p_intent[best])
         allowed = self.slot_allowed[best] if self.slot_allowed is not None else None
-        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed)
+        spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed,
+                             self.slot_transitions, self.slot_legal)
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if self.intents[best] == NONE_INTENT:
@@ -103,25 +108,17 @@ class IntentModel:
         return pred
 
 
-def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None) -> list[SlotSpan]:
-    """BIO decoding of docs/intent_model.md: argmax per token over the labels the predicted intent
-    allows, a stray I-x starts a span."""
-    spans, cur = [], None  # cur = [name, first token, last token]
-    for j, row in enumerate(np.asarray(p_slot)):
-        if allowed is not None:
-            row = np.where(allowed, row, -1.0)
-        lab = labels[int(np.argmax(row))]
-        if lab == "O":
-            cur = None
-            continue
-        tag, name = lab[0], lab[2:]
-        if tag == "I" and cur is not None and cur[0] == name:
-            cur[2] = j
-            continue
-        cur = [name, j, j]
-        spans.append(cur)
+def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None, transitions=None,
+                 legal=None) -> list[SlotSpan]:
+    """Slot decoding of docs/intent_model.md: Viterbi over log p_slot under the BIO rules (and the
+    model's `slot_transitions` scores when it has them), over the labels the predicted intent
+    allows; spans get their canonical value from `slot.synonyms`."""
+    if legal is None:
+        legal = legal_transitions(labels)
+    log_p = np.log(np.maximum(np.asarray(p_slot, dtype=np.float64), P_FLOOR))
+    label_ids = viterbi_labels(log_p, legal, transitions, allowed)
     out, seen = [], set()
-    for name, a, b in spans:
+    for name, a, b in label_spans(label_ids, labels):
         if name in seen:
             continue  # the first span of a slot name wins
         seen.add(name)

@@ -156,3 +156,65 @@ def test_one_model_serves_many_threads(trained):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def _random_sentences(vocab, count, seed):
+    rng = np.random.default_rng(seed)
+    words = [w for w in vocab if not w.startswith("<")] + ["zebra", "42", "19.5"]
+    return [" ".join(rng.choice(words, int(rng.integers(1, 14)))) for _ in range(count)]
+
+
+def _with_tensors(src, dst, threshold=0.0, **changes):
+    """A copy of the model file with intent.threshold set and tensors replaced (None = removed)."""
+    from safu.export.model_file import write_model_file
+    mf = read_model_file(src)
+    metadata = dict(mf.metadata, **{"intent.threshold": threshold})
+    tensors = {k: mf.tensor(k) for k in mf.tensors}
+    for k, v in changes.items():
+        if v is None:
+            tensors.pop(k, None)
+        else:
+            tensors[k] = v
+    write_model_file(dst, metadata, tensors)
+    return dst
+
+
+def _spans_agree(path, sentences):
+    import safu
+    api = safu.load(path, backend="numpy")
+    cc = core.IntentModel(str(path))
+    n_spans = 0
+    for s in sentences:
+        want, got = api.predict(s).to_dict(), cc.predict(s)
+        assert (got["best_intent"], got["slots"], got["spans"]) == (want["best_intent"], want["slots"], want["spans"]), s
+        n_spans += len(want["spans"])
+    return n_spans
+
+
+def test_core_viterbi_spans_equal_numpy_on_many_sentences(trained, tmp_path):
+    from safu.models.slot_transitions import fit_slot_transitions
+    mf = read_model_file(trained)
+    assert "slot_transitions" in mf.tensors    # the trainer writes it
+    vocab, labels = mf.metadata["tokenizer.vocab"], mf.metadata["slot.labels"]
+    sentences = SENTENCES + _random_sentences(vocab, 400, 0)
+    open_model = _with_tensors(trained, tmp_path / "t.safu")
+    n = _spans_agree(open_model, sentences)
+    # Files without the table decode with the BIO mask alone, the same way in both.
+    n += _spans_agree(_with_tensors(trained, tmp_path / "mask.safu", slot_transitions=None), sentences)
+    # A random model and a random (strong) transition table reach every label pair.
+    rng = np.random.default_rng(3)
+    rand = write_random_intent_model(tmp_path / "r.safu", seed=3)
+    rlabels = read_model_file(rand).metadata["slot.labels"]
+    seqs = [rng.integers(0, len(rlabels), 6) for _ in range(30)]
+    table = fit_slot_transitions(seqs, rlabels, weight=3.0)
+    rvocab = read_model_file(rand).metadata["tokenizer.vocab"]
+    n += _spans_agree(_with_tensors(rand, tmp_path / "rt.safu", slot_transitions=table), _random_sentences(rvocab, 400, 1))
+    print(f"{n} spans identical in the C++ core and numpy")
+    assert n > 300
+
+
+def test_core_refuses_a_transition_table_of_the_wrong_shape(trained, tmp_path):
+    S = len(read_model_file(trained).metadata["slot.labels"])
+    bad = _with_tensors(trained, tmp_path / "bad.safu", slot_transitions=np.zeros((S, S), np.float32))
+    with pytest.raises(core.ShapeError, match="slot_transitions"):
+        core.IntentModel(str(bad))

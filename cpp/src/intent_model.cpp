@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "safu/errors.h"
 #include "softmax.h"
@@ -52,6 +53,10 @@ IntentWorkspace::IntentWorkspace(const IntentModel& m) {
   logits.resize(std::max(m.n_intents(), m.n_slot_labels()) + 1);
   p_intent.resize(m.n_intents());
   p_slot.resize(m.max_tokens() * m.n_slot_labels());
+  delta.resize(m.n_slot_labels());
+  delta_next.resize(m.n_slot_labels());
+  back.resize(m.max_tokens() * m.n_slot_labels());
+  label.resize(m.max_tokens());
   spans.reserve(64);
   token.reserve(64);
 }
@@ -132,6 +137,19 @@ IntentModel::IntentModel(const ModelFile& f) {
     for (size_t i = 0; i < allowed.size(); ++i) slot_allowed_[i] = allowed[i] > 0.0f ? 1 : 0;
   }
 
+  // BIO: I-x only after B-x or I-x (row 0 = start of the utterance, row p+1 = after label p).
+  slot_legal_.assign((S_ + 1) * S_, 1);
+  for (size_t t = 0; t < S_; ++t) {
+    if (label_kind_[t] != 2) continue;
+    slot_legal_[t] = 0;
+    for (size_t p = 0; p < S_; ++p)
+      slot_legal_[(p + 1) * S_ + t] = label_kind_[p] != 0 && label_slot_[p] == label_slot_[t] ? 1 : 0;
+  }
+  if (f.has_tensor("slot_transitions"))
+    slot_trans_ = load_f32(f, "slot_transitions", {S + 1, S}, false);
+  else
+    slot_trans_.assign((S_ + 1) * S_, 0.0f);
+
   slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
   intent_bow_.assign(intent_U.begin(), intent_U.begin() + ptrdiff_t(N * C));
   intent_big_.assign(intent_U.begin() + ptrdiff_t(N * C), intent_U.begin() + ptrdiff_t((N + B) * C));
@@ -155,7 +173,7 @@ IntentModel::IntentModel(const ModelFile& f) {
 size_t IntentModel::memory_bytes() const {
   size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_b_.size() + intent_W_.size() +
                   intent_bow_.size() + intent_big_.size() + intent_b_.size() + cmp_sod_.size() + cmp_top_.size() +
-                  slot_proj_.size() + intent_row_proj_.size() + intent_att_proj_.size();
+                  slot_proj_.size() + intent_row_proj_.size() + intent_att_proj_.size() + slot_trans_.size();
   return floats * sizeof(float);
 }
 
@@ -280,8 +298,7 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     out.reason = "empty input: no words to understand";
     return out;
   }
-  // Slot labels are argmaxes, and argmax softmax = argmax logits: skip the slot softmaxes.
-  forward_impl(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data(), true);
+  forward_impl(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data(), false);
   size_t best = size_t(std::max_element(ws.p_intent.begin(), ws.p_intent.end()) - ws.p_intent.begin());
   out.intent = intent_labels_[best];
   out.confidence = ws.p_intent[best];
@@ -302,44 +319,71 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     return out;  // no slots for a rejected utterance
   }
 
-  // BIO decoding with repair: an I-x not after B-x/I-x starts a span.
+  // Spans: runs of B-x I-x* in the Viterbi labels; the first span of a slot name wins.
+  viterbi(ws.p_slot.data(), n, best, ws, ws.label.data());
   std::vector<bool> seen(slot_names_.size(), false);
-  int32_t open_slot = -1;  // slot of the span being extended
-  size_t span_first = 0, span_last = 0;
-  auto close_span = [&]() {
-    if (open_slot < 0) return;
-    if (!seen[size_t(open_slot)]) {
-      seen[size_t(open_slot)] = true;
-      SlotSpan sp;
-      sp.name = slot_names_[size_t(open_slot)];
-      sp.start = ws.spans[span_first].start;
-      sp.end = ws.spans[span_last].end;
-      sp.text = text.substr(sp.start, sp.end - sp.start);
-      std::string key = sp.name + "\t";
-      for (size_t i = span_first; i <= span_last; ++i) {
-        token_text(text.data(), ws.spans[i], ws.token);
-        key += (i > span_first ? " " : "") + ws.token;
-      }
-      auto it = synonyms_.find(key);
-      sp.value = it != synonyms_.end() ? it->second : sp.text;
-      out.spans.push_back(std::move(sp));
+  for (size_t i = 0; i < n;) {
+    int32_t lab = ws.label[i];
+    if (label_kind_[size_t(lab)] == 0) { ++i; continue; }
+    int32_t slot = label_slot_[size_t(lab)];
+    size_t first = i++;
+    while (i < n && label_kind_[size_t(ws.label[i])] == 2 && label_slot_[size_t(ws.label[i])] == slot) ++i;
+    size_t last = i - 1;
+    if (seen[size_t(slot)]) continue;
+    seen[size_t(slot)] = true;
+    SlotSpan sp;
+    sp.name = slot_names_[size_t(slot)];
+    sp.start = ws.spans[first].start;
+    sp.end = ws.spans[last].end;
+    sp.text = text.substr(sp.start, sp.end - sp.start);
+    std::string key = sp.name + "\t";
+    for (size_t k = first; k <= last; ++k) {
+      token_text(text.data(), ws.spans[k], ws.token);
+      key += (k > first ? " " : "") + ws.token;
     }
-    open_slot = -1;
-  };
-  // Only the labels the predicted intent uses in training compete (docs/intent_model.md).
-  const uint8_t* allowed = slot_allowed_.empty() ? nullptr : &slot_allowed_[best * S_];
-  for (size_t i = 0; i < n; ++i) {
-    const float* p = &ws.p_slot[i * S_];
-    size_t lab = 0;
-    for (size_t s = 1; s < S_; ++s)
-      if ((!allowed || allowed[s]) && p[s] > p[lab]) lab = s;
-    int32_t kind = label_kind_[lab], slot = label_slot_[lab];
-    if (kind == 2 && open_slot == slot) { span_last = i; continue; }
-    close_span();
-    if (kind != 0) { open_slot = slot; span_first = span_last = i; }
+    auto it = synonyms_.find(key);
+    sp.value = it != synonyms_.end() ? it->second : sp.text;
+    out.spans.push_back(std::move(sp));
   }
-  close_span();
   return out;
+}
+
+void IntentModel::viterbi(const float* p_slot, size_t n, size_t c, IntentWorkspace& ws, int32_t* labels_out) const {
+  if (n == 0) return;
+  if (n > max_tokens_)
+    throw ShapeError("viterbi: " + std::to_string(n) + " tokens, the model takes at most tokenizer.max_tokens = " +
+                     std::to_string(max_tokens_));
+  if (c >= C_) throw ShapeError("viterbi: intent " + std::to_string(c) + " is outside [0, " + std::to_string(C_) + ")");
+  const double kNeg = -std::numeric_limits<double>::infinity();
+  const uint8_t* allowed = slot_allowed_.empty() ? nullptr : &slot_allowed_[c * S_];
+  auto ok = [&](size_t s) { return s == 0 || !allowed || allowed[s]; };
+  auto log_p = [&](size_t j, size_t s) { return std::log(std::max(double(p_slot[j * S_ + s]), 1e-30)); };
+  double* delta = ws.delta.data();
+  double* next = ws.delta_next.data();
+  for (size_t s = 0; s < S_; ++s)
+    delta[s] = ok(s) && slot_legal_[s] ? log_p(0, s) + double(slot_trans_[s]) : kNeg;
+  for (size_t j = 1; j < n; ++j) {
+    int32_t* back = &ws.back[j * S_];
+    for (size_t s = 0; s < S_; ++s) {
+      double best = kNeg;
+      int32_t arg = 0;
+      if (ok(s)) {
+        for (size_t p = 0; p < S_; ++p) {
+          if (!slot_legal_[(p + 1) * S_ + s] || delta[p] == kNeg) continue;
+          double v = delta[p] + double(slot_trans_[(p + 1) * S_ + s]);
+          if (v > best) { best = v; arg = int32_t(p); }
+        }
+      }
+      back[s] = arg;
+      next[s] = best == kNeg ? kNeg : best + log_p(j, s);
+    }
+    std::swap(delta, next);
+  }
+  size_t last = 0;
+  for (size_t s = 1; s < S_; ++s)
+    if (delta[s] > delta[last]) last = s;
+  labels_out[n - 1] = int32_t(last);
+  for (size_t j = n - 1; j > 0; --j) labels_out[j - 1] = ws.back[j * S_ + size_t(labels_out[j])];
 }
 
 }  // namespace safu

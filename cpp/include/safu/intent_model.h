@@ -59,6 +59,9 @@ class IntentWorkspace {
   friend class IntentModel;
   std::vector<int32_t> seq, ids;
   std::vector<float> q, z, a, logits, p_intent, p_slot;
+  std::vector<double> delta, delta_next;  // Viterbi scores of the current and next token (S each)
+  std::vector<int32_t> back;              // Viterbi back-pointers (max_tokens, S)
+  std::vector<int32_t> label;             // decoded label per token
   std::vector<TokenSpan> spans;
   std::string token;
 };
@@ -94,8 +97,11 @@ class IntentModel {
   // p_intent: C floats; p_slot: n*S floats (row per token). Throws ShapeError if n > max_tokens
   // or an id is outside [0, N).
   void forward(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot) const;
-  // Tokenize, forward, threshold, BIO repair, synonyms (docs/intent_model.md "Slot decoding").
+  // Tokenize, forward, threshold, Viterbi slot decoding, synonyms (docs/intent_model.md "Slot decoding").
   Prediction predict(const std::string& text, IntentWorkspace& ws) const;
+  // The label sequence of docs/intent_model.md "Slot decoding" for p_slot (n, S) under intent c:
+  // Viterbi over log max(p, 1e-30) plus the slot_transitions scores, legal BIO transitions only.
+  void viterbi(const float* p_slot, size_t n, size_t c, IntentWorkspace& ws, int32_t* labels_out) const;
 
  private:
   float compare(int32_t s, int32_t t) const;  // R[s] . R[t], from the cache when possible
@@ -119,6 +125,8 @@ class IntentModel {
   std::vector<float> slot_id_;    // (N, S) word-identity rows of slot_U
   std::vector<float> slot_b_;     // (S,)
   std::vector<uint8_t> slot_allowed_;  // (C, S) 1 where an intent uses a slot label; empty = all allowed
+  std::vector<uint8_t> slot_legal_;    // (S+1, S) 1 where BIO allows the transition (row 0 = start)
+  std::vector<float> slot_trans_;      // (S+1, S) slot_transitions scores; all 0 when the file has none
   std::vector<float> intent_W_;   // (K_i, K_i)
   std::vector<float> intent_bow_; // (N, C) rows [0, N) of intent_U
   std::vector<float> intent_big_; // (B, C) rows [N, N+B)

@@ -1,0 +1,103 @@
+"""Slot decoding (docs/intent_model.md "Slot decoding"): the BIO Viterbi against brute force, the
+transition table fitted from label bigrams, and spans on the Rhino coffee context."""
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from safu.models.slot_decoding import label_spans, legal_transitions, viterbi_labels
+from safu.models.slot_transitions import FORBIDDEN, fit_slot_transitions, transition_counts
+
+LABELS = ["O", "B-a", "I-a", "B-b", "I-b"]
+COFFEE = Path(__file__).resolve().parents[2] / "shared" / "data" / "picovoice-coffee" / "coffee_maker.yaml"
+
+
+def _score(seq, log_p, legal, T):
+    total, prev = 0.0, -1
+    for j, s in enumerate(seq):
+        if not legal[prev + 1, s]:
+            return -np.inf
+        total += log_p[j, s] + (0.0 if T is None else T[prev + 1, s])
+        prev = s
+    return total
+
+
+def test_legal_transitions_follow_bio():
+    legal = legal_transitions(LABELS)
+    assert legal.shape == (6, 5)
+    assert not legal[0, 2] and not legal[0, 4]          # an utterance cannot start inside a slot
+    assert not legal[1, 2] and not legal[1, 4]          # O -> I-x
+    assert legal[2, 2] and legal[3, 2]                  # B-a -> I-a, I-a -> I-a
+    assert not legal[2, 4] and not legal[3, 4]          # a -> I-b
+    assert legal[:, [0, 1, 3]].all()                    # O and B-x may follow anything
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_viterbi_finds_the_best_legal_path(seed):
+    rng = np.random.default_rng(seed)
+    legal = legal_transitions(LABELS)
+    for n in range(1, 5):
+        log_p = np.log(rng.dirichlet(np.ones(5), size=n))
+        T = rng.normal(0, 1, (6, 5)) if seed % 2 else None
+        allowed = np.array([True, True, True, seed < 3, seed < 3])
+        got = viterbi_labels(log_p, legal, T, allowed)
+        paths = [p for p in itertools.product(range(5), repeat=n) if allowed[list(p)].all()]
+        best = max(_score(p, log_p, legal, T) for p in paths)
+        assert _score(got, log_p, legal, T) == pytest.approx(best, abs=1e-12)
+        assert allowed[got].all()
+
+
+def test_viterbi_keeps_a_multi_word_value_in_one_span():
+    # Per-token argmax says "a" = B-b (with a lot of ...), "lot of sugar" = I-a: a stray I-x.
+    # The legal path with the most probability keeps the four words in one slot.
+    p = np.array([[0.1, 0.2, 0.0, 0.7, 0.0],     # a
+                  [0.05, 0.0, 0.9, 0.0, 0.05],   # lot
+                  [0.05, 0.0, 0.9, 0.0, 0.05],   # of
+                  [0.05, 0.0, 0.9, 0.0, 0.05]])  # sugar
+    labels = viterbi_labels(np.log(np.maximum(p, 1e-30)), legal_transitions(LABELS))
+    assert label_spans(labels, LABELS) == [("a", 0, 3)]
+
+
+def test_label_spans_split_runs():
+    assert label_spans([1, 2, 0, 3, 1, 2, 2], LABELS) == [("a", 0, 1), ("b", 3, 3), ("a", 4, 6)]
+    assert label_spans([], LABELS) == []
+
+
+def test_transition_table_is_log_bigram_probabilities():
+    seqs = [np.array([1, 2, 0, 3]), np.array([0, 1, 2, 2]), np.array([3, 4, 0])]
+    counts = transition_counts(seqs, 5)
+    assert counts[0].tolist() == [1, 1, 0, 1, 0]
+    assert counts[1 + 1, 2] == 2 and counts[2 + 1, 0] == 1      # B-a -> I-a twice, I-a -> O once
+    T = fit_slot_transitions(seqs, LABELS, weight=1.0)
+    legal = legal_transitions(LABELS)
+    assert T.dtype == np.float32 and T.shape == (6, 5)
+    assert (T[~legal] == FORBIDDEN).all()
+    np.testing.assert_allclose(np.where(legal, np.exp(T), 0.0).sum(axis=1), 1.0, rtol=1e-5)
+    assert T[2, 2] > T[2, 0]          # after B-a, I-a was seen and O was not
+    half = fit_slot_transitions(seqs, LABELS)
+    np.testing.assert_allclose(half[legal], 0.5 * T[legal], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def coffee_model(tmp_path_factory):
+    if not COFFEE.exists():
+        pytest.skip(f"the Rhino coffee context is not in {COFFEE.parent}")
+    import safu
+    path = tmp_path_factory.mktemp("coffee") / "coffee.safu"
+    safu.train([COFFEE], output=path)
+    return path
+
+
+@pytest.mark.parametrize("backend", ["numpy", "core"])
+def test_coffee_multi_word_values_come_back_whole(coffee_model, backend):
+    import safu
+    from safu.runtime.backends import core_available
+    if backend == "core" and not core_available():
+        pytest.skip("the C++ core is not built")
+    model = safu.load(coffee_model, backend=backend)
+    p = model.predict("can I get a large dark roast latte with a lot of sugar")
+    assert p.slots == {"size": "large", "roast": "dark roast", "coffeeDrink": "latte",
+                       "sugarAmount": "a lot of sugar"}
+    p = model.predict("make me a medium roast double shot americano with a bit of almond milk and lots of sugar")
+    assert p.slots["milkAmount"] == "a bit of almond milk" and p.slots["sugarAmount"] == "lots of sugar"
