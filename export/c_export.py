@@ -124,6 +124,7 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         f"#define SAFU_INTENT_U_I8 {int(i8['intent_U'])}",
         f"#define SAFU_HAS_SLOT_ALLOWED {int('slot_allowed' in spec.tensors)}",
         "/* index of the explicit out-of-scope intent <none>, or -1 */",
+        f"#define SAFU_HAS_SLOT_TRANSITIONS {int('slot_transitions' in spec.tensors)}",
         f"#define SAFU_NONE_INTENT {spec.intent_labels.index('<none>') if '<none>' in spec.intent_labels else -1}",
         f"typedef {id_type} safu_id_t;", "",
         "extern const float safu_intent_threshold;",
@@ -147,6 +148,7 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         "extern const int16_t safu_slot_label_slot[]; /* (S,) index into safu_slot_names, -1 for O */",
         "extern const uint8_t safu_slot_allowed[];    /* (C, S) 1 = intent c uses slot label s */",
         "extern const int16_t safu_synonym_slot[];",
+        "extern const float safu_slot_transitions[];  /* (S+1, S) Viterbi scores, row 0 = start */",
         "extern const char *const safu_synonym_surface[];",
         "extern const char *const safu_synonym_value[];",
         "extern const char *const safu_utterances[];",
@@ -188,6 +190,9 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
     allowed = (np.asarray(allowed) > 0).astype(np.int32) if allowed is not None else np.zeros(0, np.int32)
     c.append(_array("uint8_t", "safu_slot_allowed", allowed, 32))
     syn = [s for s in spec.synonyms if s[0] in names]
+    trans = spec.tensors.get("slot_transitions")
+    c.append(_array("float", "safu_slot_transitions",
+                    np.asarray(trans, np.float32) if trans is not None else np.zeros(0, np.float32)))
     c.append(_array("int16_t", "safu_synonym_slot",
                     np.array([names.index(s[0]) for s in syn], dtype=np.int32), 16))
     c.append(_string_table("safu_synonym_surface", [s[1] for s in syn]))

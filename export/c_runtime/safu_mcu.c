@@ -349,33 +349,80 @@ static void close_span(const char *text, const safu_state *st, safu_result *res,
     }
 }
 
-/* argmax of p over the labels intent c allows (slot_allowed[c]); all labels without the table */
-static int32_t allowed_argmax(const float *p, int32_t c) {
+/* May label s be used under intent c (slot_allowed[c]; O always)? */
+static int label_ok(int32_t s, int32_t c) {
 #if SAFU_HAS_SLOT_ALLOWED
-    const uint8_t *ok = safu_slot_allowed + (size_t)c * SAFU_N_SLOT_LABELS;
-    int32_t i, best = -1;
-    for (i = 0; i < SAFU_N_SLOT_LABELS; ++i)
-        if (ok[i] && (best < 0 || p[i] > p[best])) best = i;
-    return best < 0 ? 0 : best;
+    return s == 0 || safu_slot_allowed[(size_t)c * SAFU_N_SLOT_LABELS + (size_t)s];
 #else
-    (void)c;
-    return argmax(p, SAFU_N_SLOT_LABELS);
+    (void)s; (void)c;
+    return 1;
 #endif
 }
 
-static void decode_slots(const char *text, safu_state *st, safu_result *res) {
-    int32_t j, n = st->n_tokens, open_slot = -1, first = 0;
-    res->n_spans = 0;
-    for (j = 0; j < n; ++j) {
-        int32_t lab = allowed_argmax(st->p_slot[j], res->best);   /* c = argmax p_intent */
-        int32_t kind = safu_slot_label_kind[lab], slot = safu_slot_label_slot[lab];
-        st->label[j] = lab;
-        if (kind == 2 && open_slot == slot) continue;             /* I-x after B-x / I-x */
-        if (open_slot >= 0) close_span(text, st, res, open_slot, first, j - 1);
-        open_slot = -1;
-        if (kind != 0) { open_slot = slot; first = j; }            /* B-x, or stray I-x read as B-x */
+/* BIO: I-x only after B-x or I-x; prev = -1 is the start of the utterance. */
+static int label_legal(int32_t prev, int32_t s) {
+    if (safu_slot_label_kind[s] != 2) return 1;
+    return prev >= 0 && safu_slot_label_kind[prev] != 0 && safu_slot_label_slot[prev] == safu_slot_label_slot[s];
+}
+
+/* slot_transitions[prev + 1, s], 0 when the model has no table */
+static float transition(int32_t prev, int32_t s) {
+#if SAFU_HAS_SLOT_TRANSITIONS
+    return safu_slot_transitions[(size_t)(prev + 1) * SAFU_N_SLOT_LABELS + (size_t)s];
+#else
+    (void)prev; (void)s;
+    return 0.0f;
+#endif
+}
+
+static float log_p_slot(const safu_state *st, int32_t j, int32_t s) {
+    float p = st->p_slot[j][s];
+    return safu_logf(p > 1e-30f ? p : 1e-30f);
+}
+
+/* Viterbi over log p_slot + transitions, legal and allowed labels only; ties to the lowest label. */
+static void viterbi(safu_state *st, int32_t c) {
+    const float NEG = bits_to_float(0xff800000u);   /* -inf */
+    int32_t j, s, p, n = st->n_tokens, last = 0;
+    if (n == 0) return;
+    for (s = 0; s < SAFU_N_SLOT_LABELS; ++s)
+        st->vit_delta[s] = label_ok(s, c) && label_legal(-1, s) ? log_p_slot(st, 0, s) + transition(-1, s) : NEG;
+    for (j = 1; j < n; ++j) {
+        for (s = 0; s < SAFU_N_SLOT_LABELS; ++s) {
+            float best = NEG;
+            int32_t arg = 0;
+            if (label_ok(s, c)) {
+                for (p = 0; p < SAFU_N_SLOT_LABELS; ++p) {
+                    float v;
+                    if (!label_legal(p, s) || st->vit_delta[p] == NEG) continue;
+                    v = st->vit_delta[p] + transition(p, s);
+                    if (v > best) { best = v; arg = p; }
+                }
+            }
+            st->vit_back[j][s] = (safu_label_t)arg;
+            st->vit_next[s] = best == NEG ? NEG : best + log_p_slot(st, j, s);
+        }
+        for (s = 0; s < SAFU_N_SLOT_LABELS; ++s) st->vit_delta[s] = st->vit_next[s];
     }
-    if (open_slot >= 0) close_span(text, st, res, open_slot, first, n - 1);
+    for (s = 1; s < SAFU_N_SLOT_LABELS; ++s)
+        if (st->vit_delta[s] > st->vit_delta[last]) last = s;
+    st->label[n - 1] = last;
+    for (j = n - 1; j > 0; --j) st->label[j - 1] = st->vit_back[j][st->label[j]];
+}
+
+/* Spans are the runs B-x I-x* of the Viterbi labels (c = argmax p_intent). */
+static void decode_slots(const char *text, safu_state *st, safu_result *res) {
+    int32_t j = 0, n = st->n_tokens;
+    res->n_spans = 0;
+    viterbi(st, res->best);
+    while (j < n) {
+        int32_t lab = st->label[j], first = j, slot;
+        if (safu_slot_label_kind[lab] == 0) { ++j; continue; }
+        slot = safu_slot_label_slot[lab];
+        ++j;
+        while (j < n && safu_slot_label_kind[st->label[j]] == 2 && safu_slot_label_slot[st->label[j]] == slot) ++j;
+        close_span(text, st, res, slot, first, j - 1);
+    }
 }
 
 void safu_predict(safu_state *st, const char *text, int32_t len, safu_result *res) {

@@ -23,6 +23,13 @@
 
 #define SAFU_SEQ_MAX (SAFU_MAX_TOKENS + 2)
 
+/* a slot label index as the Viterbi back-pointers store it */
+#if SAFU_N_SLOT_LABELS <= 256
+typedef uint8_t safu_label_t;
+#else
+typedef uint16_t safu_label_t;
+#endif
+
 typedef struct safu_span {
     int32_t slot;        /* index into safu_slot_names */
     int32_t start, end;  /* byte offsets of the surface in the input text */
@@ -55,7 +62,10 @@ typedef struct safu_state {
     float p_intent[SAFU_N_INTENTS];               /* (C,) */
     float slot_logits[SAFU_N_SLOT_LABELS];
     float p_slot[SAFU_MAX_TOKENS + 1][SAFU_N_SLOT_LABELS];  /* (n, S) */
-    int32_t label[SAFU_MAX_TOKENS + 1];
+    int32_t label[SAFU_MAX_TOKENS + 1];     /* decoded slot label per token */
+    float vit_delta[SAFU_N_SLOT_LABELS];    /* Viterbi scores of the current token */
+    float vit_next[SAFU_N_SLOT_LABELS];
+    safu_label_t vit_back[SAFU_MAX_TOKENS + 1][SAFU_N_SLOT_LABELS];  /* back-pointers */
 } safu_state;
 
 /* exp and natural log without libm (float32, range reduction + polynomial). */
