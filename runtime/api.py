@@ -163,6 +163,8 @@ def train(data, output=None, config=None, inventory=None, progress=None, max_sen
     config = replace(config) if config is not None else IntentConfig()
     if output is not None:
         check_output_not_input(output, paths)
+    if progress:
+        progress("reading training data")
     dataset = load_examples(paths, inventory=inventory, max_sentences_per_intent=max_sentences_per_intent,
                             seed=config.seed if seed is None else seed, skip_invalid=skip_invalid)
     report = list(dataset.report)

@@ -179,11 +179,10 @@ def cmd_train(args) -> int:
     config = _config(args)
     if args.max_sentences is not None and args.max_sentences < 1:
         raise ValueError(f"--max-sentences {args.max_sentences}: expected a positive number of sentences per intent")
-    progress = Progress()
-    model = train(args.data, output=args.output, config=config, inventory=args.inventory,
-                  progress=progress.step, max_sentences_per_intent=args.max_sentences,
-                  skip_invalid=args.skip_invalid, auto_none_class=not _none_class_chosen(args))
-    progress.close()
+    with Progress() as progress:
+        model = train(args.data, output=args.output, config=config, inventory=args.inventory,
+                      progress=progress.step, max_sentences_per_intent=args.max_sentences,
+                      skip_invalid=args.skip_invalid, auto_none_class=not _none_class_chosen(args))
     for line in model.stats.get("report", []):
         print(line)
     size = os.path.getsize(args.output)
@@ -235,9 +234,8 @@ def cmd_eval(args) -> int:
         if line.startswith(("warning", "skipped")):
             print(line, file=sys.stderr)
     rows: list | None = [] if args.errors else None
-    progress = Progress()
-    report = evaluate(model, data.examples, progress, records=rows.append if rows is not None else None)
-    progress.close()
+    with Progress() as progress:
+        report = evaluate(model, data.examples, progress, records=rows.append if rows is not None else None)
     warning = label_warning(report, model.intents)
     if warning:
         print(warning, file=sys.stderr)
