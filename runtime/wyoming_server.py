@@ -396,6 +396,8 @@ async def serve_wyoming(service: SpeechService, host: str, port: int,
         active.add(task)
         try:
             await conn.run()
+        except asyncio.CancelledError:
+            pass  # shutting down; asyncio's stream callback would log a cancelled task as an error
         finally:
             active.discard(task)
 
@@ -415,3 +417,5 @@ async def serve_wyoming(service: SpeechService, host: str, port: int,
         server.close()
         for task in list(active):
             task.cancel()
+        if active:
+            await asyncio.wait(list(active), timeout=5)

@@ -329,20 +329,39 @@ def test_client_limit_and_loopback_default(tmp_path):
     try:
         assert srv.host == "127.0.0.1"
         held = [raw(srv.port), raw(srv.port)]
-        time.sleep(0.3)
+        for sock in held:  # both being served before the third arrives
+            sock.sendall(header("ping", data={"text": "held"}))
+            assert read_event(sock.makefile("rb")).type == "pong"
         with raw(srv.port) as third:
             event, closed = raw_reply(third)
         assert event.type == "error" and "server busy: 2 clients" in event.data["text"] and closed
         for sock in held:
             sock.close()
-        time.sleep(0.3)
-        info = Info.from_event(run(ask(srv.port, Describe().event())))
+        deadline = time.time() + 10  # the server notices the closed connections and has room again
+        while (answer := run(ask(srv.port, Describe().event()))).type == "error" and time.time() < deadline:
+            time.sleep(0.1)
+        info = Info.from_event(answer)
         assert info.asr == [] and info.intent[0].models[0].name == "default"
         event = run(ask(srv.port, Transcribe().event()))
         assert event.type == "error" and "no speech recogniser" in event.data["text"]
     finally:
         assert srv.stop() == 0
     assert "Traceback" not in srv.log_path.read_text()
+
+
+def test_stops_cleanly_with_clients_connected(tmp_path):
+    srv = Server(tmp_path, "--wyoming", "tcp://127.0.0.1:0", "--no-asr")
+    socks = [raw(srv.port) for _ in range(3)]
+    socks[0].sendall(header("recognize", data_length=100) + b'{"te')  # in the middle of an event
+    socks[1].sendall(header("ping"))
+    assert read_event(socks[1].makefile("rb")).type == "pong"
+    try:
+        assert srv.stop() == 0
+    finally:
+        for sock in socks:
+            sock.close()
+    log = srv.log_path.read_text()
+    assert "Traceback" not in log and "Exception" not in log, log
 
 
 def test_cli_errors_are_one_clear_line():
