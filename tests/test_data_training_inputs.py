@@ -61,7 +61,7 @@ def test_the_shipped_coffee_maker_context_trains(shared_data, tmp_path, capsys):
     out = tmp_path / "c.safu"
     assert main(["train", str(path), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "120,130,920 possible sentences, sampled 2,000" in printed, printed
+    assert "possible sentences, sampled 2,000" in printed, printed
     assert "every alternative and slot value covered" in printed
     assert load(out, backend="numpy").predict("make me a small espresso").intent == "orderDrink"
 
@@ -115,7 +115,8 @@ def test_max_sentences_and_seed(tmp_path, capsys):
     c = load_examples([data], max_sentences_per_intent=300, seed=2)
     assert len(a.examples) == 300 and [e.text for e in a.examples] == [e.text for e in b.examples]
     assert {e.text for e in a.examples} != {e.text for e in c.examples}
-    assert "sampled 300 (at most 300 per intent; every alternative and slot value covered; seed 1)" in a.report[0]
+    assert "sampled 300 (at most 300 per intent; every alternative and slot value covered by " in a.report[0]
+    assert a.report[0].endswith("of them; seed 1)")
     small = load_examples([data], max_sentences_per_intent=10)
     assert len(small.examples) == 10 and "partly covered" in small.report[0]
     out = tmp_path / "m.safu"

@@ -148,12 +148,12 @@ def expand_templates(sentences: list[TemplateSentence], cap: int, seed: int = 0,
 def sampling_note(stats: ExpansionStats, cap: int, strict_cap: bool) -> str:
     """How the sentences were chosen, for a report line: the cap and the covering set."""
     how = f"at most {cap:,} per intent" if strict_cap else \
-        f"{cap:,} per intent, more where needed to cover every alternative and slot value"
+        f"{cap:,} per intent, more if covering needs it"
     if stats.uncovered:
         cover = (f"{len(stats.uncovered)} intents need more than {cap:,} sentences to cover every alternative "
                  f"and slot value, e.g. {stats.uncovered[0]!r}: partly covered")
     else:
-        cover = "every alternative and slot value covered"
+        cover = f"every alternative and slot value covered by {stats.covering:,} of them"
     return f"{how}; {cover}"
 
 
