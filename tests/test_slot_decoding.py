@@ -101,3 +101,42 @@ def test_coffee_multi_word_values_come_back_whole(coffee_model, backend):
                        "sugarAmount": "a lot of sugar"}
     p = model.predict("make me a medium roast double shot americano with a bit of almond milk and lots of sugar")
     assert p.slots["milkAmount"] == "a bit of almond milk" and p.slots["sugarAmount"] == "lots of sugar"
+
+
+# ---- canonical values: number words in phrase slots ------------------------------------------
+
+def test_digit_form_writes_numbers_as_the_recognisers_do():
+    from safu.device.spoken_numbers import words_to_digits
+    from safu.runtime.datasets.numbers import digit_form, number_words
+    phrases = ["twenty ounce", "eight ounce", "a lot of sugar", "one two", "hundred", "point five",
+               "twenty one point five degrees", "three thousand four", "the one hundred and one"]
+    phrases += [f"{number_words(n)} ounce" for n in range(0, 1200, 7)]
+    for phrase in phrases:
+        assert digit_form(phrase) == words_to_digits(phrase), phrase
+    assert digit_form("twenty ounce") == "20 ounce" and digit_form("a lot of sugar") == "a lot of sugar"
+
+
+def test_rhino_phrase_values_train_in_digits_and_report_the_phrase(tmp_path):
+    from safu.runtime.datasets import load_examples
+    path = tmp_path / "ctx.yaml"
+    path.write_text("context:\n  expressions:\n    order:\n      - \"a $size:size drink\"\n"
+                    "    count:\n      - \"give me $pv.TwoDigitInteger:n cups\"\n"
+                    "  slots:\n    size: [\"twenty ounce\", \"small\"]\n")
+    examples = load_examples([path]).examples
+    sizes = {e.text: e.slots[0].value for e in examples if e.intent == "order"}
+    assert sizes == {"a twenty ounce drink": "twenty ounce", "a 20 ounce drink": "twenty ounce",
+                     "a small drink": "small"}
+    counts = {e.text: e.slots[0].value for e in examples if e.intent == "count"}
+    assert counts["give me 21 cups"] == "21" and counts["give me twenty one cups"] == "21"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "core"])
+def test_coffee_numbers_come_back_as_the_context_spells_them(coffee_model, backend):
+    import safu
+    from safu.runtime.backends import core_available
+    if backend == "core" and not core_available():
+        pytest.skip("the C++ core is not built")
+    model = safu.load(coffee_model, backend=backend)
+    for text in ("can I get a 20 ounce latte", "can I get a twenty ounce latte"):
+        assert model.predict(text).slots == {"size": "twenty ounce", "coffeeDrink": "latte"}, text
+    assert model.predict("brew an 8 ounce dark roast espresso").slots["size"] == "eight ounce"

@@ -4,8 +4,15 @@
     number_words(21)    -> "twenty one"
     number_words(21.5)  -> "twenty one point five"
     format_number(21.0) -> "21"
+    digit_form("twenty ounce") -> "20 ounce"
+
+Speech recognisers' transcripts reach the intent model with number words turned into digits
+(device/spoken_numbers.py), so a phrase value such as Rhino's "twenty ounce" is also trained in
+its digit form, reported as the phrase; numeric slots (ranges, pv.* integers) report digits.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -50,3 +57,44 @@ def number_words(x: float) -> str | None:
     if frac:
         words += " point " + " ".join(_ONES[int(d)] for d in frac)
     return words
+
+
+_SCALES = ("hundred", "thousand")
+
+
+@lru_cache(maxsize=1)
+def _word_numbers() -> dict[str, str]:
+    """"twenty one" -> "21" for 0..9999 (the whole numbers a command phrase spells out)."""
+    return {_int_words(n): str(n) for n in range(10000)}
+
+
+def _run_digits(run: list[str]) -> list[str]:
+    """["twenty", "one"] -> ["21"], ["one", "point", "five"] -> ["1.5"]; unchanged if it is not
+    one number (as device/spoken_numbers.py leaves it)."""
+    table = _word_numbers()
+    if "point" in run:
+        i = run.index("point")
+        whole, frac = " ".join(run[:i]), run[i + 1:]
+        if whole in table and frac and all(w in _ONES[:10] for w in frac):
+            return [table[whole] + "." + "".join(str(_ONES.index(w)) for w in frac)]
+        return run
+    joined = " ".join(run)
+    return [table[joined]] if joined in table else run
+
+
+def digit_form(phrase: str) -> str:
+    """The phrase with each maximal run of number words written as digits ("twenty ounce" ->
+    "20 ounce"), the way the recognisers' transcripts write them; other words unchanged."""
+    number_words_set = set(_ONES) | set(_TENS[2:]) | set(_SCALES) | {"point"}
+    out: list[str] = []
+    run: list[str] = []
+    for word in phrase.split():
+        low = word.lower()
+        if low in number_words_set and (run or (low not in _SCALES and low != "point")):
+            run.append(low)
+            continue
+        out += _run_digits(run) if run else []
+        run = []
+        out.append(word)
+    out += _run_digits(run) if run else []
+    return " ".join(out)

@@ -17,7 +17,9 @@ Syntax of an expression: `[a, b]` one of the choices (required), `(a, b)` one of
 nothing (optional), `$type:name` a slot named `name` filled from slot list `type`, `@macro` one of
 the macro's phrases. Choices and macro phrases may themselves use the syntax. Built-in slot types
 `$pv.SingleDigitInteger`, `$pv.TwoDigitInteger`, `$pv.Percent`, `$pv.SingleDigitOrdinal`,
-`$pv.TwoDigitOrdinal` are filled with numbers (digits and words; value = digits).
+`$pv.TwoDigitOrdinal` are filled with numbers (digits and words; value = digits). A context slot
+value is reported as the context spells it; one with number words ("twenty ounce") is also trained
+in digits ("20 ounce", as recognisers' transcripts write it) and still reported as the phrase.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from .common import DataError, line_of, require, type_name
 from .expand import TemplateSentence, expand_templates, format_count, sampling_note
-from .numbers import number_words
+from .numbers import digit_form, number_words
 from .template import (EMPTY, Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError,
                        Text, _make_seq, walk)
 
@@ -50,6 +52,15 @@ def _ordinal_words(n: int) -> str:
 def _numbers(lo: int, hi: int, suffix: str = "") -> SlotList:
     return SlotList([ListValue(Alt((Text(f"{n}{suffix}"), Text(number_words(n) + suffix))), str(n))
                      for n in range(lo, hi + 1)])
+
+
+def _phrase_value(phrase: str) -> ListValue:
+    """A context slot value: its value is the phrase as the context spells it. A phrase with number
+    words ("twenty ounce") is also trained as the recognisers write it ("20 ounce"), still reported
+    as the phrase; only the built-in pv. number slots report digits."""
+    digits = digit_form(phrase)
+    surface = Text(phrase) if digits == phrase else Alt((Text(phrase), Text(digits)))
+    return ListValue(surface, phrase)
 
 
 def _ordinals(lo: int, hi: int) -> SlotList:
@@ -165,7 +176,7 @@ def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0, strict_cap: bool 
         if not isinstance(values, list) or not values:
             raise DataError(path, "expected a non-empty list of values",
                             line=line_of(values, line_of(context)), field=f"slots.{name}")
-        lists[str(name)] = SlotList([ListValue(Text(str(v)), str(v)) for v in values])
+        lists[str(name)] = SlotList([_phrase_value(str(v)) for v in values])
     rules = {}
     for name, phrases in (context.get("macros") or {}).items():
         if not isinstance(phrases, list) or not phrases:
