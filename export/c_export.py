@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .intent_tensors import IntentTensors, load_intent_tensors, EOD, NUM, PAD, SOD, UNK
+from .model_file import write_file_atomic
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "c_runtime"
 RUNTIME_FILES = ("safu_mcu.h", "safu_mcu.c", "safu_app.h", "safu_app.c", "host_main.c",
@@ -123,8 +124,8 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         f"#define SAFU_SLOT_U_I8 {int(i8['slot_U'])}",
         f"#define SAFU_INTENT_U_I8 {int(i8['intent_U'])}",
         f"#define SAFU_HAS_SLOT_ALLOWED {int('slot_allowed' in spec.tensors)}",
-        "/* index of the explicit out-of-scope intent <none>, or -1 */",
         f"#define SAFU_HAS_SLOT_TRANSITIONS {int('slot_transitions' in spec.tensors)}",
+        "/* index of the explicit out-of-scope intent <none>, or -1 */",
         f"#define SAFU_NONE_INTENT {spec.intent_labels.index('<none>') if '<none>' in spec.intent_labels else -1}",
         f"typedef {id_type} safu_id_t;", "",
         "extern const float safu_intent_threshold;",
@@ -147,8 +148,8 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         "extern const int8_t safu_slot_label_kind[];  /* (S,) 0 = O, 1 = B-x, 2 = I-x */",
         "extern const int16_t safu_slot_label_slot[]; /* (S,) index into safu_slot_names, -1 for O */",
         "extern const uint8_t safu_slot_allowed[];    /* (C, S) 1 = intent c uses slot label s */",
-        "extern const int16_t safu_synonym_slot[];",
         "extern const float safu_slot_transitions[];  /* (S+1, S) Viterbi scores, row 0 = start */",
+        "extern const int16_t safu_synonym_slot[];",
         "extern const char *const safu_synonym_surface[];",
         "extern const char *const safu_synonym_value[];",
         "extern const char *const safu_utterances[];",
@@ -189,10 +190,10 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
     allowed = spec.tensors.get("slot_allowed")
     allowed = (np.asarray(allowed) > 0).astype(np.int32) if allowed is not None else np.zeros(0, np.int32)
     c.append(_array("uint8_t", "safu_slot_allowed", allowed, 32))
-    syn = [s for s in spec.synonyms if s[0] in names]
     trans = spec.tensors.get("slot_transitions")
     c.append(_array("float", "safu_slot_transitions",
                     np.asarray(trans, np.float32) if trans is not None else np.zeros(0, np.float32)))
+    syn = [s for s in spec.synonyms if s[0] in names]
     c.append(_array("int16_t", "safu_synonym_slot",
                     np.array([names.index(s[0]) for s in syn], dtype=np.int32), 16))
     c.append(_string_table("safu_synonym_surface", [s[1] for s in syn]))
@@ -211,17 +212,27 @@ def default_utterances(spec: IntentTensors) -> list[str]:
     return list(DEFAULT_UTTERANCES)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def check_export_dir(out_dir, force: bool = False) -> None:
+    """Refuses to write into a non-empty directory (an existing project would be overwritten)
+    unless `force`; raises FileExistsError naming the directory and an entry in it."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: not a directory (the C export writes a project folder)")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if entries and not force:
+        raise FileExistsError(f"{out}: the export directory is not empty ({len(entries)} entries, e.g. "
+                              f"{entries[0]!r}); its files would be overwritten: choose an empty or new "
+                              f"directory, or pass --force (force=True) to overwrite")
 
 
-def export_c(model, out_dir, int8: bool = False, utterances: list[str] | None = None) -> list[Path]:
+def export_c(model, out_dir, int8: bool = False, utterances: list[str] | None = None,
+             force: bool = False) -> list[Path]:
     """Write the C project for `model` (a path or an IntentTensors) into out_dir.
 
-    Returns the written paths. Raises ModelFormatError / IntentSpecError for a bad model file and
-    ValueError for an utterance with a NUL byte. Each file is written to a temp file and renamed."""
+    Returns the written paths. Raises ModelFormatError / IntentSpecError for a bad model file,
+    ValueError for an utterance with a NUL byte and FileExistsError if out_dir is not empty and
+    `force` is false. Each file is written to a temp file and renamed (the umask's mode)."""
+    check_export_dir(out_dir, force)
     spec = model if isinstance(model, IntentTensors) else load_intent_tensors(model)
     if int8:
         spec = spec.quantized()
@@ -241,16 +252,16 @@ def export_c(model, out_dir, int8: bool = False, utterances: list[str] | None = 
     # The same utterances as UART input for the SAFU_UART board program: one per line, then EOT.
     uart_input = "".join(u + "\n" for u in utterances) + "\x04"
     for name, text in (("safu_model.h", header), ("safu_model.c", source), ("utterances_uart.txt", uart_input)):
-        _write_atomic(out / name, text.encode("utf-8"))
+        write_file_atomic(out / name, text.encode("utf-8"))
         written.append(out / name)
     for name in RUNTIME_FILES:
-        _write_atomic(out / name, (RUNTIME_DIR / name).read_bytes())
+        write_file_atomic(out / name, (RUNTIME_DIR / name).read_bytes())
         written.append(out / name)
     dev = _device_dir()
     for name in BOARD_FILES:
-        _write_atomic(out / "boards" / name, (dev / "boards" / name).read_bytes())
+        write_file_atomic(out / "boards" / name, (dev / "boards" / name).read_bytes())
         written.append(out / "boards" / name)
     for src in sorted((dev / "toolchains").glob("*.cmake")):
-        _write_atomic(out / "toolchains" / src.name, src.read_bytes())
+        write_file_atomic(out / "toolchains" / src.name, src.read_bytes())
         written.append(out / "toolchains" / src.name)
     return written

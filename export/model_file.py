@@ -160,22 +160,48 @@ def encode_model(metadata: dict, tensors: dict) -> bytes:
     return head + meta_bytes + pad + data
 
 
-def write_model_file(path, metadata: dict, tensors: dict) -> None:
-    """Writes a .safu file atomically: a temp file in the same folder, then rename."""
-    blob = encode_model(metadata, tensors)
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but nothing else works)
+    os.umask(mask)
+    return mask
+
+
+def write_file_atomic(path, data: bytes) -> Path:
+    """Writes `data` to `path` through a temp file in the same folder, fsync, then rename.
+
+    The file gets the mode a plain open() would give (0666 minus the umask), not mkstemp's 0600;
+    an existing file keeps being replaced whole. On any failure the temp file is removed and the
+    old file (if any) is untouched."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(blob)
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
+    return path
+
+
+def write_model_file(path, metadata: dict, tensors: dict) -> None:
+    """Writes a .safu file atomically (write_file_atomic: temp file, rename, the umask's mode)."""
+    write_file_atomic(path, encode_model(metadata, tensors))
 
 
 # ---------------------------------------------------------------------------------------------

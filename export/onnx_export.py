@@ -18,7 +18,6 @@ metadata_props carry model_type, format_version and the .safu keys (arrays as JS
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .intent_tensors import BIGRAM_MULTIPLIER, EOD, SOD, IntentTensors, load_intent_tensors
+from .model_file import write_file_atomic
 
 OPSET = 17
 FORMAT_VERSION = 1
@@ -174,7 +174,8 @@ def onnx_metadata(spec: IntentTensors) -> dict[str, str]:
 
 
 def export_onnx(model, out_path, int8: bool = False) -> Path:
-    """Write the ONNX export of `model` (a path or IntentTensors) to out_path (temp file + rename).
+    """Write the ONNX export of `model` (a path or IntentTensors) to out_path (temp file + rename,
+    the umask's mode, no temp file left on failure).
 
     Returns the path. Raises ModelFormatError / IntentSpecError for a bad model file and
     onnx.checker.ValidationError if the graph fails onnx.checker (full_check)."""
@@ -183,8 +184,4 @@ def export_onnx(model, out_path, int8: bool = False) -> Path:
         spec = spec.quantized()
     proto = build_onnx_model(spec)
     onnx.checker.check_model(proto, full_check=True)
-    out = Path(out_path)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(proto.SerializeToString())
-    os.replace(tmp, out)
-    return out
+    return write_file_atomic(out_path, proto.SerializeToString())

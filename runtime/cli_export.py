@@ -4,10 +4,12 @@
     safu export default --c mcu/ --int8          # built-in smart-home model, int8 weights
     safu export model.safu --c mcu/ --utterances lines.txt
     safu export model.safu --int8 --safu model-int8.safu
+    safu export model.safu --c mcu/ --force      # overwrite the files of an existing project
 """
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 EPILOG = """examples:
@@ -33,6 +35,8 @@ def register(subparsers) -> None:
                    help="test utterances compiled into the C program, one per line "
                         "(default: up to 12 training sentences stored in the model)")
     p.add_argument("--safu", metavar="OUT.safu", help="write the (with --int8: quantised) model file")
+    p.add_argument("--force", action="store_true",
+                   help="write the C project into OUT_DIR even if it is not empty (its files are overwritten)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +58,14 @@ def run(args) -> int:
     from safu.export.intent_tensors import load_intent_tensors
 
     path = resolve_model_path(args.model)
-    spec = load_intent_tensors(path)
+    for flag, out in (("--onnx", args.onnx), ("--safu", args.safu)):
+        if out and Path(out).exists() and path.exists() and os.path.samefile(out, path):
+            raise UserError(f"{flag} {out} is the input model: choose another output path")
+    if args.c_dir:   # before anything is written
+        from safu.export.c_export import check_export_dir
+
+        check_export_dir(args.c_dir, args.force)
+    spec = load_intent_tensors(path)   # the readers' checks: a file they refuse is not exported
     if args.int8:
         spec = spec.quantized()
     if args.onnx:
@@ -72,7 +83,7 @@ def run(args) -> int:
             utterances = [line for line in text.splitlines() if line.strip()]
             if not utterances:
                 raise UserError(f"{args.utterances}: no utterances (one per line expected)")
-        files = export_c(spec, args.c_dir, utterances=utterances)
+        files = export_c(spec, args.c_dir, utterances=utterances, force=args.force)
         print(f"wrote {len(files)} files to {args.c_dir}; build for a Cortex-M4F board under QEMU with:\n"
               f"  cmake -S {args.c_dir} -B build-m4 "
               f"-DCMAKE_TOOLCHAIN_FILE={Path(args.c_dir).resolve()}/toolchains/arm-none-eabi-m4.cmake\n"
