@@ -13,7 +13,8 @@ Events (the `wyoming` package's types; protocol: a JSON header line, optional JS
   would not act on (out of vocabulary, out of scope, decoders that disagree) comes back as an empty text,
   with the reason in the transcript's context (`safu_reason`), so the forced words of a restricted
   recogniser are never handed on as a command.
-- `recognize` -> `intent` (name, entities from the slots) or `not-recognized`.
+- `recognize`, or a `transcript` sent to the server (what Home Assistant's Wyoming conversation agent
+  sends) -> `intent` (name, entities from the slots) or `not-recognized`.
 - `ping` -> `pong`. Other event types are dropped, as the protocol asks of servers.
 
 Every message is bounded (Limits): the header line, the data and payload lengths it declares, the audio
@@ -169,11 +170,11 @@ class AudioFormat:
 @dataclass
 class Utterance:
     """One audio stream between audio-start and audio-stop, converted to 16 kHz 16-bit mono as it arrives."""
-    fmt: AudioFormat
+    fmt: AudioFormat | None
     converter: Any
     chunks: list = field(default_factory=list)
     seconds: float = 0.0
-    failed: bool = False  # an error was sent; the rest of the stream is dropped until audio-stop
+    failed: str = ""  # why, once an error was sent; the rest of the stream is dropped until audio-stop
 
 
 class SpeechService:
@@ -209,13 +210,13 @@ class SpeechService:
             engine = self.recognizer.name
             scope = "open vocabulary" if not self.recognizer.restricted else "restricted to the model's sentences"
             asr.append(AsrProgram(
-                name="safu-asr", attribution=safu_attr, installed=True, version=__version__,
+                name="safu", attribution=safu_attr, installed=True, version=__version__,
                 description=f"safu offline speech recognition ({engine}, {scope})",
                 models=[AsrModel(name=f"{self.model_name}-{engine}", attribution=safu_attr, installed=True,
                                  description=f"{engine} for the {self.model_name} intent model",
                                  version=__version__, languages=[self.language])]))
         intent = [IntentProgram(
-            name="safu-intent", attribution=safu_attr, installed=True, version=__version__,
+            name="safu", attribution=safu_attr, installed=True, version=__version__,
             description="safu offline intent recognition",
             models=[ModelWithIntents(name=self.model_name, attribution=safu_attr, installed=True,
                                      description=f"{len(self.intents)} intents", version=__version__,
@@ -305,7 +306,7 @@ class Connection:
         elif kind == "ping":
             from wyoming.ping import Pong
             await self.send(Pong(text=data.get("text") if isinstance(data.get("text"), str) else None).event())
-        elif kind == "recognize":
+        elif kind in ("recognize", "transcript"):
             text = _field(data, "text", str, event=kind)
             if len(text) > self.limits.text_chars:
                 raise BadEvent(f"recognize text of {len(text)} characters exceeds the limit of "
@@ -320,8 +321,11 @@ class Connection:
         elif kind == "audio-start":
             self._need_asr()
             from wyoming.audio import AudioChunkConverter
-            self.utterance = None
-            fmt = AudioFormat.from_data(data, kind)
+            try:
+                fmt = AudioFormat.from_data(data, kind)
+            except BadEvent as exc:  # its chunks are dropped and its audio-stop answered with an empty text
+                self.utterance = Utterance(None, None, failed=str(exc))
+                raise
             self.utterance = Utterance(fmt, AudioChunkConverter(rate=TARGET_RATE, width=2, channels=1))
         elif kind == "audio-chunk":
             self._chunk(event)
@@ -354,8 +358,8 @@ class Connection:
             if utt.seconds > self.limits.audio_seconds:
                 raise BadEvent(f"utterance longer than the limit of {self.limits.audio_seconds:g} s of audio",
                                "too-long")
-        except BadEvent:
-            utt.failed, utt.chunks = True, []
+        except BadEvent as exc:
+            utt.failed, utt.chunks = str(exc), []
             raise
         converted = utt.converter.convert(AudioChunk(fmt.rate, fmt.width, fmt.channels, audio))
         utt.chunks.append(converted.audio)
@@ -368,7 +372,9 @@ class Connection:
         utt, self.utterance = self.utterance, None
         if utt is None:
             raise BadEvent("audio-stop before audio-start", "no-audio-start")
-        if utt.failed:
+        if utt.failed:  # the error went out when it happened; a client waiting for a transcript gets one
+            await self.send(Transcript(text="", language=self.service.language,
+                                       context={"safu_reason": utt.failed}).event())
             return
         samples = pcm16_to_float(b"".join(utt.chunks))
         async with self.service.asr_lock:

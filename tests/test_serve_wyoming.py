@@ -134,7 +134,7 @@ def test_binds_loopback_by_default(server):
 def test_describe_lists_asr_and_intent_with_language_and_intents(server):
     event = run(ask(server.port, Describe().event()))
     info = Info.from_event(event)
-    assert [p.name for p in info.asr] == ["safu-asr"] and [p.name for p in info.intent] == ["safu-intent"]
+    assert [p.name for p in info.asr] == ["safu"] and [p.name for p in info.intent] == ["safu"]
     assert info.asr[0].installed and info.asr[0].models[0].languages == ["en"]
     assert info.intent[0].models[0].languages == ["en"]
     intents = event.data["intent"][0]["models"][0]["intents"]
@@ -146,6 +146,13 @@ def test_recognize_gives_intent_with_entities(server):
     intent = Intent.from_event(event)
     assert intent.name == "HassTurnOn"
     assert {e.name: e.value for e in intent.entities} == {"area": "Kitchen"}
+
+
+def test_transcript_in_is_recognized_as_home_assistant_sends_it(server):
+    # Home Assistant's Wyoming conversation agent sends the text as a transcript event, with its context
+    event = run(ask(server.port, Transcript("turn off the bedroom lights", language="en",
+                                            context={"conversation_id": "01J"}).event()))
+    assert Intent.from_event(event).name == "HassTurnOff"
 
 
 def test_recognize_out_of_scope_is_not_recognized(server):
@@ -190,8 +197,16 @@ def test_transcribe_silence_is_empty_with_a_reason(server):
 
 
 def test_unsupported_audio_format_is_refused_clearly(server):
-    event = run(ask(server.port, Transcribe().event(), AudioStart(16000, 2, 3).event()))
-    assert event.type == "error" and "3 channels not supported" in event.data["text"]
+    async def three_channels():
+        async with AsyncTcpClient("127.0.0.1", server.port) as client:
+            for event in (Transcribe().event(), AudioStart(16000, 2, 3).event(),
+                          AudioChunk(16000, 2, 3, bytes(600)).event(), AudioStop().event()):
+                await client.write_event(event)
+            return await client.read_event(), await client.read_event()
+
+    error, empty = run(three_channels())
+    assert error.type == "error" and "3 channels not supported" in error.data["text"]
+    assert Transcript.from_event(empty).text == ""  # its chunks were dropped, its end answered
     event = run(ask(server.port, Transcribe().event(), AudioStart(16000, 2, 1).event(),
                     AudioChunk(16000, 2, 1, b"\x00\x01\x02").event()))
     assert event.type == "error" and "not a whole number of 2-byte frames" in event.data["text"]
@@ -211,12 +226,14 @@ def test_audio_longer_than_the_limit_is_refused_and_the_connection_goes_on(serve
             for _ in range(12):  # 6 s of silence, the server's limit is 5 s
                 await client.write_event(AudioChunk(16000, 2, 1, bytes(16000)).event())
             await client.write_event(AudioStop().event())
-            error = await client.read_event()
+            error, empty = await client.read_event(), await client.read_event()
             await client.write_event(Recognize("turn on the kitchen lights").event())
-            return error, await client.read_event()
+            return error, empty, await client.read_event()
 
-    error, answer = run(go())
+    error, empty, answer = run(go())
     assert error.type == "error" and "longer than the limit of 5 s" in error.data["text"]
+    transcript = Transcript.from_event(empty)  # for a client that waits for one, as Home Assistant does
+    assert transcript.text == "" and "longer than the limit" in transcript.context["safu_reason"]
     assert Intent.from_event(answer).name == "HassTurnOn"  # nothing else came between: the stream was dropped
 
 
