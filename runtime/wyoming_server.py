@@ -244,8 +244,12 @@ class SpeechService:
 
         seconds = len(samples) / TARGET_RATE
         event = self.loop.handle(Speech(samples, 0.0, seconds, seconds, "end_of_stream"), "wyoming")
+        if event.get("error"):
+            log.warning("transcription failed: %s", event["error"])
+            return "", event["error"]
         heard = event["asr"]["accepted"] and event["transcript"]
-        if heard and (self.open_vocabulary or event["reason"] == "no actions configured"):
+        acted_on = event["intent"] is not None and event["reason"] == "no actions configured"
+        if heard and (self.open_vocabulary or acted_on):
             return event["transcript"], None
         return "", event["reason"] or "nothing heard"
 
