@@ -48,7 +48,8 @@ def test_one_intent_context_trains_with_the_none_class(tmp_path, capsys):
     model = load(out, backend="numpy")
     assert sorted(model.intents) == ["<none>", "orderDrink"]
     p = model.predict("can I get a large latte with some soy milk")
-    assert p.intent == "orderDrink" and p.slots == {"size": "large", "coffeeDrink": "latte", "milkAmount": "some soy milk"}
+    assert p.intent == "orderDrink"
+    assert p.slots == {"size": "large", "coffeeDrink": "latte", "milkAmount": "some soy milk"}
     rejected = [model.predict(s).intent for s in ("tell me a joke", "what is the capital of france",
                                                   "turn on the kitchen lights", "how are you doing today")]
     assert rejected == [None] * 4
@@ -102,7 +103,8 @@ def test_coverage_chooses_every_option_including_an_absent_optional():
     alts = [n for n in walk(node) if isinstance(n, Alt)]
     assert all((id(a), id(o)) in cov.covered for a in alts for o in a.options)
     joined = " | ".join(texts)
-    for word in ("turn", "make", "set", "big lamp", "big light", "red", "green", "blue", "white", "please", "kindly"):
+    for word in ("turn", "make", "set", "big lamp", "big light", "red", "green", "blue", "white", "please",
+                 "kindly"):
         assert word in joined, word
     assert any("big" not in t for t in texts) and any(not t.endswith(("please", "kindly")) for t in texts)
     assert isinstance(node, Seq) and any(isinstance(n, ListRef) for n in walk(node))
@@ -132,8 +134,9 @@ def test_max_sentences_and_seed(tmp_path, capsys):
 
 
 def two_intents(path, extra=""):
-    rows = [{"text": f"turn on the {r} light", "intent": "On", "slots": {"room": r}} for r in ("kitchen", "hall", "attic")]
-    rows += [{"text": f"turn off the {r} light", "intent": "Off", "slots": {"room": r}} for r in ("kitchen", "hall", "attic")]
+    rooms = ("kitchen", "hall", "attic")
+    rows = [{"text": f"turn on the {r} light", "intent": "On", "slots": {"room": r}} for r in rooms]
+    rows += [{"text": f"turn off the {r} light", "intent": "Off", "slots": {"room": r}} for r in rooms]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + extra, encoding="utf-8")
     return path
 

@@ -57,7 +57,8 @@ def load_csv(path: Path, skipped: list[str] | None = None) -> tuple[list[Example
     if not examples:
         raise DataError(path, "no examples; expected rows of text,intent"
                         + (f" ({bad} invalid rows skipped)" if bad else ""))
-    return examples, [f"csv {path}: {len(examples):,} examples" + (f", {bad:,} invalid rows skipped" if bad else "")]
+    skipped_note = f", {bad:,} invalid rows skipped" if bad else ""
+    return examples, [f"csv {path}: {len(examples):,} examples{skipped_note}"]
 
 
 def _row_lines(text: str) -> list[int]:

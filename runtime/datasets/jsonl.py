@@ -120,4 +120,5 @@ def load_jsonl(path: Path, skipped: list[str] | None = None) -> tuple[list[Examp
     if not examples:
         raise DataError(path, "no examples; expected one JSON object per line"
                         + (f" ({bad} invalid lines skipped)" if bad else ""))
-    return examples, [f"jsonl {path}: {len(examples):,} examples" + (f", {bad:,} invalid lines skipped" if bad else "")]
+    skipped_note = f", {bad:,} invalid lines skipped" if bad else ""
+    return examples, [f"jsonl {path}: {len(examples):,} examples{skipped_note}"]

@@ -219,4 +219,5 @@ def check_trainable(dataset: Dataset) -> None:
                               "add sentences for another intent")
 
 
-__all__ = ["load_examples", "check_trainable", "check_output_not_input", "DEFAULT_MAX_SENTENCES_PER_INTENT", "format_count"]
+__all__ = ["load_examples", "check_trainable", "check_output_not_input", "DEFAULT_MAX_SENTENCES_PER_INTENT",
+           "format_count"]
