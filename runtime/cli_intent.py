@@ -37,7 +37,8 @@ def register(sub) -> None:
     p.add_argument("--bits", type=int, default=None, help="bit-cipher width d (cipher_bits; default 32)")
     p.add_argument("--bigram-buckets", type=int, default=None,
                    help="hashed bigram features (bigram_buckets; 0 = none; default 4096)")
-    p.add_argument("--max-tokens", type=int, default=None, help="tokens read per utterance (max_tokens; default 48)")
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="tokens read per utterance (max_tokens; default 48)")
     p.add_argument("--slot-radius", type=int, default=None, metavar="R",
                    help="slot tagger window of 2R+1 tokens (slot_radius; default 2)")
     p.add_argument("--none-class", action=argparse.BooleanOptionalAction, default=None,
@@ -103,7 +104,7 @@ def _config_comments() -> dict[str, str]:
         return {}
     found = {m.group(1): m.group(2).strip()
              for m in re.finditer(r"^\s+(\w+)\s*:[^=\n]*=[^#\n]*#\s*(.*)$", source, re.M)}
-    found.setdefault("seed", "seed of the training noise and held-out split (safu train --seed also seeds sampling)")
+    found.setdefault("seed", "seed of the training noise and held-out split (--seed also seeds sampling)")
     return found
 
 
@@ -178,7 +179,8 @@ def cmd_train(args) -> int:
 
     config = _config(args)
     if args.max_sentences is not None and args.max_sentences < 1:
-        raise ValueError(f"--max-sentences {args.max_sentences}: expected a positive number of sentences per intent")
+        raise ValueError(f"--max-sentences {args.max_sentences}: expected a positive number of sentences "
+                         "per intent")
     with Progress() as progress:
         model = train(args.data, output=args.output, config=config, inventory=args.inventory,
                       progress=progress.step, max_sentences_per_intent=args.max_sentences,
@@ -224,7 +226,8 @@ def cmd_eval(args) -> int:
     from safu.runtime.evaluate import evaluate, label_warning
 
     if args.max_sentences is not None and args.max_sentences < 1:
-        raise ValueError(f"--max-sentences {args.max_sentences}: expected a positive number of sentences per intent")
+        raise ValueError(f"--max-sentences {args.max_sentences}: expected a positive number of sentences "
+                         "per intent")
     if args.errors:
         check_output_not_input(args.errors, args.data)
     model = load(args.model, backend=args.backend)
