@@ -11,7 +11,12 @@ worker processes run the decoders truly side by side. Each worker builds its own
 settings (the language model and dictionary files must exist until the constructor returns) and keeps
 them for its whole life; `decode` rebuilds a decoder's feature front end per utterance, so what it
 heard before does not change what it hears next. Errors
-cross back as RecognizerError: a setting pocketsphinx rejects, or a worker that died.
+cross back as RecognizerError: a setting pocketsphinx rejects, or a worker that died. A worker that
+died (killed, out of memory) fails the utterance it was decoding, and is started afresh before the
+next one (`restarts` counts them), so one lost process does not deafen a listener for good. For that
+the pool keeps a copy of the small files the settings name (`lm`, `dict` under KEPT_FILE_BYTES: the
+command language model and dictionary, written to a temporary directory that is gone by then) and
+writes them out again for the new worker; larger ones (the wheel's own models) must stay where they are.
 
 Workers are plain subprocesses (`python -m safu.device.decoder_pool`) talking over their stdin and
 stdout, not multiprocessing: multiprocessing's spawn re-imports the caller's main script (a script
@@ -31,9 +36,17 @@ import re
 import struct
 import subprocess
 import sys
+import tempfile
 import weakref
 
 from safu.device.recognizer import RecognizerError
+
+class WorkerDied(RecognizerError):
+    """A decoder process stopped answering (it is started afresh before the next utterance)."""
+
+
+KEPT_FILE_BYTES = 16 << 20  # setting files the pool keeps a copy of, to start a worker again
+FILE_SETTINGS = ("lm", "dict")
 
 NBEST = 8  # N-best hypotheses read from each decoder's lattice
 
@@ -126,17 +139,18 @@ class DecoderPool:
         round-robin over `processes` workers (at most one per decoder). named: see build_decoder."""
         processes = max(1, min(processes, len(settings_list)))
         self._count = len(settings_list)
-        self._procs = []
-        for k in range(processes):
-            proc = subprocess.Popen([sys.executable, "-m", "safu.device.decoder_pool"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            self._procs.append(proc)
-            request = {"settings": settings_list[k::processes], "named": list(named)}
-            try:
-                proc.stdin.write(json.dumps(request).encode() + b"\n")
-                proc.stdin.flush()
-            except OSError:
-                pass  # the reply below reports it
+        self._requests = [{"settings": settings_list[k::processes], "named": list(named)} for k in range(processes)]
+        self._kept = {}  # path -> bytes, for _restart
+        for settings in settings_list:
+            for key in FILE_SETTINGS:
+                path = settings.get(key)
+                if isinstance(path, str) and path not in self._kept and os.path.isfile(path) \
+                        and os.path.getsize(path) <= KEPT_FILE_BYTES:
+                    with open(path, "rb") as f:
+                        self._kept[path] = f.read()
+        self._procs = [self._spawn(request) for request in self._requests]
+        self._broken: set[int] = set()  # workers that stopped answering: started afresh before the next utterance
+        self.restarts = 0
         self._finalizer = weakref.finalize(self, _stop, self._procs)
         try:
             for proc in self._procs:
@@ -144,6 +158,36 @@ class DecoderPool:
         except RecognizerError:
             self.close()
             raise
+
+    @staticmethod
+    def _spawn(request: dict) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "safu.device.decoder_pool"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            pass  # the reply (none) reports it
+        return proc
+
+    def _restart(self, w: int) -> None:
+        """Ends worker w (if anything is left of it) and starts a new one with the same decoders."""
+        old = self._procs[w]
+        _stop([old], wait_s=0.5)
+        request = self._requests[w]
+        with tempfile.TemporaryDirectory(prefix="safu-decoder-") as tmp:
+            copies = {}
+            for n, (path, data) in enumerate(self._kept.items()):
+                if not os.path.exists(path):  # written out again; the worker reads them while it starts
+                    copies[path] = os.path.join(tmp, f"{n}-{os.path.basename(path)}")
+                    with open(copies[path], "wb") as f:
+                        f.write(data)
+            settings = [{key: copies.get(value, value) if key in FILE_SETTINGS else value
+                         for key, value in one.items()} for one in request["settings"]]
+            self._procs[w] = self._spawn({**request, "settings": settings})
+            self.restarts += 1
+            self._receive(self._procs[w])  # RecognizerError: still broken, tried again next utterance
+        self._broken.discard(w)
 
     @property
     def processes(self) -> int:
@@ -159,16 +203,28 @@ class DecoderPool:
             if not 0 <= k < self._count:
                 raise ValueError(f"no decoder {k}: the pool has {self._count}")
             masks[k % len(self._procs)] |= 1 << (k // len(self._procs))  # dealt out round-robin
-        busy = [(w, proc, mask) for w, (proc, mask) in enumerate(zip(self._procs, masks)) if mask]
-        if not pcm or not busy:
+        if not pcm or not any(masks):
             return {}
-        for _, proc, mask in busy:
-            self._send(proc, pcm, mask)
-        replies, errors = {}, []
-        for w, proc, mask in busy:  # every reply is read, so that the next utterance starts in step
+        for w, proc in enumerate(self._procs):
+            if masks[w] and (w in self._broken or proc.poll() is not None):
+                self._broken.add(w)
+                self._restart(w)
+        busy = [(w, proc, mask) for w, (proc, mask) in enumerate(zip(self._procs, masks)) if mask]
+        sent, errors = [], []
+        for w, proc, mask in busy:
+            try:
+                self._send(proc, pcm, mask)
+                sent.append((w, proc, mask))
+            except RecognizerError as exc:
+                self._broken.add(w)
+                errors.append(exc)
+        replies = {}
+        for w, proc, mask in sent:  # every reply is read, so that the next utterance starts in step
             try:
                 lists = self._receive(proc)
             except RecognizerError as exc:
+                if isinstance(exc, WorkerDied):
+                    self._broken.add(w)
                 errors.append(exc)
                 continue
             mine = [i for i in range(32) if mask >> i & 1]  # the worker's decoders, in its order
@@ -187,7 +243,7 @@ class DecoderPool:
             proc.stdin.write(struct.pack("<II", len(pcm), mask) + pcm)
             proc.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
-            raise RecognizerError("a PocketSphinx decoder process has died") from None
+            raise WorkerDied("a PocketSphinx decoder process has died") from None
 
     @staticmethod
     def _receive(proc):
@@ -196,14 +252,17 @@ class DecoderPool:
         except (OSError, ValueError):
             line = b""
         if not line:
-            raise RecognizerError("a PocketSphinx decoder process has died")
-        message = json.loads(line)
+            raise WorkerDied("a PocketSphinx decoder process has died")
+        try:
+            message = json.loads(line)
+        except ValueError:
+            raise WorkerDied(f"a PocketSphinx decoder process answered garbage: {line[:80]!r}") from None
         if message["status"] not in ("ready", "ok"):
             raise RecognizerError(message["payload"])
         return message["payload"]
 
 
-def _stop(procs) -> None:
+def _stop(procs, wait_s: float = 2.0) -> None:
     for proc in procs:
         try:
             proc.stdin.write(struct.pack("<II", 0, 0))
@@ -212,7 +271,7 @@ def _stop(procs) -> None:
             pass
     for proc in procs:
         try:
-            proc.wait(timeout=2)
+            proc.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -153,7 +153,11 @@ class VoiceLoop:
                 "start_s": None if utt is None else round(utt.start_s, 3),
                 "end_s": None if utt is None else round(utt.end_s, 3),
                 "ended_by": None if utt is None else utt.ended_by, "transcript": None,
-                "asr": None, "intent": None, "confidence": 0.0, "slots": {}, "heard_intent": None,
+                "asr": {"engine": getattr(self.recognizer, "name", None),
+                        "restricted": getattr(self.recognizer, "restricted", None), "words": None,
+                        "accepted": False, "reason": None, "best": None, "alternatives": 0,
+                        "loudness_range_db": None, "agreeing": None, "decoders": 0},
+                "intent": None, "confidence": 0.0, "slots": {}, "heard_intent": None,
                 "heard_slots": {}, "action": None, "reason": error, "error": error,
                 "timings": {"endpoint_ms": 0.0 if utt is None else round(1000 * utt.endpoint_delay_s, 1),
                             "asr_ms": 0.0, "nlu_ms": 0.0, "action_ms": 0.0, "latency_ms": 0.0}}
@@ -237,7 +241,9 @@ class VoiceLoop:
             log.debug("traceback", exc_info=True)
             if pending is not None:  # cannot happen after a submit, but never leave an action held
                 self._start(pending)
-            event.update(intent=None, slots={}, action=None, reason=error, error=error)
+            if stage != "acting":  # acting: the command stays the one accepted, its action failed
+                event.update(intent=None, slots={})
+            event.update(action=None, reason=error, error=error)
             pending = None
         timings["latency_ms"] = sum(timings.values())
         event["timings"] = {k: round(v, 1) for k, v in timings.items()}

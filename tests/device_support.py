@@ -112,3 +112,40 @@ def fixture_model_path(tmp_dir: Path) -> Path:
     path = tmp_dir / "fixture_home.safu"
     safu.train([str(fx)], output=str(path), inventory=str(fx / "inventory.yaml"))
     return path
+
+
+KITCHEN_NOISE = REPO.parent / "shared" / "data" / "picovoice-coffee" / "kitchen_noise.flac"
+
+
+def noise_wav(kind: str, seconds: float, out: Path, volume: float = 0.3) -> Path:
+    """sox -> 16 kHz 16-bit mono WAV of `kind` noise ("whitenoise", "pinknoise", "brownnoise")."""
+    sox = require_program("sox", "sox")
+    subprocess.run([sox, "-n", "-r", "16000", "-c", "1", "-b", "16", str(out), "synth", str(seconds), kind,
+                    "vol", str(volume)], check=True)
+    return out
+
+
+def kitchen_noise_wav(out: Path, start_s: float = 0.0, seconds: float = 10.0) -> Path:
+    """A slice of the shared kitchen recording as 16 kHz 16-bit mono WAV (skips when the data is absent)."""
+    sox = require_program("sox", "sox")
+    path = Path(os.environ.get("SAFU_KITCHEN_NOISE", KITCHEN_NOISE))
+    if not path.exists():
+        pytest.skip(f"kitchen noise recording not found ({path}; set SAFU_KITCHEN_NOISE)")
+    subprocess.run([sox, str(path), "-r", "16000", "-c", "1", "-b", "16", str(out), "trim", str(start_s),
+                    str(seconds)], check=True)
+    return out
+
+
+def read_wav(path: Path):
+    """float32 samples of a 16 kHz 16-bit WAV."""
+    from safu.device.audio import WavSource
+    source = WavSource(str(path))
+    try:
+        return source.read(10 ** 8)
+    finally:
+        source.close()
+
+
+def pcm_bytes(samples) -> bytes:
+    from safu.device.audio import float_to_pcm16
+    return float_to_pcm16(samples)
