@@ -1,7 +1,7 @@
 """Peak memory of intent training, step by step.
 
-    python bench/bench_train_memory.py                       # HA templates, about 200,000 sentences
-    python bench/bench_train_memory.py --per-intent 1000     # smaller
+    python bench/bench_train_memory.py                       # HA templates, 6,100 per intent: 124,979
+    python bench/bench_train_memory.py --per-intent 14000 --no-trace   # 255,446 sentences, RSS only
     python bench/bench_train_memory.py DATA... --per-intent 6000
 
 Prints, for loading and for each step fit_intent_model reports through its progress callback, the
@@ -62,9 +62,10 @@ def main() -> int:
     model = fit_intent_model(ds.examples, IntentConfig(), out_of_scope=out_of_scope_sentences(), progress=mark)
     mark("done")
     print(f"{n:,} training sentences, {len(model.vocab):,} words, {len(model.intents)} intents")
-    print(f"{'step':44s} {'held after':>12s} {'peak in step':>13s} {'seconds':>8s}")
+    print(f"{'step (from the callback that starts it)':44s} {'held after':>12s} {'peak in step':>13s} {'seconds':>8s}")
     for step, current, peak, seconds in rows:
-        print(f"{step:44s} {mib(current)} {mib(peak)} {seconds:8.1f}")
+        held = f"{'-':>12s} {'-':>13s}" if args.no_trace else f"{mib(current)} {mib(peak)}"
+        print(f"{step:44s} {held} {seconds:8.1f}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"peak RSS {rss / 2**30:.2f} GiB ({rss / max(n, 1) / 1024:.1f} KiB per sentence)")
     return 0
