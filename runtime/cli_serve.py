@@ -38,12 +38,16 @@ def register(sub) -> None:
     p.add_argument("--warps", type=float, nargs="+", metavar="W", help="PocketSphinx vocal-tract warps (see safu listen)")
     p.add_argument("--min-agreeing", type=int, metavar="N",
                    help="PocketSphinx: warp decoders that must each hear a command (default 2)")
+    p.add_argument("--pronunciations", metavar="FILE",
+                   help="PocketSphinx: your own pronunciations, 'word PHONE PHONE ...' lines (see safu listen)")
+    p.add_argument("--accent", choices=["american", "british"],
+                   help="PocketSphinx pronunciations: 'british' (the default) adds British forms; 'american': CMUdict's")
     p.add_argument("--decoder-processes", type=int, metavar="N",
                    help="PocketSphinx: worker processes for the warp decoders (default: one per CPU core)")
     p.add_argument("--open-vocabulary", action="store_true",
                    help="do not restrict recognition to the model's sentences; transcripts are passed on as heard")
-    p.add_argument("--max-clients", type=int, default=32, help="Wyoming connections served at once (default 32)")
-    p.add_argument("--max-audio-seconds", type=float, default=30.0,
+    p.add_argument("--max-clients", type=int, default=32, metavar="N", help="Wyoming connections served at once (default 32)")
+    p.add_argument("--max-audio-seconds", type=float, default=30.0, metavar="S",
                    help="longest utterance accepted (default 30 s)")
     p.add_argument("--quiet", action="store_true", help="log only warnings, not every request")
     p.set_defaults(func=run_serve)
@@ -72,7 +76,9 @@ def _recognizer(args, model):
                            vosk_model=args.vosk_model, values=slot_values(model),
                            labels=sentence_labels(model, model.sentences) if balance_lm else None,
                            warps=tuple(args.warps) if args.warps else None,
-                           processes=args.decoder_processes, min_agreeing=args.min_agreeing)
+                           processes=args.decoder_processes, pronunciations=args.pronunciations,
+                           accents=None if args.accent is None else args.accent == "british",
+                           min_agreeing=args.min_agreeing)
 
 
 def run_serve(args) -> int:
@@ -86,8 +92,11 @@ def run_serve(args) -> int:
     hermes = parse_endpoint(args.hermes, "mqtt", "--hermes") if args.hermes else None
     if args.max_clients < 1 or args.max_audio_seconds <= 0:
         raise ValueError("--max-clients must be at least 1 and --max-audio-seconds above 0")
-    if args.no_asr and (args.vosk_model or args.warps or args.open_vocabulary):
-        raise ValueError("--no-asr serves no speech recogniser; recogniser options do not apply")
+    asr_options = (args.vosk_model, args.warps, args.open_vocabulary, args.pronunciations, args.accent,
+                   args.min_agreeing, args.decoder_processes)
+    if (args.no_asr or not wyoming) and any(option is not None and option is not False for option in asr_options):
+        why = "--no-asr serves no speech recogniser" if args.no_asr else "Hermes serves intents only (no audio)"
+        raise ValueError(f"{why}; recogniser options such as --warps or --vosk-model do not apply")
     if args.vosk_model and args.asr != "vosk":
         raise ValueError("--vosk-model is only used with --asr vosk")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,

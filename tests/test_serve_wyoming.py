@@ -392,5 +392,7 @@ def test_cli_errors_are_one_clear_line():
     assert r.returncode == 2 and "--wyoming: expected tcp://HOST:PORT" in r.stderr and "Traceback" not in r.stderr
     r = serve("--wyoming", "tcp://127.0.0.1")
     assert r.returncode == 2 and "--wyoming: expected tcp://HOST:PORT" in r.stderr
+    r = serve("--wyoming", "tcp://127.0.0.1:0", "--no-asr", "--warps", "1.0")
+    assert r.returncode == 2 and "recogniser options such as --warps" in r.stderr
     r = serve("--wyoming", "tcp://127.0.0.1:0", "--model", "/nonexistent/home.safu", "--no-asr")
     assert r.returncode == 2 and "home.safu" in r.stderr and "Traceback" not in r.stderr
