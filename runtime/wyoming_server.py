@@ -113,7 +113,8 @@ async def read_event(reader: asyncio.StreamReader, limits: Limits):
     kind = header.get("type")
     if not isinstance(kind, str) or not kind or len(kind) > 64:
         raise ProtocolError("header needs a 'type' string of 1-64 characters", "bad-header")
-    data = header.get("data") or {}
+    data = header.get("data")
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ProtocolError("header field 'data' must be a JSON object", "bad-header")
     data_length = _length(header, "data_length", limits.data_bytes)

@@ -165,6 +165,12 @@ def test_ping(server):
     assert event.type == "pong" and event.data["text"] == "hello"
 
 
+def test_events_up_to_the_bounds_are_read(server):
+    big = Event("ping", {"text": "big", "pad": "x" * (250 * 1024)}, payload=bytes(1024 * 1024))
+    event = run(ask(server.port, big))  # a 250 KiB data block and a 1 MiB payload, just under the limits
+    assert event.type == "pong" and event.data["text"] == "big"
+
+
 def transcribe_events(wav_path: Path):
     with wave.open(str(wav_path), "rb") as wav:
         return [Transcribe(language="en").event()] + [e.event() for e in wav_to_chunks(
@@ -261,6 +267,7 @@ def test_bad_field_gets_an_error_and_the_connection_goes_on(server):
     (b"this is not json\n", "header line is not valid JSON"),
     (b"[1, 2, 3]\n", "must be a JSON object"),
     (b'{"data": {}}\n', "needs a 'type' string"),
+    (b'{"type": "recognize", "data": "turn on the light"}\n', "'data' must be a JSON object"),
     (b"\xff\xfe\n", "not valid JSON"),
     (b"[" * 50000 + b"\n", "not valid JSON"),
     (header("recognize", data_length=-1), "non-negative integer"),
@@ -269,7 +276,7 @@ def test_bad_field_gets_an_error_and_the_connection_goes_on(server):
     (header("audio-chunk", payload_length=10**9), "payload_length 1000000000 exceeds the limit"),
     (header("recognize", data_length=10**8), "data_length 100000000 exceeds the limit"),
     (b"{" + b" " * (70 * 1024), "header line longer than 65536 bytes"),
-], ids=["text", "array", "no-type", "bad-utf8", "deep-nesting", "negative-length", "string-length",
+], ids=["text", "array", "no-type", "string-data", "bad-utf8", "deep-nesting", "negative-length", "string-length",
         "bad-data", "huge-payload", "huge-data", "huge-header"])
 def test_broken_frames_get_an_error_and_are_closed(server, junk, message):
     with raw(server.port) as sock:
