@@ -198,3 +198,115 @@ def test_alternative_slots_in_templates(tmp_path):
     from safu.device.actuators import expand
     assert expand("{name|area}", ActionContext("X", {"area": "Kitchen"})) == "Kitchen"
     assert expand("{name|area}", CTX) == "Kitchen Light"
+
+
+# ---- the whole file is checked when it is read: file, rule and field in every message
+SH = {"sh": {"type": "shell"}}
+ON = lambda *steps: [{"intent": "HassTurnOn", "do": list(steps)}]  # noqa: E731
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"actuators": SH, "default": [{"do": [{"actuator": "sh", "command": "true"}]}]},
+     r"actions.yaml: default: expected a mapping \{do: \[steps\]\} .*got \["),
+    ({"actuators": SH, "default": {"intent": "X", "do": [{"actuator": "sh", "command": "true"}]}},
+     r"actions.yaml: default.intent: the default rule is for every intent"),
+    ({"actuators": SH, "default": {"do": [{"actuator": "sh"}]}},
+     r"actions.yaml: default.do\[0\].command: expected a command \(a non-empty string\), got None"),
+    ({"actuators": SH, "actions": ON({"actuator": "sh"})},
+     r"actions.yaml: actions\[0\].do\[0\].command: expected a command \(a non-empty string\), got None"),
+    ({"actuators": SH, "actions": ON({"actuator": "sh", "command": "  "})}, r"actions\[0\].do\[0\].command: expected"),
+    ({"actuators": SH, "actions": ON({"actuator": "sh", "comand": "true"})},
+     r"actions.yaml: actions\[0\].do\[0\]: unknown key 'comand'; expected one of actuator, command"),
+    ({"actuators": {"web": {"type": "http"}}, "actions": ON({"actuator": "web", "method": "POST"})},
+     r"actions.yaml: actions\[0\].do\[0\].url: an http step needs 'url', or 'path' with base_url"),
+    ({"actuators": {"web": {"type": "http"}}, "actions": ON({"actuator": "web", "path": "/x"})},
+     r"actions\[0\].do\[0\].path: the actuator web has no base_url"),
+    ({"actuators": {"web": {"type": "http"}}, "actions": ON({"actuator": "web", "url": "ftp://x"})},
+     r"actions\[0\].do\[0\].url: expected an http:// or https:// address, got 'ftp://x'"),
+    ({"actuators": {"web": {"type": "http"}}, "actions": ON({"actuator": "web", "url": "http://x", "method": "FETCH"})},
+     r"actions\[0\].do\[0\].method: expected one of"),
+    ({"actuators": {"web": {"type": "http", "timeout": -1}}}, r"actions.yaml: actuators.web.timeout: expected a number of seconds > 0, got -1"),
+    ({"actuators": {"web": {"type": "http", "timeout": "fast"}}}, r"actuators.web.timeout: expected a number of seconds > 0, got 'fast'"),
+    ({"actuators": {"web": {"type": "http", "timeout": float("nan")}}}, r"actuators.web.timeout: expected a number of seconds > 0, got nan"),
+    ({"actuators": {"sh": {"type": "shell", "timeout": 0}}}, r"actions.yaml: actuators.sh.timeout: expected a number of seconds > 0, got 0"),
+    ({"actuators": {"sh": {"type": "shell", "timout": 3}}}, r"actions.yaml: actuators.sh: unknown key 'timout'"),
+    ({"actuators": {"mq": {"type": "mqtt", "port": "abc"}}},
+     r"actions.yaml: actuators.mq.port: expected a port number \(an integer from 1 to 65535\), got 'abc'"),
+    ({"actuators": {"mq": {"type": "mqtt", "port": 70000}}}, r"actuators.mq.port: expected a port number .*got 70000"),
+    ({"actuators": {"mq": {"type": "mqtt", "port": 0}}}, r"actuators.mq.port: expected a port number .*got 0"),
+    ({"actuators": {"mq": {"type": "mqtt", "port": True}}}, r"actuators.mq.port: expected a port number .*got True"),
+    ({"actuators": {"mq": {"type": "mqtt", "port": 1883.5}}}, r"actuators.mq.port: expected a port number .*got 1883.5"),
+    ({"actuators": {"mq": {"type": "mqtt", "timeout": -2}}}, r"actuators.mq.timeout: expected a number of seconds > 0"),
+    ({"actuators": {"mq": {"type": "mqtt"}}, "actions": ON({"actuator": "mq", "payload": "ON"})},
+     r"actions\[0\].do\[0\].topic: an mqtt step needs 'topic' or 'ha'"),
+    ({"actuators": {"mq": {"type": "mqtt"}}, "actions": ON({"actuator": "mq", "topic": "t", "qos": 3})},
+     r"actions\[0\].do\[0\].qos: expected 0, 1 or 2, got 3"),
+    ({"actuators": {"mq": {"type": "mqtt"}}, "actions": ON({"actuator": "mq", "ha": {"component": "light"}})},
+     r"actions\[0\].do\[0\].ha: expected a mapping with component and object_id"),
+    ({"actuators": SH, "retry": {"attempts": 0}}, r"actions.yaml: retry.attempts: expected an integer from 1 to 100, got 0"),
+    ({"actuators": SH, "retry": {"attempts": "three"}}, r"retry.attempts: expected an integer from 1 to 100, got 'three'"),
+    ({"actuators": SH, "retry": {"attempts": 2.5}}, r"retry.attempts: expected an integer from 1 to 100, got 2.5"),
+    ({"actuators": SH, "retry": {"backoff": -1}}, r"actions.yaml: retry.backoff: expected seconds from 0 to 60, got -1"),
+    ({"actuators": SH, "retry": {"tries": 2}}, r"actions.yaml: retry: unknown key 'tries'"),
+    ({"actuators": SH, "actions": {"intent": "X"}}, r"actions.yaml: actions: expected a list of rules"),
+    ({"actuators": SH, "actions": [{"intent": "X", "do": [{"actuator": "sh", "command": "x"}], "when": 1}]},
+     r"actions.yaml: actions\[0\]: unknown key 'when'"),
+    ({"actuators": SH, "actions": [{"intent": "X", "do": []}]}, r"actions\[0\].do: expected a non-empty list of steps"),
+    ({"actuators": SH, "actions": [{"intent": "X", "slots": {"name": None}, "do": [{"actuator": "sh", "command": "x"}]}]},
+     r"actions\[0\].slots.name: expected a value"),
+    ({"actuators": {"p": {"type": "print", "stream": "stdin"}}}, r"actuators.p.stream: expected 'stdout' or 'stderr'"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": True}}}}, r"actuators.g.lines.lamp: expected a line offset"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": 70000}}}}, r"actuators.g.lines.lamp: expected a line offset"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"Lamp": 1, "lamp": 2}}}}, r"actuators.g.lines.lamp: the name 'lamp' is given twice"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": 1}}}, "actions": ON({"actuator": "g", "value": 1})},
+     r"actions\[0\].do\[0\].line: a gpio step needs 'line'"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": 1}}}, "actions": ON({"actuator": "g", "line": "garage"})},
+     r"actions\[0\].do\[0\].line: 'garage' is not a name in actuators.g.lines \(known: lamp\)"),
+    ({"actuators": {"g": {"type": "simulated_gpio", "lines": {"lamp": 1}}}, "actions": ON({"actuator": "g", "line": "lamp", "value": 2})},
+     r"actions\[0\].do\[0\].value: expected 0, 1, on or off, got 2"),
+])
+def test_actions_file_errors_name_the_file_the_rule_and_the_field(tmp_path, config, message):
+    with pytest.raises(ConfigError, match=message):
+        runner(config, tmp_path)
+
+
+def test_cli_refuses_a_bad_actions_file_before_listening(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "a.yaml").write_text("actuators: {sh: {type: shell}}\ndefault:\n  - do: [{actuator: sh}]\n")
+    r = subprocess.run([sys.executable, "-m", "safu.runtime.cli", "listen", "--actions", str(tmp_path / "a.yaml")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "a.yaml: default: expected a mapping" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---- GPIO drives only the lines the actions file names
+def gpio(tmp_path, line="{name}"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    state = tmp_path / "gpio.json"
+    r = runner({"actuators": {"b": {"type": "simulated_gpio", "state_file": str(state),
+                                    "lines": {"kitchen light": 17, "fan": 23}}},
+                "actions": [{"intent": "HassTurnOn", "do": [{"actuator": "b", "line": line, "value": 1}]}]}, tmp_path)
+    return r, state
+
+
+@pytest.mark.parametrize("spoken", ["23", "4294967296", "٢٣", "17", " 5 ", "-1", "0x17", "²"])
+def test_a_spoken_number_never_drives_a_gpio_line(tmp_path, spoken):
+    r, state = gpio(tmp_path)
+    step = r.run(ActionContext("HassTurnOn", {"name": spoken}))["steps"][0]
+    assert not step["ok"] and step["attempts"] == 1
+    assert f"no GPIO line named {spoken.strip().lower()!r} in lines" in step["error"] and "not driven" in step["error"]
+    if any(c.isdigit() for c in spoken):
+        assert "a spoken number is never taken as a line offset" in step["error"]
+    assert not state.exists()  # nothing was switched
+
+
+def test_gpio_drives_named_lines_and_offsets_written_in_the_file(tmp_path):
+    r, state = gpio(tmp_path)
+    assert r.run(ActionContext("HassTurnOn", {"name": "Fan"}))["steps"][0]["ok"]
+    assert json.loads(state.read_text())["lines"] == {"23": 1}
+    r, state = gpio(tmp_path / "literal", line=4)
+    assert r.run(ActionContext("HassTurnOn", {}))["steps"][0]["ok"]
+    assert json.loads(state.read_text())["lines"] == {"4": 1}
+    r, state = gpio(tmp_path / "name", line="Kitchen Light")
+    assert r.run(ActionContext("HassTurnOn", {}))["steps"][0]["ok"]
+    assert json.loads(state.read_text())["lines"] == {"17": 1}
