@@ -183,15 +183,16 @@ class SpeechService:
 
     def __init__(self, model, recognizer=None, language: str = "en", model_name: str = "default",
                  limits: Limits | None = None, open_vocabulary: bool = False):
-        from safu.device.pipeline import VoiceLoop  # noqa: F401  (imported here only when audio is served)
-
         self.model = model
         self.recognizer = recognizer
         self.language = language
         self.model_name = model_name
         self.limits = limits or Limits()
         self.open_vocabulary = open_vocabulary
-        self.loop = VoiceLoop(model, recognizer) if recognizer is not None else None
+        self.loop = None  # the voice loop of `safu listen`, without actions
+        if recognizer is not None:
+            from safu.device.pipeline import VoiceLoop
+            self.loop = VoiceLoop(model, recognizer)
         self.asr_lock = asyncio.Lock()  # one utterance in the recogniser at a time
         self.intents = [name for name in model.intents if not name.startswith("<")]
         self.info = self._info_event()
@@ -202,7 +203,7 @@ class SpeechService:
         from safu import __version__
 
         @dataclass
-        class ModelWithIntents(IntentModel):
+        class ModelWithIntents(IntentModel):  # here: wyoming is imported only once a server starts
             intents: list = field(default_factory=list)
 
         safu_attr = Attribution(name="safu", url="")
