@@ -202,6 +202,17 @@ def test_transcribe_silence_is_empty_with_a_reason(server):
     assert transcript.text == "" and transcript.context["safu_reason"]
 
 
+def test_two_clients_transcribing_at_once_and_one_asking_meanwhile(server, kitchen_wav):
+    async def together():
+        return await asyncio.gather(ask(server.port, *transcribe_events(kitchen_wav)),
+                                    ask(server.port, *transcribe_events(kitchen_wav)),
+                                    ask(server.port, Recognize("turn off the bedroom lights").event()))
+
+    first, second, text = run(together())
+    assert Transcript.from_event(first).text == Transcript.from_event(second).text == "turn on the kitchen lights"
+    assert Intent.from_event(text).name == "HassTurnOff"
+
+
 def test_unsupported_audio_format_is_refused_clearly(server):
     async def three_channels():
         async with AsyncTcpClient("127.0.0.1", server.port) as client:
