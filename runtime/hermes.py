@@ -6,8 +6,9 @@
     service.stop()
 
 Subscribes to `hermes/nlu/query` ({"input": text, "id", "siteId", "sessionId", "intentFilter",
-"customData", "lang", ...}) and answers each query with
-- `hermes/intent/<intentName>`: the Rhasspy NluIntent message, {"input", "intent": {"intentName",
+"customData", "lang", ...}) and answers each query, as Rhasspy's own NLU service does, with
+- `hermes/nlu/intentParsed` ({"input", "intent", "slots", "id", "siteId", "sessionId"}), then
+  `hermes/intent/<intentName>`: the Rhasspy NluIntent message, {"input", "intent": {"intentName",
   "confidenceScore"}, "slots": [{"entity", "slotName", "value": {"kind": "Unknown", "value"}, "rawValue",
   "confidence", "range": {"start", "end", "rawStart", "rawEnd"}}], "id", "siteId", "sessionId",
   "customData", "asrTokens", "rawInput", "wakewordId", "lang"};
@@ -26,6 +27,7 @@ log = logging.getLogger("safu.serve")
 
 QUERY_TOPIC = "hermes/nlu/query"
 NOT_RECOGNIZED_TOPIC = "hermes/nlu/intentNotRecognized"
+PARSED_TOPIC = "hermes/nlu/intentParsed"
 ERROR_TOPIC = "hermes/error/nlu"
 MAX_PAYLOAD_BYTES = 64 * 1024  # a query is a sentence and a few ids
 MAX_INPUT_CHARS = 2000         # the same bound as a Wyoming recognize
@@ -62,8 +64,8 @@ def parse_query(payload: bytes) -> dict:
     return query
 
 
-def answer(model, query: dict) -> tuple[str, dict]:
-    """(topic, message) answering one parsed query."""
+def answer(model, query: dict) -> list[tuple[str, dict]]:
+    """The (topic, message) pairs answering one parsed query, in the order they are published."""
     text = query["input"]
     ids = {"id": query.get("id"), "siteId": query.get("siteId", "default"), "sessionId": query.get("sessionId"),
            "customData": query.get("customData")}
@@ -72,16 +74,19 @@ def answer(model, query: dict) -> tuple[str, dict]:
     if prediction.intent is None or (wanted and prediction.intent not in wanted):
         why = prediction.reason if prediction.intent is None else f"{prediction.intent} is not in the intentFilter"
         log.info("hermes query %r -> not recognized (%s)", text[:80], why)
-        return NOT_RECOGNIZED_TOPIC, {"input": text, **ids}
+        return [(NOT_RECOGNIZED_TOPIC, {"input": text, **ids})]
     slots = [{"entity": span.name, "slotName": span.name, "value": {"kind": "Unknown", "value": span.value},
               "rawValue": span.text, "confidence": 1.0,
               "range": {"start": span.start, "end": span.end, "rawStart": span.start, "rawEnd": span.end}}
              for span in sorted(prediction.spans, key=lambda s: s.start)]
     log.info("hermes query %r -> %s %s (%.3f)", text[:80], prediction.intent, prediction.slots, prediction.confidence)
-    return intent_topic(prediction.intent), {
-        "input": text, "intent": {"intentName": prediction.intent, "confidenceScore": float(prediction.confidence)},
-        "slots": slots, **ids, "asrTokens": [], "asrConfidence": None, "rawInput": text,
-        "wakewordId": query.get("wakewordId"), "lang": query.get("lang")}
+    intent = {"intentName": prediction.intent, "confidenceScore": float(prediction.confidence)}
+    parsed = {"input": text, "intent": intent, "slots": slots, "id": ids["id"], "siteId": ids["siteId"],
+              "sessionId": ids["sessionId"]}
+    return [(PARSED_TOPIC, parsed),
+            (intent_topic(prediction.intent), {
+                "input": text, "intent": intent, "slots": slots, **ids, "asrTokens": [], "asrConfidence": None,
+                "rawInput": text, "wakewordId": query.get("wakewordId"), "lang": query.get("lang")})]
 
 
 class HermesService:
@@ -139,7 +144,7 @@ class HermesService:
     def _on_message(self, client, userdata, msg) -> None:
         try:
             query = parse_query(msg.payload)
-            topic, message = answer(self.model, query)
+            replies = answer(self.model, query)
         except QueryError as exc:
             log.warning("hermes: %s", exc)
             context = None
@@ -149,11 +154,12 @@ class HermesService:
             except (ValueError, RecursionError):
                 pass
             context = context or {}
-            topic, message = ERROR_TOPIC, {"error": str(exc), "context": QUERY_TOPIC,
-                                           "siteId": context.get("siteId", "default"),
-                                           "sessionId": context.get("sessionId")}
+            replies = [(ERROR_TOPIC, {"error": str(exc), "context": QUERY_TOPIC,
+                                      "siteId": context.get("siteId", "default"),
+                                      "sessionId": context.get("sessionId")})]
         except Exception as exc:  # noqa: BLE001 - one query never stops the service
             log.exception("hermes: answering a query failed")
-            topic, message = ERROR_TOPIC, {"error": f"answering the query failed: {exc}", "context": QUERY_TOPIC,
-                                           "siteId": "default", "sessionId": None}
-        client.publish(topic, json.dumps(message), qos=1)
+            replies = [(ERROR_TOPIC, {"error": f"answering the query failed: {exc}", "context": QUERY_TOPIC,
+                                      "siteId": "default", "sessionId": None})]
+        for topic, message in replies:
+            client.publish(topic, json.dumps(message), qos=1)

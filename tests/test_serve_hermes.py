@@ -70,11 +70,11 @@ def query(broker, payload, topic="hermes/#", expect=1, timeout=10.0):
 
 def test_query_gives_an_intent_in_rhasspy_form(hermes):
     answers = query(hermes, {"input": "turn on the kitchen lights", "id": "q1", "siteId": "kitchen",
-                             "sessionId": "s1", "customData": "keep"})
-    assert len(answers) == 1
-    topic, payload = answers[0]
-    message = json.loads(payload)
-    assert topic == "hermes/intent/HassTurnOn"
+                             "sessionId": "s1", "customData": "keep"}, expect=2)
+    assert [topic for topic, _ in answers] == ["hermes/nlu/intentParsed", "hermes/intent/HassTurnOn"]
+    parsed, message = (json.loads(payload) for _, payload in answers)
+    assert parsed["intent"] == message["intent"] and parsed["slots"] == message["slots"]
+    assert (parsed["id"], parsed["siteId"], parsed["sessionId"]) == ("q1", "kitchen", "s1")
     assert message["intent"]["intentName"] == "HassTurnOn" and 0 < message["intent"]["confidenceScore"] <= 1
     assert (message["id"], message["siteId"], message["sessionId"], message["customData"]) == ("q1", "kitchen",
                                                                                                 "s1", "keep")
@@ -91,8 +91,9 @@ def test_out_of_scope_and_filtered_queries_are_not_recognized(hermes):
     assert json.loads(payload)["sessionId"] == "s2" and json.loads(payload)["input"].startswith("who wrote")
     topic, _ = query(hermes, {"input": "turn on the kitchen lights", "intentFilter": ["HassTurnOff"]})[0]
     assert topic == "hermes/nlu/intentNotRecognized"
-    topic, _ = query(hermes, {"input": "turn on the kitchen lights", "intentFilter": ["HassTurnOn"]})[0]
-    assert topic == "hermes/intent/HassTurnOn"
+    topics = [t for t, _ in query(hermes, {"input": "turn on the kitchen lights", "intentFilter": ["HassTurnOn"]},
+                                  expect=2)]
+    assert topics == ["hermes/nlu/intentParsed", "hermes/intent/HassTurnOn"]
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -106,8 +107,8 @@ def test_out_of_scope_and_filtered_queries_are_not_recognized(hermes):
 def test_bad_queries_get_an_nlu_error_and_the_service_goes_on(hermes, payload, message):
     topic, body = query(hermes, payload, topic="hermes/error/nlu")[0]
     assert topic == "hermes/error/nlu" and message in json.loads(body)["error"]
-    topic, _ = query(hermes, {"input": "turn off the bedroom lights"})[0]
-    assert topic == "hermes/intent/HassTurnOff"
+    topics = [t for t, _ in query(hermes, {"input": "turn off the bedroom lights"}, expect=2)]
+    assert topics[-1] == "hermes/intent/HassTurnOff"
 
 
 def test_reconnects_after_the_broker_restarts(tmp_path):
@@ -124,8 +125,8 @@ def test_reconnects_after_the_broker_restarts(tmp_path):
         while log_path.read_text().count("subscribed to hermes/nlu/query") < 2 and time.time() < deadline:
             time.sleep(0.1)
         assert "lost the broker" in log_path.read_text()
-        answers = query(broker, {"input": "turn on the kitchen lights"})
-        assert answers and answers[0][0] == "hermes/intent/HassTurnOn"
+        answers = query(broker, {"input": "turn on the kitchen lights"}, expect=2)
+        assert answers and answers[-1][0] == "hermes/intent/HassTurnOn"
     finally:
         assert stop(proc, log) == 0
         broker.stop()
@@ -140,7 +141,7 @@ def test_hermes_and_wyoming_in_one_process(tmp_path):
     wyoming_port = free_port()
     proc, log, log_path = start(tmp_path, broker.port, "--wyoming", f"tcp://127.0.0.1:{wyoming_port}")
     try:
-        assert query(broker, {"input": "turn on the kitchen lights"})[0][0] == "hermes/intent/HassTurnOn"
+        assert query(broker, {"input": "turn on the kitchen lights"}, expect=2)[-1][0] == "hermes/intent/HassTurnOn"
         event = run(ask(wyoming_port, Recognize("turn off the bedroom lights").event()))
         assert Intent.from_event(event).name == "HassTurnOff"
     finally:
