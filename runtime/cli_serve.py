@@ -35,18 +35,21 @@ def register(sub) -> None:
     p.add_argument("--no-asr", action="store_true", help="intent recognition only: no speech recogniser")
     p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk"], help="recogniser")
     p.add_argument("--vosk-model", metavar="DIR", help="unpacked Vosk model directory (for --asr vosk)")
-    p.add_argument("--warps", type=float, nargs="+", metavar="W", help="PocketSphinx vocal-tract warps (see safu listen)")
+    p.add_argument("--warps", type=float, nargs="+", metavar="W",
+                   help="PocketSphinx vocal-tract warps (see safu listen)")
     p.add_argument("--min-agreeing", type=int, metavar="N",
                    help="PocketSphinx: warp decoders that must each hear a command (default 2)")
     p.add_argument("--pronunciations", metavar="FILE",
                    help="PocketSphinx: your own pronunciations, 'word PHONE PHONE ...' lines (see safu listen)")
     p.add_argument("--accent", choices=["american", "british"],
-                   help="PocketSphinx pronunciations: 'british' (the default) adds British forms; 'american': CMUdict's")
+                   help="PocketSphinx pronunciations: 'british' (the default) adds British forms; "
+                        "'american': CMUdict's alone")
     p.add_argument("--decoder-processes", type=int, metavar="N",
                    help="PocketSphinx: worker processes for the warp decoders (default: one per CPU core)")
     p.add_argument("--open-vocabulary", action="store_true",
                    help="do not restrict recognition to the model's sentences; transcripts are passed on as heard")
-    p.add_argument("--max-clients", type=int, default=32, metavar="N", help="Wyoming connections served at once (default 32)")
+    p.add_argument("--max-clients", type=int, default=32, metavar="N",
+                   help="Wyoming connections served at once (default 32)")
     p.add_argument("--max-audio-seconds", type=float, default=30.0, metavar="S",
                    help="longest utterance accepted (default 30 s)")
     p.add_argument("--quiet", action="store_true", help="log only warnings, not every request")
