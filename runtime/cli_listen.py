@@ -26,7 +26,11 @@ def register(sub) -> None:
         "listen", help="recognise spoken commands offline and switch devices",
         description="Recognise spoken commands offline and act on them. With no arguments: the built-in "
                     "model hears the shipped sample recordings and switches a simulated GPIO board.",
-        epilog="example: safu listen --mic --actions actions.yaml",
+        epilog="Output: one JSON line per utterance as it is heard; each action's outcome follows as a line "
+               "{\"type\": \"action\", \"id\": N, ...} (actions run off the listening path).\n"
+               "Exit status: 0 all went through; 1 some utterances failed (stderr: \"N utterance(s) failed\"); "
+               "2 an input could not be opened, or bad arguments.\n"
+               "example: safu listen --mic --actions actions.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="default", help="intent model .safu (default: the built-in smart-home model)")
     p.add_argument("--backend", default="auto", choices=["auto", "core", "numpy"], help="intent model backend")
@@ -150,10 +154,7 @@ def _sources(args, report: Report):
 
 def run_listen(args) -> int:
     from safu.device.actions import ActionRunner, ActionWorker
-    from safu.device.command_vocabulary import sentence_labels, slot_values
-    from safu.device.endpointer import Endpointer, make_vad
-    from safu.device.pipeline import VoiceLoop
-    from safu.device.recognizer import make_recognizer
+    from safu.device.voice_builder import build_recognizer, build_voice_loop
     from safu.runtime.api import load
 
     if args.list_devices:
@@ -165,14 +166,10 @@ def run_listen(args) -> int:
         raise ValueError("--vosk-model is only used with --asr vosk")
     model = load(args.model, backend=args.backend)
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
-    balance_lm = args.asr == "pocketsphinx" and not args.open_vocabulary  # only its language model has weights
-    recognizer = make_recognizer(args.asr, sentences=model.sentences, restricted=not args.open_vocabulary,
-                                 vosk_model=args.vosk_model, values=slot_values(model),
-                                 labels=sentence_labels(model, model.sentences) if balance_lm else None,
-                                 warps=tuple(args.warps) if args.warps else None,
-                                 processes=args.decoder_processes, pronunciations=args.pronunciations,
-                                 accents=None if args.accent is None else args.accent == "british",
-                                 min_agreeing=args.min_agreeing)
+    recognizer = build_recognizer(model, args.asr, open_vocabulary=args.open_vocabulary,
+                                  vosk_model=args.vosk_model, warps=args.warps,
+                                  processes=args.decoder_processes, pronunciations=args.pronunciations,
+                                  accent=args.accent, min_agreeing=args.min_agreeing)
     report = Report()
     try:
         sources = _sources(args, report)
@@ -182,7 +179,7 @@ def run_listen(args) -> int:
         raise
     worker = ActionWorker(runner, on_done=report.action)
     try:
-        loop = VoiceLoop(model, recognizer, worker, Endpointer(make_vad(args.vad)), args.min_confidence)
+        loop = build_voice_loop(model, recognizer, worker, args.vad, args.min_confidence)
         for event in loop.run(sources):
             report.utterance(event)
         worker.drain()  # every action's outcome is out before the totals
