@@ -10,8 +10,9 @@
     command_vocabulary.py  spoken-form sentences from IntentModel.sentences; garbage (OOV) words
     arpa.py                ARPA n-gram writer;  spoken_numbers.py  digits <-> number words
     actuators.py           Actuator interface, print;  actuator_{mqtt,http,shell,gpio}.py
-    actions.py             the actions YAML and the runner (retries with backoff, never raises)
-    pipeline.py            VoiceLoop: one JSON-able event per utterance;  samples/  shipped demo WAVs
+    actions.py             the actions YAML (checked at start), the runner (retries, deadlines, never raises)
+                           and ActionWorker (actions on a thread of their own, off the listening path)
+    pipeline.py            VoiceLoop: one JSON-able event per utterance, errors in it;  samples/  shipped demo WAVs
 
 Nothing here is imported by safu.runtime except inside `safu listen` (runtime/cli_listen.py).
 """
