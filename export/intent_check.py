@@ -79,6 +79,23 @@ def _fmt_float(x) -> str:
     return f"{x:g}"
 
 
+def shown(s: str) -> str:
+    """A string from the file as an error message shows it: control characters escaped (\\t, \\n,
+    \\xNN), as the C++ core does, so a NUL cannot cut its message short."""
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if ch == "\t":
+            out.append("\\t")
+        elif ch == "\n":
+            out.append("\\n")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _shape_str(dims) -> str:
     return "(" + ", ".join(str(int(d)) for d in dims) + (",)" if len(dims) == 1 else ")")
 
@@ -155,11 +172,11 @@ def _check_vocab(r: _Reader, tokens: list) -> None:
         r.fail(f"tokenizer.vocab has {len(tokens)} entries, expected at least the {len(SPECIALS)} specials")
     for i, special in enumerate(SPECIALS):
         if tokens[i] != special:
-            r.fail(f"tokenizer.vocab[{i}] is '{tokens[i]}', expected '{special}'")
+            r.fail(f"tokenizer.vocab[{i}] is '{shown(tokens[i])}', expected '{special}'")
     seen = {}
     for i, tok in enumerate(tokens):
         if tok in seen:
-            r.fail(f"tokenizer.vocab has the token '{tok}' twice (ids {seen[tok]} and {i})")
+            r.fail(f"tokenizer.vocab has the token '{shown(tok)}' twice (ids {seen[tok]} and {i})")
         seen[tok] = i
 
 
@@ -168,7 +185,7 @@ def check_intent_metadata(model_file, source: str | None = None) -> IntentLayout
     r = _Reader(model_file, source if source is not None else model_file.path)
     kind = r.get_str("general.kind")
     if kind != "intent":
-        r.fail(f"general.kind is '{kind}', expected 'intent'")
+        r.fail(f"general.kind is '{shown(kind)}', expected 'intent'")
     vocab = r.str_array("tokenizer.vocab")
     _check_vocab(r, vocab)
     D = r.u32("model.dim")
@@ -199,14 +216,26 @@ def check_intent_metadata(model_file, source: str | None = None) -> IntentLayout
             continue
         b = lab.encode("utf-8")
         if len(b) < 3 or b[:1] not in (b"B", b"I") or b[1:2] != b"-":
-            r.fail(f"slot label '{lab}' is not O, B-<slot> or I-<slot>")
+            r.fail(f"slot label '{shown(lab)}' is not O, B-<slot> or I-<slot>")
     synonyms = []
     if r.has("slot.synonyms"):
         for e in r.str_array("slot.synonyms"):
             parts = e.split("\t")
             if len(parts) != 3:
-                r.fail(f"slot.synonyms entry '{e}' is not slot\\tsurface\\tvalue")
+                r.fail(f"slot.synonyms entry '{shown(e)}' is not slot\\tsurface\\tvalue")
             synonyms.append(tuple(parts))
+    if r.has("slot.values"):   # known slot values, "slot<TAB>surface" (decoding evidence)
+        for e in r.str_array("slot.values"):
+            tab = e.find("\t")
+            name = e[:tab] if tab >= 0 else ""
+            if (tab < 0 or tab + 1 == len(e) or "\t" in e[tab + 1:] or f"B-{name}" not in slot_labels
+                    or f"I-{name}" not in slot_labels):
+                r.fail(f"slot.values entry '{shown(e)}' is not slot\\tsurface with a slot of slot.labels")
+        bonus = r.get_float("slot.value_bonus") if r.has("slot.value_bonus") else 0.0
+        with np.errstate(over="ignore"):
+            bonus = np.float32(bonus)
+        if not 0.0 <= bonus <= 100.0:
+            r.fail("slot.value_bonus is not in 0..100")
     return IntentLayout(vocab=vocab, dim=D, max_tokens=max_tokens, radius=radius, buckets=B,
                         intent_labels=intent_labels, slot_labels=slot_labels, threshold=float(threshold),
                         synonyms=synonyms)
@@ -240,17 +269,13 @@ def check_model_file(model_file, source: str | None = None) -> str:
     """The semantic checks of a read container by kind, as `safu inspect` reports them.
 
     Returns a one-line summary of what was checked; raises ModelFormatError naming the file and
-    field for what no backend loads (kind `intent`: check_intent_model; kind `lm`: LMModel.load)."""
+    field for what no backend loads (kind `lm`: LMModel.load; anything else: check_intent_model)."""
     src = source if source is not None else model_file.path
-    r = _Reader(model_file, src)
-    kind = r.get_str("general.kind")
-    if kind == "intent":
-        layout = check_intent_model(model_file, src)
-        return (f"intent model, {len(layout.vocab)} tokens, dim {layout.dim}, {len(layout.intent_labels)} intents, "
-                f"{len(layout.slot_labels)} slot labels, shapes match, all weights finite")
-    if kind == "lm":
+    if "general.kind" in model_file.metadata and model_file.metadata["general.kind"] == "lm":
         from safu.models.lm import LMModel
 
         LMModel.load(src)
         return "lm model, keys and tensor shapes match"
-    r.fail(f"general.kind is '{kind}', expected 'intent' or 'lm'")
+    layout = check_intent_model(model_file, src)   # any other kind is refused in the intent readers' words
+    return (f"intent model, {len(layout.vocab)} tokens, dim {layout.dim}, {len(layout.intent_labels)} intents, "
+            f"{len(layout.slot_labels)} slot labels, shapes match, all weights finite")

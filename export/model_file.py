@@ -305,10 +305,10 @@ def decode_model(buf: bytes, where: str = "<bytes>") -> ModelFile:
         dims = c.unpack(f"{ndim}Q", f"dims of tensor {name!r}")
         offset, nbytes, crc = c.unpack("QQI", f"offset/size of tensor {name!r}")
         count = 1
-        for d in dims:
+        for d in dims:   # as the C++ reader: a product past 2**64 is refused even if a later dim is 0
             count *= d
-            if count > data_size:
-                raise ModelFormatError(f"{where}: tensor {name!r} dims {dims} exceed the data blob")
+            if count >= 2**64:
+                raise ModelFormatError(f"{where}: tensor {name!r} dims {dims} overflow 64 bits")
         if nbytes != count * DTYPES[dtype].itemsize:
             raise ModelFormatError(f"{where}: tensor {name!r} has {nbytes} bytes, dims {dims} need "
                                    f"{count * DTYPES[dtype].itemsize}")

@@ -48,7 +48,20 @@ class IntentReference:
         self.N, self.D = self.R.shape
 
     def forward(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (p_intent (C,), p_slot (n, S)) for token ids (n,) without <sod>/<eod>."""
+        """Returns (p_intent (C,), p_slot (n, S)) for token ids (n,) without <sod>/<eod>.
+
+        Raises ModelFormatError, as the C++ core does, if finite weights overflow float32 on
+        this input (the probabilities would be NaN)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            p_intent, p_slot = self._forward(ids)
+        if not (np.isfinite(p_intent).all() and np.isfinite(p_slot).all()):
+            from safu.export.model_file import ModelFormatError
+
+            raise ModelFormatError("forward: non-finite probabilities (the model's weights overflow float32 "
+                                   "on this input)")
+        return p_intent, p_slot
+
+    def _forward(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         R, N, D, B = self.R, self.N, self.D, self.buckets
         seq = np.concatenate([[SOD], np.asarray(ids, dtype=np.int64), [EOD]])
         L = len(seq)

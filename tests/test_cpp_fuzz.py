@@ -36,11 +36,25 @@ def test_bounded_fuzz_run(tmp_path):
     pytest.importorskip("atheris", reason="atheris is not installed (pip install '.[test]')")
     work = tmp_path / "corpus"
     shutil.copytree(CORPUS, work)
-    run = subprocess.run([sys.executable, str(HERE / "fuzz" / "fuzz_model_loader.py"), str(work), "-runs=5000",
+    run = subprocess.run([sys.executable, str(HERE / "fuzz" / "fuzz_model_loader.py"), str(work), "-runs=30000",
                           "-seed=1", "-max_len=8192", f"-artifact_prefix={tmp_path}/crash-"],
                          capture_output=True, text=True, timeout=600)
     crashes = list(tmp_path.glob("crash-*"))
     assert run.returncode == 0 and not crashes, (
         f"fuzzer found {len(crashes)} crashing input(s) in {tmp_path}; copy them to tests/fuzz_corpus/\n"
         + run.stderr[-4000:])
-    assert "Done 5000 runs" in run.stderr
+    assert "Done 30000 runs" in run.stderr
+
+
+def test_bounded_metadata_fuzz_run_both_backends():
+    """Files with valid CRCs and bad metadata (tests/fuzz/fuzz_metadata.py): the numpy backend and the
+    core refuse each with the same message or both load it and agree; 0 crashes, 0 hangs."""
+    run = subprocess.run([sys.executable, str(HERE / "fuzz" / "fuzz_metadata.py"), "--cases", "1500", "--seed", "1",
+                          "--case-seconds", "10"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    summary = run.stdout.strip().splitlines()[-1]
+    print(summary)
+    assert "failures 0" in summary and "cases 1500" in summary
+    loaded = int(summary.split("both loaded and agreed ")[1].split()[0].rstrip(","))
+    refused = int(summary.split("both refused with the same message ")[1].split()[0])
+    assert loaded >= 50 and refused >= 500   # the run reaches both the forward pass and the checks

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <unordered_map>
 
 #include "safu/errors.h"
 #include "softmax.h"
@@ -41,6 +42,26 @@ std::vector<float> project(const std::vector<float>& R, size_t N, size_t D, cons
   return out;
 }
 
+// A string from the file as an error message shows it: control bytes escaped (\t, \n, \xNN), so a
+// NUL cannot cut the message short (export/intent_check.py `shown` writes the same).
+std::string shown(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", unsigned(c));
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 IntentWorkspace::IntentWorkspace(const IntentModel& m) {
@@ -66,13 +87,27 @@ IntentModel IntentModel::load(const std::string& path) { return IntentModel(Mode
 IntentModel::IntentModel(const ModelFile& f) {
   const std::string& src = f.source();
   const std::string& kind = f.get_str("general.kind");
-  if (kind != "intent") throw FormatError(src + ": general.kind is '" + kind + "', expected 'intent'");
+  if (kind != "intent") throw FormatError(src + ": general.kind is '" + shown(kind) + "', expected 'intent'");
   const std::vector<std::string>& tokens = f.get_str_array("tokenizer.vocab");
-  try {
-    vocab_ = Vocabulary(tokens);
-  } catch (const FormatError& e) {
-    throw FormatError(src + ": " + e.what());  // the Vocabulary does not know the file
+  {  // the Vocabulary's own checks, here with the file named and the tokens shown escaped
+    static const char* specials[] = {"<pad>", "<sod>", "<frg>", "<eod>", "<unk>", "<num>"};
+    if (tokens.size() < size_t(N_SPECIALS))
+      throw FormatError(src + ": tokenizer.vocab has " + std::to_string(tokens.size()) +
+                        " entries, expected at least the " + std::to_string(N_SPECIALS) + " specials");
+    for (size_t i = 0; i < size_t(N_SPECIALS); ++i)
+      if (tokens[i] != specials[i])
+        throw FormatError(src + ": tokenizer.vocab[" + std::to_string(i) + "] is '" + shown(tokens[i]) +
+                          "', expected '" + specials[i] + "'");
+    std::unordered_map<std::string, size_t> first;
+    first.reserve(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      auto it = first.emplace(tokens[i], i);
+      if (!it.second)
+        throw FormatError(src + ": tokenizer.vocab has the token '" + shown(tokens[i]) + "' twice (ids " +
+                          std::to_string(it.first->second) + " and " + std::to_string(i) + ")");
+    }
   }
+  vocab_ = Vocabulary(tokens);
   N_ = vocab_.size();
   D_ = f.get_u32("model.dim");
   max_tokens_ = f.get_u32("tokenizer.max_tokens");
@@ -103,7 +138,7 @@ IntentModel::IntentModel(const ModelFile& f) {
   for (const std::string& lab : slot_labels_) {
     if (lab == "O") { label_kind_.push_back(0); label_slot_.push_back(-1); continue; }
     if (lab.size() < 3 || (lab[0] != 'B' && lab[0] != 'I') || lab[1] != '-')
-      throw FormatError(src + ": slot label '" + lab + "' is not O, B-<slot> or I-<slot>");
+      throw FormatError(src + ": slot label '" + shown(lab) + "' is not O, B-<slot> or I-<slot>");
     std::string name = lab.substr(2);
     auto it = std::find(slot_names_.begin(), slot_names_.end(), name);
     if (it == slot_names_.end()) it = slot_names_.insert(slot_names_.end(), name);
@@ -115,7 +150,7 @@ IntentModel::IntentModel(const ModelFile& f) {
       size_t t1 = e.find('\t');
       size_t t2 = t1 == std::string::npos ? t1 : e.find('\t', t1 + 1);
       if (t2 == std::string::npos || e.find('\t', t2 + 1) != std::string::npos)
-        throw FormatError(src + ": slot.synonyms entry '" + e + "' is not slot\\tsurface\\tvalue");
+        throw FormatError(src + ": slot.synonyms entry '" + shown(e) + "' is not slot\\tsurface\\tvalue");
       synonyms_.emplace(e.substr(0, t2), e.substr(t2 + 1));  // key "slot\tsurface"; first entry wins
     }
   }
@@ -273,6 +308,12 @@ void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws
   seq[L - 1] = EOD;
   intent_forward(seq, L, ws, p_intent);
   for (size_t j = 1; j <= n; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_, slot_logits_only);
+  // Finite weights (checked at load) can still overflow float32 on an input; never answer NaN.
+  bool finite = true;
+  for (size_t c = 0; c < C_; ++c) finite = finite && std::isfinite(p_intent[c]);
+  for (size_t i = 0; i < n * S_; ++i) finite = finite && std::isfinite(p_slot[i]);
+  if (!finite)
+    throw FormatError("forward: non-finite probabilities (the model's weights overflow float32 on this input)");
 }
 
 // ---- predict ----

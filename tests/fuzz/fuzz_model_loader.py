@@ -8,15 +8,28 @@ prediction / one streaming step. Allowed outcomes: success, safu._core.FormatErr
 libFuzzer writes the input to the artifact prefix, and it belongs in tests/fuzz_corpus/.
 Half of the inputs get their CRCs recomputed first, so mutations reach the metadata, directory and
 model-building code instead of stopping at the checksum checks.
+
+The numpy side reads the same bytes (export/model_file.py, export/intent_check.py,
+models/reference.py): its only allowed refusal is ModelFormatError, it must accept and refuse the
+same containers as the core, and refuse an intent model with the core's exact message; a model
+both load must give finite probabilities on both. A disagreement raises AssertionError (a finding).
+tests/fuzz/fuzz_metadata.py fuzzes files with valid CRCs and bad metadata in a structured way.
 """
 import struct
 import sys
 import zlib
 
 import atheris
+import numpy as np
 
-with atheris.instrument_imports():
+with atheris.instrument_imports(include=["safu"]):   # coverage of safu's Python code, not numpy/scipy
     from safu import _core
+    from safu.export.intent_check import check_intent_model
+    from safu.export.model_file import ModelFormatError, decode_model
+    from safu.models.reference import IntentReference
+    from safu.models.tokenizer import Vocabulary
+
+SENTENCES = ("turn on the kitchen lights 21.5 don't", "set the living room to 20 degrees")
 
 
 @atheris.instrument_func
@@ -71,19 +84,53 @@ def fix_crcs(data: bytes) -> bytes:
     return bytes(b)
 
 
+def numpy_intent(data: bytes):
+    """The numpy backend on `data`: (container_ok, message or None, p_intent list)."""
+    try:
+        mf = decode_model(data, "<bytes>")
+    except ModelFormatError:
+        return False, None, []
+    try:
+        layout = check_intent_model(mf)
+    except ModelFormatError as exc:
+        return True, str(exc), []
+    ref, vocab = IntentReference(mf, layout), Vocabulary(layout.vocab)
+    outs = []
+    for s in SENTENCES:
+        try:
+            outs.append(ref.forward(vocab.encode(s, layout.max_tokens)[0]))
+        except ModelFormatError as exc:   # finite weights overflowing float32 on this input
+            assert str(exc).startswith("forward: non-finite probabilities"), exc
+            outs.append(None)
+    return True, None, outs
+
+
 @atheris.instrument_func
 def exercise(data: bytes) -> None:
-    """Loads `data` every way the core can; raises only FormatError/ShapeError on bad input."""
+    """Loads `data` every way the core and the numpy backend can; raises only FormatError/ShapeError
+    on bad input, AssertionError when the two backends disagree."""
+    container_ok, np_message, np_out = numpy_intent(data)
     try:
         _core.ModelFile.from_bytes(data)
-    except (_core.FormatError, _core.ShapeError):
+    except (_core.FormatError, _core.ShapeError) as exc:
+        assert not container_ok, f"the core refuses a container the numpy reader accepts: {exc}"
         return
+    assert container_ok, "the numpy reader refuses a container the core accepts"
     try:
         m = _core.IntentModel.from_bytes(data)
-        m.predict("turn on the kitchen lights 21.5 don't")
-        m.forward(m.encode("set the living room to 20 degrees"))
-    except (_core.FormatError, _core.ShapeError):
-        pass
+    except (_core.FormatError, _core.ShapeError) as exc:
+        assert np_message == str(exc), f"numpy: {np_message!r}, core: {str(exc)!r}"
+    else:
+        assert np_message is None, f"numpy refuses what the core loads: {np_message}"
+        for out, s in zip(np_out, SENTENCES):
+            try:   # an overflow on this input is refused, not answered with NaN (either side may)
+                m.predict(s)
+                out_c = m.forward(m.encode(s))
+            except _core.FormatError as exc:
+                assert str(exc).startswith("forward: non-finite probabilities"), exc
+                out_c = None
+            for x in (out or ()) + (out_c or ()):
+                assert np.all(np.isfinite(x)), "non-finite probabilities from a loaded model"
     try:
         lm = _core.LmModel.from_bytes(data)
         s = lm.stream()
