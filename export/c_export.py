@@ -96,9 +96,27 @@ def _slot_names(spec: IntentTensors) -> list[str]:
     return sorted({lab[2:] for lab in spec.slot_labels[1:]})
 
 
+def _slot_values(spec: IntentTensors) -> list[tuple[list[int], int, int]]:
+    """slot.values as distinct (token ids, B-x label, I-x label), in file order (checked at load)."""
+    from safu.models.tokenizer import Vocabulary
+
+    vocab = Vocabulary(spec.vocab)
+    index = {lab: i for i, lab in enumerate(spec.slot_labels)}
+    out, seen = [], set()
+    for entry in spec.metadata.get("slot.values", []) or []:
+        name, surface = entry.split("\t")
+        value = ([vocab.lookup(t) for t in surface.split(" ")], index[f"B-{name}"], index[f"I-{name}"])
+        key = (tuple(value[0]), value[1])
+        if key not in seen:          # "party of 7" and "party of 8" are both "party of <num>"
+            seen.add(key)
+            out.append(value)
+    return out
+
+
 def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[str, str]:
     """Return (safu_model.h, safu_model.c) text for a validated model."""
     names = _slot_names(spec)
+    values = _slot_values(spec)
     id_type = "uint16_t" if spec.n_vocab <= 0xFFFF else "uint32_t"
     order = sorted(range(spec.n_vocab), key=lambda i: spec.vocab[i].encode("utf-8"))
     i8 = {n: spec.is_int8(n) for n in ("token_table", "slot_U", "intent_U")}
@@ -125,6 +143,7 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         f"#define SAFU_INTENT_U_I8 {int(i8['intent_U'])}",
         f"#define SAFU_HAS_SLOT_ALLOWED {int('slot_allowed' in spec.tensors)}",
         f"#define SAFU_HAS_SLOT_TRANSITIONS {int('slot_transitions' in spec.tensors)}",
+        f"#define SAFU_N_VALUES {len(values)}",
         "/* index of the explicit out-of-scope intent <none>, or -1 */",
         f"#define SAFU_NONE_INTENT {spec.intent_labels.index('<none>') if '<none>' in spec.intent_labels else -1}",
         f"typedef {id_type} safu_id_t;", "",
@@ -149,6 +168,10 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         "extern const int16_t safu_slot_label_slot[]; /* (S,) index into safu_slot_names, -1 for O */",
         "extern const uint8_t safu_slot_allowed[];    /* (C, S) 1 = intent c uses slot label s */",
         "extern const float safu_slot_transitions[];  /* (S+1, S) Viterbi scores, row 0 = start */",
+        "extern const float safu_value_bonus;         /* slot.value_bonus */",
+        "extern const safu_id_t safu_value_ids[];     /* known slot values as token ids, back to back */",
+        "extern const uint32_t safu_value_offset[];   /* (V+1,) value v is ids[offset[v] .. offset[v+1]) */",
+        "extern const int16_t safu_value_label[];     /* (V, 2) its B-x and I-x label */",
         "extern const int16_t safu_synonym_slot[];",
         "extern const char *const safu_synonym_surface[];",
         "extern const char *const safu_synonym_value[];",
@@ -190,6 +213,11 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
     allowed = spec.tensors.get("slot_allowed")
     allowed = (np.asarray(allowed) > 0).astype(np.int32) if allowed is not None else np.zeros(0, np.int32)
     c.append(_array("uint8_t", "safu_slot_allowed", allowed, 32))
+    c.append(f"const float safu_value_bonus = {_float_literal(float(spec.metadata.get('slot.value_bonus', 0.0)))};")
+    flat = [i for v in values for i in v[0]]
+    c.append(_array("safu_id_t", "safu_value_ids", np.array(flat, dtype=np.uint32), 16))
+    c.append(_array("uint32_t", "safu_value_offset", np.cumsum([0] + [len(v[0]) for v in values]).astype(np.uint32), 16))
+    c.append(_array("int16_t", "safu_value_label", np.array([[b, i] for _, b, i in values], dtype=np.int32).reshape(-1), 16))
     trans = spec.tensors.get("slot_transitions")
     c.append(_array("float", "safu_slot_transitions",
                     np.asarray(trans, np.float32) if trans is not None else np.zeros(0, np.float32)))

@@ -28,6 +28,7 @@ from safu.models.bit_cipher import cipher_embeddings
 from safu.models.cooc import cooc_sums, normalise_blocks
 from safu.models.safu_unit import fit_W, internal_targets, log_softmax, softmax
 from safu.models.slot_transitions import fit_slot_transitions
+from safu.models.slot_values import VALUE_BONUS, slot_value_entries
 from safu.models.intent_head import fit_logistic_head, head_features, warm_start
 from safu.models.solver import explicit_fit
 from safu.models.tokenizer import SPECIALS, UNK, Vocabulary, is_number, tokenize
@@ -127,6 +128,8 @@ class TrainedIntentModel:
             "slot.synonyms": self.synonyms,
             "intent.threshold": float(self.threshold),
             "train.examples": int(self.stats.get("examples", 0)),
+            "slot.values": self.stats.get("slot_values", []),   # known values: decoding evidence
+            "slot.value_bonus": float(VALUE_BONUS),
             "train.seconds": float(self.stats.get("seconds", 0.0)),
             "train.polish_epochs": int(self.stats.get("polish_epochs_run", 0)),
             "train.config": repr(asdict(c)),
@@ -686,7 +689,8 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         synonyms=synonym_entries, tensors=tensors, threshold=threshold, sentences=sentences,
         stats={"examples": len(examples), "seconds": seconds, "data_sha256": data_hash(examples),
                "polish_epochs_run": final.polish_epochs_run, "held_out": int(n_hold),
-               "intent_block_weights": block_w.tolist(), "slot_block_weight": slot_weight})
+               "intent_block_weights": block_w.tolist(), "slot_block_weight": slot_weight,
+               "slot_values": slot_value_entries(examples, tokenised)})
 
 
 def _predict_intents(f: _Fitter, id_lists: list[np.ndarray]) -> np.ndarray:

@@ -17,6 +17,7 @@ from safu.export.intent_check import check_intent_model
 from safu.export.model_file import ModelFormatError, read_model_file
 from safu.models.intent_model import NONE_INTENT
 from safu.models.slot_decoding import label_spans, legal_transitions, viterbi_labels
+from safu.models.slot_values import SlotValues
 from safu.models.tokenizer import Vocabulary
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
@@ -71,6 +72,9 @@ class IntentModel:
         self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
         self.slot_transitions = mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
         self.slot_legal = legal_transitions(self.slot_labels)
+        self.slot_values = SlotValues(list(mf.metadata["slot.values"]), self.vocab.lookup, self.slot_labels,
+                                      float(mf.metadata.get("slot.value_bonus", 0.0))) \
+            if mf.metadata.get("slot.values") else None
         self.backend = backend
         self._forward = make_forward(path, mf, backend, layout)
 
@@ -93,8 +97,9 @@ class IntentModel:
         best = int(np.argmax(p_intent))
         conf = float(p_intent[best])
         allowed = self.slot_allowed[best] if self.slot_allowed is not None else None
+        evidence = self.slot_values.evidence(ids) if self.slot_values is not None else None
         spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed,
-                             self.slot_transitions, self.slot_legal)
+                             self.slot_transitions, self.slot_legal, evidence)
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if self.intents[best] == NONE_INTENT:
@@ -109,13 +114,16 @@ class IntentModel:
 
 
 def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None, transitions=None,
-                 legal=None) -> list[SlotSpan]:
-    """Slot decoding of docs/intent_model.md: Viterbi over log p_slot under the BIO rules (and the
-    model's `slot_transitions` scores when it has them), over the labels the predicted intent
-    allows; spans get their canonical value from `slot.synonyms`."""
+                 legal=None, evidence=None) -> list[SlotSpan]:
+    """Slot decoding of docs/intent_model.md: Viterbi over log p_slot (plus `evidence`, the known
+    values' bonus (n, S)) under the BIO rules and the model's `slot_transitions` scores when it
+    has them, over the labels the predicted intent allows; spans get their canonical value from
+    `slot.synonyms`."""
     if legal is None:
         legal = legal_transitions(labels)
     log_p = np.log(np.maximum(np.asarray(p_slot, dtype=np.float64), P_FLOOR))
+    if evidence is not None:
+        log_p = log_p + evidence
     label_ids = viterbi_labels(log_p, legal, transitions, allowed)
     out, seen = [], set()
     for name, a, b in label_spans(label_ids, labels):

@@ -140,3 +140,50 @@ def test_coffee_numbers_come_back_as_the_context_spells_them(coffee_model, backe
     for text in ("can I get a 20 ounce latte", "can I get a twenty ounce latte"):
         assert model.predict(text).slots == {"size": "twenty ounce", "coffeeDrink": "latte"}, text
     assert model.predict("brew an 8 ounce dark roast espresso").slots["size"] == "eight ounce"
+
+
+# ---- known values as evidence ------------------------------------------------------------------
+
+def test_known_values_add_their_bonus_to_whole_matches():
+    from safu.models.slot_values import SlotValues, slot_value_entries
+    from safu.models.tokenizer import Vocabulary, tokenize
+    from safu.runtime.datasets.common import Example, SlotSpan
+    vocab = Vocabulary(["<pad>", "<sod>", "<frg>", "<eod>", "<unk>", "<num>", "a", "lot", "of", "sugar", "milk"])
+    text = "a lot of sugar"
+    examples = [Example(text, "order", [SlotSpan("b", 0, 14, text)]), Example("milk", "order", [SlotSpan("a", 0, 4, "milk")])]
+    entries = slot_value_entries(examples, [tokenize(e.text) for e in examples])
+    assert entries == ["a\tmilk", "b\ta lot of sugar"]
+    values = SlotValues(entries + ["b\t7 of"], vocab.lookup, LABELS, 2.0)
+    ids, _ = vocab.encode("a lot of sugar milk lot of 12 of", 16)
+    E = values.evidence(ids)
+    expect = np.zeros((len(ids), 5))
+    expect[0, 3] = expect[1, 4] = expect[2, 4] = expect[3, 4] = 2.0   # "a lot of sugar": B-b I-b I-b I-b
+    expect[4, 1] = 2.0                                                  # "milk": B-a
+    expect[7, 3] = expect[8, 4] = 2.0                                   # "12 of" as "<num> of"
+    np.testing.assert_array_equal(E, expect)
+    # an ambiguous tagger: the evidence tips the path to the known value
+    log_p = np.log(np.full((4, 5), 0.2))
+    assert label_spans(viterbi_labels(log_p + E[:4], legal_transitions(LABELS)), LABELS) == [("b", 0, 3)]
+
+
+@pytest.mark.parametrize("entry", ["nosuchslot\tkitchen", "area", "area\t", "area\tkitchen\textra"])
+def test_bad_slot_values_are_refused_in_the_same_words(tmp_path, entry):
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cpp_model_fixtures import random_intent_tensors
+    from safu.export.model_file import ModelFormatError, write_model_file
+    import safu
+    from safu.runtime.backends import core_available
+    metadata, tensors = random_intent_tensors(0)
+    metadata["slot.values"] = ["area\tkitchen", entry]
+    metadata["slot.value_bonus"] = 2.0
+    path = tmp_path / "m.safu"
+    write_model_file(path, metadata, tensors)
+    with pytest.raises(ModelFormatError) as numpy_error:
+        safu.load(path, backend="numpy")
+    assert "slot.values entry" in str(numpy_error.value) and "is not slot\\tsurface" in str(numpy_error.value)
+    if core_available():
+        from safu import _core
+        with pytest.raises(Exception) as core_error:
+            _core.IntentModel(str(path))
+        assert str(core_error.value) == str(numpy_error.value)

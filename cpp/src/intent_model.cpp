@@ -42,26 +42,6 @@ std::vector<float> project(const std::vector<float>& R, size_t N, size_t D, cons
   return out;
 }
 
-// A string from the file as an error message shows it: control bytes escaped (\t, \n, \xNN), so a
-// NUL cannot cut the message short (export/intent_check.py `shown` writes the same).
-std::string shown(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", unsigned(c));
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 IntentWorkspace::IntentWorkspace(const IntentModel& m) {
@@ -78,6 +58,8 @@ IntentWorkspace::IntentWorkspace(const IntentModel& m) {
   delta_next.resize(m.n_slot_labels());
   back.resize(m.max_tokens() * m.n_slot_labels());
   label.resize(m.max_tokens());
+  lp.resize(m.max_tokens() * m.n_slot_labels());
+  hit.reserve(m.max_tokens() * m.n_slot_labels());
   spans.reserve(64);
   token.reserve(64);
 }
@@ -184,6 +166,33 @@ IntentModel::IntentModel(const ModelFile& f) {
     slot_trans_ = load_f32(f, "slot_transitions", {S + 1, S}, false);
   else
     slot_trans_.assign((S_ + 1) * S_, 0.0f);
+  // Known slot values (decoding evidence): "slot\tsurface", surface = tokens joined by one space.
+  if (f.has("slot.values")) {
+    for (const std::string& e : f.get_str_array("slot.values")) {
+      size_t tab = e.find('\t');
+      std::string name = tab == std::string::npos ? std::string() : e.substr(0, tab);
+      auto b = std::find(slot_labels_.begin(), slot_labels_.end(), "B-" + name);
+      auto in = std::find(slot_labels_.begin(), slot_labels_.end(), "I-" + name);
+      if (tab == std::string::npos || tab + 1 == e.size() || e.find('\t', tab + 1) != std::string::npos ||
+          b == slot_labels_.end() || in == slot_labels_.end())
+        throw FormatError(src + ": slot.values entry '" + shown(e) + "' is not slot\\tsurface with a slot of slot.labels");
+      SlotValue v;
+      v.b_label = int32_t(b - slot_labels_.begin());
+      v.i_label = int32_t(in - slot_labels_.begin());
+      size_t pos = tab + 1;
+      while (true) {
+        size_t sp = e.find(' ', pos);
+        v.ids.push_back(vocab_.lookup(e.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos)));
+        if (sp == std::string::npos) break;
+        pos = sp + 1;
+      }
+      values_by_first_[v.ids[0]].push_back(std::move(v));
+    }
+    float bonus = f.has("slot.value_bonus") ? float(f.get_float("slot.value_bonus")) : 0.0f;
+    if (!(bonus >= 0.0f && bonus <= 100.0f))
+      throw FormatError(src + ": slot.value_bonus is not in 0..100");
+    value_bonus_ = double(bonus);
+  }
 
   slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
   intent_bow_.assign(intent_U.begin(), intent_U.begin() + ptrdiff_t(N * C));
@@ -361,7 +370,7 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
   }
 
   // Spans: runs of B-x I-x* in the Viterbi labels; the first span of a slot name wins.
-  viterbi(ws.p_slot.data(), n, best, ws, ws.label.data());
+  viterbi(ws.ids.data(), ws.p_slot.data(), n, best, ws, ws.label.data());
   std::vector<bool> seen(slot_names_.size(), false);
   for (size_t i = 0; i < n;) {
     int32_t lab = ws.label[i];
@@ -389,7 +398,8 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
   return out;
 }
 
-void IntentModel::viterbi(const float* p_slot, size_t n, size_t c, IntentWorkspace& ws, int32_t* labels_out) const {
+void IntentModel::viterbi(const int32_t* ids, const float* p_slot, size_t n, size_t c, IntentWorkspace& ws,
+                          int32_t* labels_out) const {
   if (n == 0) return;
   if (n > max_tokens_)
     throw ShapeError("viterbi: " + std::to_string(n) + " tokens, the model takes at most tokenizer.max_tokens = " +
@@ -398,7 +408,26 @@ void IntentModel::viterbi(const float* p_slot, size_t n, size_t c, IntentWorkspa
   const double kNeg = -std::numeric_limits<double>::infinity();
   const uint8_t* allowed = slot_allowed_.empty() ? nullptr : &slot_allowed_[c * S_];
   auto ok = [&](size_t s) { return s == 0 || !allowed || allowed[s]; };
-  auto log_p = [&](size_t j, size_t s) { return std::log(std::max(double(p_slot[j * S_ + s]), 1e-30)); };
+  // lp = log max(p, 1e-30) + evidence: bonus where a run of ids equals a known value of the slot
+  double* lp = ws.lp.data();
+  for (size_t i = 0; i < n * S_; ++i) lp[i] = std::log(std::max(double(p_slot[i]), 1e-30));
+  if (!values_by_first_.empty()) {
+    std::vector<uint8_t>& hit = ws.hit;
+    hit.assign(n * S_, 0);
+    for (size_t a = 0; a < n; ++a) {
+      auto it = values_by_first_.find(ids[a]);
+      if (it == values_by_first_.end()) continue;
+      for (const SlotValue& v : it->second) {
+        size_t m = v.ids.size();
+        if (a + m > n || !std::equal(v.ids.begin(), v.ids.end(), ids + a)) continue;
+        hit[a * S_ + size_t(v.b_label)] = 1;
+        for (size_t k = 1; k < m; ++k) hit[(a + k) * S_ + size_t(v.i_label)] = 1;
+      }
+    }
+    for (size_t i = 0; i < n * S_; ++i)
+      if (hit[i]) lp[i] += value_bonus_;
+  }
+  auto log_p = [&](size_t j, size_t s) { return lp[j * S_ + s]; };
   double* delta = ws.delta.data();
   double* next = ws.delta_next.data();
   for (size_t s = 0; s < S_; ++s)

@@ -377,7 +377,27 @@ static float transition(int32_t prev, int32_t s) {
 
 static float log_p_slot(const safu_state *st, int32_t j, int32_t s) {
     float p = st->p_slot[j][s];
-    return safu_logf(p > 1e-30f ? p : 1e-30f);
+    float lp = safu_logf(p > 1e-30f ? p : 1e-30f);
+    return st->vit_hit[j][s] ? lp + safu_value_bonus : lp;
+}
+
+/* vit_hit: 1 at B-x of the first token and I-x of the others of every run of input ids that equals
+ * a known value of slot x (slot.values). */
+static void match_values(safu_state *st) {
+    int32_t a, k, s, n = st->n_tokens;
+    uint32_t v;
+    for (a = 0; a < n; ++a)
+        for (s = 0; s < SAFU_N_SLOT_LABELS; ++s) st->vit_hit[a][s] = 0;
+    for (v = 0; v < (uint32_t)SAFU_N_VALUES; ++v) {
+        uint32_t first = safu_value_offset[v];
+        int32_t m = (int32_t)(safu_value_offset[v + 1] - first);
+        for (a = 0; a + m <= n; ++a) {
+            for (k = 0; k < m && st->ids[a + k] == (int32_t)safu_value_ids[first + (uint32_t)k]; ++k) {}
+            if (k < m) continue;
+            st->vit_hit[a][safu_value_label[2 * v]] = 1;
+            for (k = 1; k < m; ++k) st->vit_hit[a + k][safu_value_label[2 * v + 1]] = 1;
+        }
+    }
 }
 
 /* Viterbi over log p_slot + transitions, legal and allowed labels only; ties to the lowest label. */
@@ -385,6 +405,7 @@ static void viterbi(safu_state *st, int32_t c) {
     const float NEG = bits_to_float(0xff800000u);   /* -inf */
     int32_t j, s, p, n = st->n_tokens, last = 0;
     if (n == 0) return;
+    match_values(st);
     for (s = 0; s < SAFU_N_SLOT_LABELS; ++s)
         st->vit_delta[s] = label_ok(s, c) && label_legal(-1, s) ? log_p_slot(st, 0, s) + transition(-1, s) : NEG;
     for (j = 1; j < n; ++j) {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "safu/model_file.h"
@@ -62,6 +63,8 @@ class IntentWorkspace {
   std::vector<double> delta, delta_next;  // Viterbi scores of the current and next token (S each)
   std::vector<int32_t> back;              // Viterbi back-pointers (max_tokens, S)
   std::vector<int32_t> label;             // decoded label per token
+  std::vector<double> lp;                 // log p_slot + known-value evidence (max_tokens, S)
+  std::vector<uint8_t> hit;               // where a known value matches (max_tokens, S)
   std::vector<TokenSpan> spans;
   std::string token;
 };
@@ -100,8 +103,10 @@ class IntentModel {
   // Tokenize, forward, threshold, Viterbi slot decoding, synonyms (docs/intent_model.md "Slot decoding").
   Prediction predict(const std::string& text, IntentWorkspace& ws) const;
   // The label sequence of docs/intent_model.md "Slot decoding" for p_slot (n, S) under intent c:
-  // Viterbi over log max(p, 1e-30) plus the slot_transitions scores, legal BIO transitions only.
-  void viterbi(const float* p_slot, size_t n, size_t c, IntentWorkspace& ws, int32_t* labels_out) const;
+  // Viterbi over log max(p, 1e-30) plus the known-value evidence of `ids` (slot.values) plus the
+  // slot_transitions scores, legal BIO transitions only.
+  void viterbi(const int32_t* ids, const float* p_slot, size_t n, size_t c, IntentWorkspace& ws,
+               int32_t* labels_out) const;
 
  private:
   float compare(int32_t s, int32_t t) const;  // R[s] . R[t], from the cache when possible
@@ -127,6 +132,12 @@ class IntentModel {
   std::vector<uint8_t> slot_allowed_;  // (C, S) 1 where an intent uses a slot label; empty = all allowed
   std::vector<uint8_t> slot_legal_;    // (S+1, S) 1 where BIO allows the transition (row 0 = start)
   std::vector<float> slot_trans_;      // (S+1, S) slot_transitions scores; all 0 when the file has none
+  struct SlotValue {                   // a known value of a slot (slot.values) as token ids
+    std::vector<int32_t> ids;
+    int32_t b_label, i_label;
+  };
+  std::unordered_map<int32_t, std::vector<SlotValue>> values_by_first_;  // keyed by the first id
+  double value_bonus_ = 0.0;           // slot.value_bonus
   std::vector<float> intent_W_;   // (K_i, K_i)
   std::vector<float> intent_bow_; // (N, C) rows [0, N) of intent_U
   std::vector<float> intent_big_; // (B, C) rows [N, N+B)

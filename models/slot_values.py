@@ -1,0 +1,68 @@
+"""Known slot values as decoding evidence (docs/intent_model.md "Slot decoding").
+
+    entries = slot_value_entries(examples, tokenised)          # ["size\ttwenty ounce", ...]
+    values = SlotValues(entries, vocab.lookup, slot_labels, VALUE_BONUS)
+    E = values.evidence(ids)                                   # (n, S) added to log p_slot
+
+Training stores every slot value seen in the training sentences (Rhino slot phrases, Home
+Assistant list values, dataset annotations) as `slot.values`, its tokens joined by one space. At
+decoding, a run of input tokens equal to a stored value of slot x adds `slot.value_bonus` to the
+log-probability of B-x at its first token and of I-x at the others, so the Viterbi path prefers
+spans that are whole known values; the tagger still decides (a bonus, not a rule), and values
+never seen keep their chance.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from safu.models.tokenizer import is_number
+
+# log-probability added per token of a span that is a known value. SNIPS slot F1 on 1,000 held-out
+# sentences of train_full: 0.850 without, 0.860 / 0.862 / 0.862 / 0.861 at 1 / 2 / 3 / 4.
+VALUE_BONUS = 2.0
+
+
+def slot_value_entries(examples, tokenised) -> list[str]:
+    """Sorted distinct "slot<TAB>surface" of every spanned slot in the examples; surface = the
+    span's tokens (lower case, as the tokenizer gives them) joined by one space. Numeric values
+    (a range's "21", "twenty one" -> 21) are left out: every number would match every numeric
+    slot alike, and Home Assistant's ranges alone hold 2,400 of them."""
+    out = set()
+    for ex, toks in zip(examples, tokenised):
+        for s in getattr(ex, "slots", []):
+            if s.start < 0 or s.end <= s.start or is_number(str(s.value)):
+                continue
+            surface = " ".join(t.text for t in toks if t.start < s.end and t.end > s.start)
+            if surface:
+                out.add(f"{s.name}\t{surface}")
+    return sorted(out)
+
+
+class SlotValues:
+    """The stored values as token-id sequences, indexed by their first id."""
+
+    def __init__(self, entries: list[str], lookup, labels: list[str], bonus: float):
+        index = {lab: i for i, lab in enumerate(labels)}
+        self.bonus = float(bonus)
+        self.n_labels = len(labels)
+        self.by_first: dict[int, list[tuple[tuple[int, ...], int, int]]] = {}
+        for entry in entries:
+            name, surface = entry.split("\t")
+            ids = tuple(int(lookup(tok)) for tok in surface.split(" "))
+            b, i = index.get(f"B-{name}"), index.get(f"I-{name}")
+            if b is None or i is None:
+                continue
+            self.by_first.setdefault(ids[0], []).append((ids, b, i))
+
+    def evidence(self, ids) -> np.ndarray:
+        """(n, S) float64: bonus where a stored value matches, else 0."""
+        ids = [int(t) for t in ids]
+        n = len(ids)
+        E = np.zeros((n, self.n_labels))
+        for a in range(n):
+            for value, b, i in self.by_first.get(ids[a], ()):
+                m = len(value)
+                if a + m <= n and tuple(ids[a:a + m]) == value:
+                    E[a, b] = self.bonus
+                    E[a + 1:a + m, i] = self.bonus
+        return E
