@@ -13,6 +13,7 @@
     actions.py             the actions YAML (checked at start), the runner (retries, deadlines, never raises)
                            and ActionWorker (actions on a thread of their own, off the listening path)
     pipeline.py            VoiceLoop: one JSON-able event per utterance, errors in it;  samples/  shipped demo WAVs
+    voice_builder.py       the recogniser and voice loop `safu listen` builds from a model (and bench_voice_real)
 
 Nothing here is imported by safu.runtime except inside `safu listen` (runtime/cli_listen.py).
 """

@@ -1,0 +1,43 @@
+"""device/voice_builder.py: the recogniser and voice loop of `safu listen`, built from an intent model.
+
+    recognizer = build_recognizer(model)                      # PocketSphinx restricted to the model
+    loop = build_voice_loop(model, recognizer, runner)        # WebRTC endpointer
+    for event in loop.run(sources): ...
+
+runtime/cli_listen.py and bench/bench_voice_real.py both build through here, so that the benchmark
+hears speech the way `safu listen` does. The arguments mirror `safu listen`'s options; None leaves the
+engine's default.
+"""
+from __future__ import annotations
+
+
+def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = False,
+                     vosk_model: str | None = None, warps=None, processes: int | None = None,
+                     pronunciations: str | None = None, accent: str | None = None,
+                     min_agreeing: int | None = None):
+    """The recogniser for `model` (an IntentModel): restricted to its sentences and slot values unless
+    `open_vocabulary`; PocketSphinx's language model gives every intent the same weight. accent:
+    "british", "american" or None (the engine's default). Raises RecognizerError or ValueError (see
+    recognizer.make_recognizer). Call close() on it when done."""
+    from safu.device.command_vocabulary import sentence_labels, slot_values
+    from safu.device.recognizer import make_recognizer
+
+    if accent not in (None, "american", "british"):
+        raise ValueError(f"accent {accent!r}: expected 'american' or 'british'")
+    balance_lm = asr == "pocketsphinx" and not open_vocabulary  # only its language model has weights
+    return make_recognizer(asr, sentences=model.sentences, restricted=not open_vocabulary,
+                           vosk_model=vosk_model, values=slot_values(model),
+                           labels=sentence_labels(model, model.sentences) if balance_lm else None,
+                           warps=tuple(warps) if warps else None, processes=processes,
+                           pronunciations=pronunciations,
+                           accents=None if accent is None else accent == "british",
+                           min_agreeing=min_agreeing)
+
+
+def build_voice_loop(model, recognizer, runner=None, vad: str = "webrtc", min_confidence: float | None = None):
+    """The voice loop of `safu listen`: an endpointer with the `vad` detector ("webrtc" or "energy"),
+    then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on)."""
+    from safu.device.endpointer import Endpointer, make_vad
+    from safu.device.pipeline import VoiceLoop
+
+    return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad)), min_confidence)
