@@ -12,11 +12,19 @@ scale per dimension; cosine is the similarity. A word not in the table falls bac
      "mailed" -> "mail", "stopping" -> "stop", "baked" -> "bake");
   2. spelling: the table words of similar length sharing the most character trigrams with it
      (inverted index, built on first use) and starting with the same letter, the closest by edit
-     distance if within max(1, len // 4) edits ("tommorow" -> "tomorrow"); words of 5+ letters only.
+     distance if within 1 edit (up to 8 letters; 2 up to 12, then 3), or one more when they share
+     42% of their trigrams and differ in length by at most one ("tommorow" -> "tomorrow");
+     words of 5+ letters only;
+  3. digits: the longest letter run of a word with digits ("430pm" -> "pm");
+  4. compound: two table words making up the word ("aboutthis" -> "about" + "this"), the mean of
+     their vectors.
+Real-word confusions remain ("tapas" -> "tapes"): `lookup` says which word stood in and how, so a
+caller can weigh a fallback below an exact hit.
 Numbers are not in the table (the intent model maps them to <num>) and get no vector.
 """
 from __future__ import annotations
 
+import re
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -41,21 +49,32 @@ _SUFFIX_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ly", ("", "le")), ("est", ("", "e")), ("er", ("", "e")), ("ers", ("", "e", "er")),
     ("ness", ("",)), ("ment", ("",)), ("ful", ("",)),
 )
-_MIN_STEM = 3
+_DOUBLED = ("ing", "ed", "er", "est", "ers")
 
 
 def _suffix_candidates(word: str) -> list[str]:
+    """Stems to try, in order. A stem keeps 4+ letters (3 for a plain plural, any for "'s"), so that
+    "cred" is not "cr" nor "ingest" "ing"."""
     out: list[str] = []
     for suf, reps in _SUFFIX_RULES:
-        if not word.endswith(suf) or len(word) - len(suf) < _MIN_STEM - 1:
+        if not word.endswith(suf):
             continue
         stem = word[: len(word) - len(suf)]
-        for r in reps:
-            out.append(stem + r)
-        if suf in ("ing", "ed", "er", "est", "ers") and len(stem) >= _MIN_STEM and stem[-1] == stem[-2] \
-                and stem[-1] not in "aeiou":
-            out.append(stem[:-1])  # stopping -> stop, bigger -> big
-    return [c for c in out if len(c) >= _MIN_STEM - 1 and c != word]
+        least = 1 if suf.startswith("'") or suf == "s'" else 3 if suf in ("s", "es") else 4
+        out += [c for c in (stem + r for r in reps) if len(c) >= least and c != word]
+        if suf in _DOUBLED and len(stem) >= 4 and stem[-1] == stem[-2] and stem[-1] not in "aeiou":
+            out.append(stem[:-1])  # stopping -> stop, fogging -> fog, bigger -> big
+    return out
+
+
+def _spelling_limit(n: int) -> tuple[int, int]:
+    """Edits allowed for a word of n letters: (always, when half its trigrams are shared).
+    1 up to 8 letters, 2 up to 12, then 3; one more for a close trigram match ("tommorow")."""
+    strict = max(1, (n - 1) // 4)
+    return strict, strict + 1 if n >= 7 else strict
+
+
+_CLOSE_TRIGRAMS = 0.42  # Jaccard of the trigram sets: tommorow/tomorrow 0.45; charchar/charcoal 0.40
 
 
 def _trigrams(word: str) -> set[str]:
@@ -155,19 +174,54 @@ class GeneralVectors:
     # --- lookup -------------------------------------------------------------------------------------
 
     def lookup(self, word: str) -> tuple[str, str] | None:
-        """(table word standing in for `word`, how: "exact" | "suffix" | "spelling"), or None."""
-        return self._cached_lookup(word.lower())
+        """(table word standing in for `word`, how), or None. how is "exact", "suffix", "spelling",
+        "digits" (the letters of "iphone7" or "430pm") or "compound" (two table words, "light+bulbs",
+        whose vector is the mean of theirs)."""
+        hit = self._resolve(word)
+        return None if hit is None else ("+".join(self.words[i] for i in hit[0]), hit[1])
 
-    def _lookup(self, word: str) -> tuple[str, str] | None:
-        if word in self.index:
-            return word, "exact"
+    def _resolve(self, word: str) -> tuple[tuple[int, ...], str] | None:
+        return self._cached_lookup(word.lower().replace("\u2019", "'"))
+
+    def _lookup(self, word: str) -> tuple[tuple[int, ...], str] | None:
+        index = self.index
+        if word in index:
+            return (index[word],), "exact"
         if not word or is_number(word):
             return None  # numbers: <num> in the intent model
         for cand in _suffix_candidates(word):
-            if cand in self.index:
-                return cand, "suffix"
+            if cand in index:
+                return (index[cand],), "suffix"
+        if word.endswith("'s") and len(word) > 3:
+            inner = self._lookup(word[:-2])  # "appleby's": whatever stands in for "appleby"
+            return None if inner is None else (inner[0], inner[1] if inner[1] != "exact" else "suffix")
         hit = self._spelling(word)
-        return (hit, "spelling") if hit is not None else None
+        if hit is not None:
+            return (hit,), "spelling"
+        if any(c.isdigit() for c in word):
+            letters = max(re.split(r"[0-9]+", word), key=len).strip("'")
+            if len(letters) >= 2 and letters != word:
+                inner = self._lookup(letters)
+                if inner is not None:
+                    return inner[0], "digits"
+            return None
+        parts = self._compound(word)
+        return (parts, "compound") if parts is not None else None
+
+    def _compound(self, word: str) -> tuple[int, int] | None:
+        """Two table words that make up `word` ("aboutthis", "steakhouses"): the most even split;
+        a 3-letter part must be one of the 1,000 most frequent words ("howcan", not "trench+ant")."""
+        best, best_key = None, None
+        for cut in range(3, len(word) - 2):
+            a, b = self.index.get(word[:cut]), self.index.get(word[cut:])
+            if a is None or b is None:
+                continue
+            if (cut == 3 and a >= 1000) or (len(word) - cut == 3 and b >= 1000):
+                continue
+            key = (-min(cut, len(word) - cut), max(a, b))
+            if best_key is None or key < best_key:
+                best, best_key = (a, b), key
+        return best
 
     def _build_grams(self) -> None:
         posting: dict[str, list[int]] = {}
@@ -178,7 +232,7 @@ class GeneralVectors:
         self._lengths = np.fromiter((len(w) for w in self.words), np.int32, len(self.words))
         self._first = np.fromiter((ord(w[0]) for w in self.words), np.int32, len(self.words))
 
-    def _spelling(self, word: str, candidates: int = 12) -> str | None:
+    def _spelling(self, word: str, candidates: int = 12) -> int | None:
         if len(word) < 5:
             return None  # too short to tell a misspelling from another word ("lamp", "camp")
         if self._grams is None:
@@ -189,7 +243,7 @@ class GeneralVectors:
         if not lists:
             return None
         ids, shared = np.unique(np.concatenate(lists), return_counts=True)
-        limit = max(1, len(word) // 4)
+        strict, limit = _spelling_limit(len(word))
         ok = np.abs(self._lengths[ids] - len(word)) <= limit
         ok &= self._first[ids] == ord(word[0])  # typos seldom hit the first letter ("baked" is not "naked")
         ids, shared = ids[ok], shared[ok]
@@ -200,10 +254,12 @@ class GeneralVectors:
         for k in order:
             i = int(ids[k])
             d = _edit_distance(word, self.words[i], limit)
-            if d <= limit:
+            jaccard = int(shared[k]) / (len(grams) + len(self.words[i]) - int(shared[k]))  # a word has len trigrams
+            close = jaccard >= _CLOSE_TRIGRAMS and abs(len(self.words[i]) - len(word)) <= 1
+            if d <= strict or (d <= limit and close):
                 key = (d, -int(shared[k]), i)
                 if best_key is None or key < best_key:
-                    best, best_key = self.words[i], key
+                    best, best_key = i, key
         return best
 
     # --- vectors ------------------------------------------------------------------------------------
@@ -211,27 +267,27 @@ class GeneralVectors:
     def row(self, i: int) -> np.ndarray:
         return self.vectors[i].astype(np.float32) * self.scale
 
+    def _vector_of(self, rows: tuple[int, ...]) -> np.ndarray:
+        if len(rows) == 1:
+            return self.row(rows[0])
+        return self.vectors[list(rows)].astype(np.float32).mean(0) * self.scale
+
     def vector(self, word: str, fallback: bool = True) -> np.ndarray | None:
-        """float32 (dim,) for `word` (or the table word standing in for it), None if there is none."""
+        """float32 (dim,) for `word` (or what stands in for it, see lookup), None if there is none."""
         if not fallback:
             i = self.index.get(word.lower())
             return None if i is None else self.row(i)
-        hit = self.lookup(word)
-        return None if hit is None else self.row(self.index[hit[0]])
+        hit = self._resolve(word)
+        return None if hit is None else self._vector_of(hit[0])
 
     def matrix(self, words: list[str], fallback: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(len(words), dim) float32 rows (zeros where not found) and the bool mask of found rows."""
-        idx = np.full(len(words), -1, np.int64)
-        for k, w in enumerate(words):
-            if fallback:
-                hit = self.lookup(w)
-                if hit is not None:
-                    idx[k] = self.index[hit[0]]
-            else:
-                idx[k] = self.index.get(w.lower(), -1)
-        found = idx >= 0
         out = np.zeros((len(words), self.dim), np.float32)
-        out[found] = self.vectors[idx[found]].astype(np.float32) * self.scale
+        found = np.zeros(len(words), bool)
+        for k, w in enumerate(words):
+            v = self.vector(w, fallback)
+            if v is not None:
+                out[k], found[k] = v, True
         return out, found
 
     def similarity(self, a: str, b: str) -> float | None:

@@ -72,10 +72,21 @@ def test_spelling_fallback_finds_misspelt_words(gv):
     assert gv.lookup("temprature") == ("temperature", "spelling")
     assert _cos(gv.vector("thermostatt"), gv.vector("thermostat")) == pytest.approx(1.0)
     assert gv.lookup("lamq") is None  # short words are not guessed at
+    assert gv.lookup("churlish") is None  # 2 edits from "cherish" but few shared trigrams
     assert gv.lookup("qqqqqqqq") is None
 
 
-def test_uppercase_is_looked_up_lowercased(gv):
+def test_digit_and_compound_fallbacks(gv):
+    assert "iphone" in gv and gv.lookup("430pm") == ("pm", "digits")
+    assert "aboutthis" not in gv and gv.lookup("aboutthis") == ("about+this", "compound")
+    expected = (gv.vectors[gv.index["about"]].astype(np.float32)
+                + gv.vectors[gv.index["this"]].astype(np.float32)) / 2 * gv.scale
+    np.testing.assert_allclose(gv.vector("aboutthis"), expected, rtol=1e-6)
+    assert gv.lookup("trenchant") is None  # not "trench" + "ant": a 3-letter part must be frequent
+
+
+def test_uppercase_and_curly_apostrophes_are_normalised(gv):
+    assert gv.lookup("you\u2019re") == ("you're", "exact")
     np.testing.assert_array_equal(gv.vector("Kitchen"), gv.vector("kitchen"))
 
 
