@@ -28,6 +28,7 @@ from safu.models.bit_cipher import cipher_embeddings
 from safu.models.cooc import cooc_sums, normalise_blocks
 from safu.models.safu_unit import fit_W, internal_targets, log_softmax, softmax
 from safu.models.slot_transitions import fit_slot_transitions
+from safu.models.slot_unknown import with_rare_as_unknown
 from safu.models.slot_values import VALUE_BONUS, slot_value_entries
 from safu.models.intent_head import fit_logistic_head, head_features, warm_start
 from safu.models.solver import explicit_fit
@@ -613,7 +614,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     say("bit cipher and co-occurrence vectors")
     f.token_table(batch)
     say("slot SAFU")
-    f.slot_fit(batch, np.concatenate(labels))
+    f.slot_fit(with_rare_as_unknown(batch, len(vocab), seed=config.seed), np.concatenate(labels))  # slot_unknown.py
     say("intent SAFU")
     f.intent_fit(batch, y)
     polish_epochs_run, threshold, block_w, slot_weight = 0, 0.0, np.ones(4), 1.0
