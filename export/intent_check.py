@@ -20,7 +20,7 @@ import numpy as np
 from safu.models.tokenizer import SPECIALS
 
 from .model_file import (DTYPE_CODES, KV_F32, KV_F32_ARRAY, KV_F64, KV_I64, KV_STR, KV_STR_ARRAY,
-                         KV_U32, KV_U32_ARRAY, ModelFormatError)
+                         KV_U32, KV_U32_ARRAY, ModelFormatError, shown)
 
 MAX_DIM = 65536           # model.dim and tokenizer.max_tokens: 1..MAX_DIM
 MAX_SLOT_RADIUS = 64      # slot.radius: 0..MAX_SLOT_RADIUS (the C++ window buffer holds 2*64+1)
@@ -77,23 +77,6 @@ def _fmt_float(x) -> str:
     if np.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:g}"
-
-
-def shown(s: str) -> str:
-    """A string from the file as an error message shows it: control characters escaped (\\t, \\n,
-    \\xNN), as the C++ core does, so a NUL cannot cut its message short."""
-    out = []
-    for ch in s:
-        o = ord(ch)
-        if ch == "\t":
-            out.append("\\t")
-        elif ch == "\n":
-            out.append("\\n")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _shape_str(dims) -> str:
@@ -224,18 +207,6 @@ def check_intent_metadata(model_file, source: str | None = None) -> IntentLayout
             if len(parts) != 3:
                 r.fail(f"slot.synonyms entry '{shown(e)}' is not slot\\tsurface\\tvalue")
             synonyms.append(tuple(parts))
-    if r.has("slot.values"):   # known slot values, "slot<TAB>surface" (decoding evidence)
-        for e in r.str_array("slot.values"):
-            tab = e.find("\t")
-            name = e[:tab] if tab >= 0 else ""
-            if (tab < 0 or tab + 1 == len(e) or "\t" in e[tab + 1:] or f"B-{name}" not in slot_labels
-                    or f"I-{name}" not in slot_labels):
-                r.fail(f"slot.values entry '{shown(e)}' is not slot\\tsurface with a slot of slot.labels")
-        bonus = r.get_float("slot.value_bonus") if r.has("slot.value_bonus") else 0.0
-        with np.errstate(over="ignore"):
-            bonus = np.float32(bonus)
-        if not 0.0 <= bonus <= 100.0:
-            r.fail("slot.value_bonus is not in 0..100")
     return IntentLayout(vocab=vocab, dim=D, max_tokens=max_tokens, radius=radius, buckets=B,
                         intent_labels=intent_labels, slot_labels=slot_labels, threshold=float(threshold),
                         synonyms=synonyms)
@@ -262,6 +233,18 @@ def check_intent_model(model_file, source: str | None = None) -> IntentLayout:
         w["slot_allowed"] = r.f32_tensor("slot_allowed", (C, S), False)
     if "slot_transitions" in model_file.tensors:   # BIO Viterbi scores, row 0 = start
         w["slot_transitions"] = r.f32_tensor("slot_transitions", (S + 1, S), False)
+    if r.has("slot.values"):   # known slot values, "slot<TAB>surface" (decoding evidence)
+        for e in r.str_array("slot.values"):
+            tab = e.find("\t")
+            name = e[:tab] if tab >= 0 else ""
+            if (tab < 0 or tab + 1 == len(e) or "\t" in e[tab + 1:] or f"B-{name}" not in layout.slot_labels
+                    or f"I-{name}" not in layout.slot_labels):
+                r.fail(f"slot.values entry '{shown(e)}' is not slot\\tsurface with a slot of slot.labels")
+        bonus = r.get_float("slot.value_bonus") if r.has("slot.value_bonus") else 0.0
+        with np.errstate(over="ignore"):
+            bonus = np.float32(bonus)
+        if not 0.0 <= bonus <= 100.0:
+            r.fail("slot.value_bonus is not in 0..100")
     return layout
 
 

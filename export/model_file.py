@@ -26,6 +26,7 @@ MAX_KV = 4096
 MAX_TENSORS = 4096
 MAX_NAME_LEN = 256
 MAX_NDIM = 4
+MAX_NONZERO_ELEMS = 1 << 48   # product of a tensor's nonzero dims
 
 # Metadata value types.
 KV_U32, KV_I64, KV_F32, KV_F64, KV_STR, KV_STR_ARRAY, KV_F32_ARRAY, KV_U32_ARRAY = range(1, 9)
@@ -208,125 +209,183 @@ def write_model_file(path, metadata: dict, tensors: dict) -> None:
 # reading
 
 
+def shown(s: str) -> str:
+    """A string from the file as an error message shows it: control characters escaped (\\t, \\n,
+    \\xNN), as the C++ core does, so a NUL cannot cut its message short."""
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if ch == "\t":
+            out.append("\\t")
+        elif ch == "\n":
+            out.append("\\n")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 class _Cursor:
-    """Bounds-checked little-endian reads over the metadata section."""
+    """Bounds-checked little-endian reads over the metadata section + tensor directory, with the
+    messages of the C++ reader's Cursor (cpp/src/model_file.cpp); offsets count from byte 48."""
 
     def __init__(self, buf: bytes, start: int, end: int, where: str):
-        self.buf, self.pos, self.end, self.where = buf, start, end, where
+        self.buf, self.start, self.pos, self.end, self.where = buf, start, start, end, where
+
+    def left(self) -> int:
+        return self.end - self.pos
+
+    def need(self, n: int, what: str) -> None:
+        if n > self.left():
+            raise ModelFormatError(f"{self.where}: {what} needs {n} bytes at metadata offset "
+                                   f"{self.pos - self.start}, only {self.left()} left")
 
     def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > self.end:
-            raise ModelFormatError(f"{self.where}: metadata truncated while reading {what} "
-                                   f"(needs {n} bytes at offset {self.pos}, section ends at {self.end})")
+        self.need(n, what)
         b = self.buf[self.pos:self.pos + n]
         self.pos += n
         return b
 
-    def unpack(self, fmt: str, what: str):
-        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt), what))
+    def u32(self, what: str) -> int:
+        return struct.unpack("<I", self.take(4, what))[0]
 
-    def string(self, what: str, max_len: int | None = None) -> str:
-        (n,) = self.unpack("I", what + " length")
-        if max_len is not None and not 1 <= n <= max_len:
-            raise ModelFormatError(f"{self.where}: {what} length {n} outside 1..{max_len}")
+    def u64(self, what: str) -> int:
+        return struct.unpack("<Q", self.take(8, what))[0]
+
+    def text(self, n: int, what: str) -> str:
+        self.need(n, what)
         try:
-            return self.take(n, what).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ModelFormatError(f"{self.where}: {what} is not valid UTF-8") from exc
+            value = self.buf[self.pos:self.pos + n].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelFormatError(f"{self.where}: {what} at metadata offset {self.pos - self.start} "
+                                   f"is not valid UTF-8") from None
+        self.pos += n
+        return value
+
+    def string(self, what: str, min_len: int = 0, max_len: int = 0) -> str:
+        """A u32 length then that many bytes of UTF-8; max_len 0: bounded by the section only."""
+        n = self.u32(what + " length")
+        if n < min_len or (max_len and n > max_len):
+            raise ModelFormatError(f"{self.where}: {what} length is {n}, expected {min_len}..{max_len}")
+        return self.text(n, what)
 
 
 def _read_value(c: _Cursor, key: str, types: dict):
-    (kind,) = c.unpack("I", f"type of {key!r}")
+    what = f"metadata '{shown(key)}'"
+    kind = c.u32(what + " type")
     types[key] = kind
     if kind == KV_U32:
-        return c.unpack("I", key)[0]
+        return c.u32(what)
     if kind == KV_I64:
-        return c.unpack("q", key)[0]
+        return struct.unpack("<q", c.take(8, what))[0]
     if kind == KV_F32:
-        return c.unpack("f", key)[0]
+        return struct.unpack("<f", c.take(4, what))[0]
     if kind == KV_F64:
-        return c.unpack("d", key)[0]
+        return struct.unpack("<d", c.take(8, what))[0]
     if kind == KV_STR:
-        return c.string(f"value of {key!r}")
+        return c.string(what)
     if kind in (KV_STR_ARRAY, KV_F32_ARRAY, KV_U32_ARRAY):
-        (count,) = c.unpack("I", f"count of {key!r}")
-        if count > c.end - c.pos:  # every element takes at least one byte
-            raise ModelFormatError(f"{c.where}: {key!r} claims {count} elements, only {c.end - c.pos} bytes left")
+        count = c.u32(what + " count")
+        unit = {KV_STR_ARRAY: "strings", KV_F32_ARRAY: "floats", KV_U32_ARRAY: "u32"}[kind]
+        c.need(4 * count, f"{what} ({count} {unit})")   # each element takes at least 4 bytes
         if kind == KV_STR_ARRAY:
-            return [c.string(f"element {i} of {key!r}") for i in range(count)]
-        dt = "<f4" if kind == KV_F32_ARRAY else "<u4"
-        arr = np.frombuffer(c.take(4 * count, key), dtype=dt)
+            return [c.string(f"{what}[{i}]") for i in range(count)]
+        arr = np.frombuffer(c.take(4 * count, what), dtype="<f4" if kind == KV_F32_ARRAY else "<u4")
         return arr.astype(np.float32) if kind == KV_F32_ARRAY else [int(v) for v in arr]
-    raise ModelFormatError(f"{c.where}: metadata {key!r} has unknown type {kind}")
+    raise ModelFormatError(f"{c.where}: {what} has unknown type code {kind}, expected 1..8")
 
 
 def decode_model(buf: bytes, where: str = "<bytes>") -> ModelFile:
-    """Parses and validates a .safu image; raises ModelFormatError before building anything big."""
+    """Parses and validates a .safu image; raises ModelFormatError before building anything big.
+
+    The checks, their order and their messages are those of cpp/src/model_file.cpp (docs/format.md),
+    so both readers refuse a file with the same words (tests/test_cpp_model_file.py)."""
     size = len(buf)
     if size < HEADER_SIZE:
-        raise ModelFormatError(f"{where}: file is {size} bytes, shorter than the {HEADER_SIZE}-byte header (truncated?)")
+        raise ModelFormatError(f"{where}: file is {size} bytes, a .safu file needs at least {HEADER_SIZE} (header)")
     if buf[:4] != MAGIC:
-        raise ModelFormatError(f"{where}: bad magic {buf[:4]!r}, expected {MAGIC!r} (not a safu model file)")
+        raise ModelFormatError(f"{where}: bad magic (field 'magic'): expected \"SAFU\", this is not a .safu "
+                               f"model file")
     version, n_kv, n_tensors, meta_size, data_offset, data_size, meta_crc, header_crc = struct.unpack_from(
         "<IIIQQQII", buf, 4)
     if version < OLDEST_SUPPORTED_VERSION:
-        raise ModelFormatError(f"{where}: unsupported old format version {version} "
-                               f"(this build reads {OLDEST_SUPPORTED_VERSION}..{FORMAT_VERSION})")
+        raise ModelFormatError(f"{where}: unsupported old version {version} (field 'version'); this build reads "
+                               f"v{FORMAT_VERSION}")
     if version > FORMAT_VERSION:
-        raise ModelFormatError(f"{where}: file is v{version}, this build supports <= v{FORMAT_VERSION}; upgrade safu")
-    if zlib.crc32(buf[:44]) != header_crc:
-        raise ModelFormatError(f"{where}: header checksum mismatch (corrupt file)")
-    if n_kv > MAX_KV or n_tensors > MAX_TENSORS:
-        raise ModelFormatError(f"{where}: header counts out of range (n_kv={n_kv}, n_tensors={n_tensors}; "
-                               f"limits {MAX_KV}, {MAX_TENSORS})")
-    if HEADER_SIZE + meta_size > data_offset or data_offset % ALIGNMENT:
-        raise ModelFormatError(f"{where}: data_offset {data_offset} is not a 64-aligned offset after the metadata")
-    if data_offset + data_size != size:
-        raise ModelFormatError(f"{where}: file is {size} bytes, header says {data_offset + data_size} (truncated?)")
-    if zlib.crc32(buf[HEADER_SIZE:HEADER_SIZE + meta_size]) != meta_crc:
-        raise ModelFormatError(f"{where}: metadata checksum mismatch (corrupt file)")
+        raise ModelFormatError(f"{where}: file is v{version}, this build supports <= v{FORMAT_VERSION} "
+                               f"(field 'version'); upgrade safu")
+    actual = zlib.crc32(buf[:44])
+    if actual != header_crc:
+        raise ModelFormatError(f"{where}: header CRC mismatch (field 'header_crc32'): stored {header_crc}, "
+                               f"computed {actual}; the file is corrupt")
+    if n_kv > MAX_KV:
+        raise ModelFormatError(f"{where}: field 'n_kv' is {n_kv}, at most {MAX_KV} allowed")
+    if n_tensors > MAX_TENSORS:
+        raise ModelFormatError(f"{where}: field 'n_tensors' is {n_tensors}, at most {MAX_TENSORS} allowed")
+    if meta_size > size or HEADER_SIZE + meta_size > data_offset:
+        raise ModelFormatError(f"{where}: field 'meta_size' ({meta_size}) runs past 'data_offset' ({data_offset})")
+    if data_offset % ALIGNMENT:
+        raise ModelFormatError(f"{where}: field 'data_offset' is {data_offset}, expected a multiple of {ALIGNMENT}")
+    if data_offset > size or data_size != size - data_offset:
+        raise ModelFormatError(f"{where}: data_offset + data_size = {data_offset} + {data_size}, expected the file "
+                               f"size {size} (truncated or padded file)")
+    actual = zlib.crc32(buf[HEADER_SIZE:HEADER_SIZE + meta_size])
+    if actual != meta_crc:
+        raise ModelFormatError(f"{where}: metadata CRC mismatch (field 'meta_crc32'): stored {meta_crc}, "
+                               f"computed {actual}; the file is corrupt")
 
     c = _Cursor(buf, HEADER_SIZE, HEADER_SIZE + meta_size, where)
     metadata, types = {}, {}
-    for _ in range(n_kv):
-        key = c.string("metadata key", MAX_NAME_LEN)
+    for i in range(n_kv):
+        key = c.string(f"metadata entry {i} key", 1, MAX_NAME_LEN)
         if key in metadata:
-            raise ModelFormatError(f"{where}: duplicate metadata key {key!r}")
+            raise ModelFormatError(f"{where}: duplicate metadata key '{shown(key)}'")
         metadata[key] = _read_value(c, key, types)
 
-    entries = []
-    for _ in range(n_tensors):
-        name = c.string("tensor name", MAX_NAME_LEN)
-        dtype, ndim = c.unpack("II", f"dtype/ndim of tensor {name!r}")
+    entries, names = [], set()
+    for i in range(n_tensors):
+        name = c.string(f"tensor entry {i} name", 1, MAX_NAME_LEN)
+        what = f"tensor '{shown(name)}'"
+        if name in names:
+            raise ModelFormatError(f"{where}: duplicate tensor name '{shown(name)}'")
+        dtype = c.u32(what + " dtype")
         if dtype not in DTYPES:
-            raise ModelFormatError(f"{where}: tensor {name!r} has unknown dtype {dtype}")
+            raise ModelFormatError(f"{where}: {what} has dtype code {dtype}, expected 0 (F32), 1 (I8) or 2 (I32)")
+        ndim = c.u32(what + " ndim")
         if not 1 <= ndim <= MAX_NDIM:
-            raise ModelFormatError(f"{where}: tensor {name!r} has ndim {ndim}, expected 1..{MAX_NDIM}")
-        dims = c.unpack(f"{ndim}Q", f"dims of tensor {name!r}")
-        offset, nbytes, crc = c.unpack("QQI", f"offset/size of tensor {name!r}")
-        count = 1
-        for d in dims:   # as the C++ reader: a product past 2**64 is refused even if a later dim is 0
+            raise ModelFormatError(f"{where}: {what} has ndim {ndim}, expected 1..{MAX_NDIM}")
+        dims = tuple(c.u64(what + " dims") for _ in range(ndim))
+        offset, nbytes, crc = c.u64(what + " offset"), c.u64(what + " nbytes"), c.u32(what + " crc32")
+        count, overflow, nonzero = 1, False, 1
+        for d in dims:   # as the core: a product past 2**64 is refused even if a later dim is 0
             count *= d
-            if count >= 2**64:
-                raise ModelFormatError(f"{where}: tensor {name!r} dims {dims} overflow 64 bits")
-        if nbytes != count * DTYPES[dtype].itemsize:
-            raise ModelFormatError(f"{where}: tensor {name!r} has {nbytes} bytes, dims {dims} need "
-                                   f"{count * DTYPES[dtype].itemsize}")
-        if offset % ALIGNMENT or offset + nbytes > data_size:
-            raise ModelFormatError(f"{where}: tensor {name!r} at offset {offset} (+{nbytes}) is misaligned "
-                                   f"or outside the {data_size}-byte data blob")
-        if any(e[0] == name for e in entries):
-            raise ModelFormatError(f"{where}: duplicate tensor name {name!r}")
+            overflow = overflow or count >= 2**64
+            nonzero *= d or 1
+        if nonzero > MAX_NONZERO_ELEMS:   # an empty tensor with absurd dims: numpy cannot hold its shape
+            raise ModelFormatError(f"{where}: {what} dims hold more than 2^48 elements (zeros left out)")
+        item = DTYPES[dtype].itemsize
+        if overflow or count * item != nbytes:
+            raise ModelFormatError(f"{where}: {what} nbytes is {nbytes}, expected prod(dims) * {item}")
+        if offset % ALIGNMENT:
+            raise ModelFormatError(f"{where}: {what} offset {offset} is not a multiple of {ALIGNMENT}")
+        if offset > data_size or nbytes > data_size - offset:
+            raise ModelFormatError(f"{where}: {what} (offset {offset}, {nbytes} bytes) runs past the data blob of "
+                                   f"{data_size} bytes")
+        names.add(name)
         entries.append((name, dtype, dims, offset, nbytes, crc))
-    if c.pos != c.end:
-        raise ModelFormatError(f"{where}: {c.end - c.pos} unexplained bytes at the end of the metadata")
+    if c.left():
+        raise ModelFormatError(f"{where}: {c.left()} unexplained bytes after the tensor directory "
+                               f"(field 'meta_size')")
 
     tensors = {}
     for name, dtype, dims, offset, nbytes, crc in entries:
         start = data_offset + offset
         raw = buf[start:start + nbytes]
-        if zlib.crc32(raw) != crc:
-            raise ModelFormatError(f"{where}: tensor {name!r} checksum mismatch (corrupt file)")
+        actual = zlib.crc32(raw)
+        if actual != crc:
+            raise ModelFormatError(f"{where}: tensor '{shown(name)}' CRC mismatch: stored {crc}, computed {actual}; "
+                                   f"the file is corrupt")
         tensors[name] = np.frombuffer(raw, dtype=DTYPES[dtype]).reshape(dims).astype(DTYPES[dtype].newbyteorder("="))
     return ModelFile(version=version, metadata=metadata, tensors=tensors, path=where, types=types)
 

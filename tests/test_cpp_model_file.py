@@ -1,5 +1,5 @@
 """The C++ reader (safu._core.ModelFile) agrees with export/model_file.py on valid files and rejects
-every handcrafted corrupt file that the Python reader rejects, with a clear message."""
+every handcrafted corrupt file that the Python reader rejects, with the same clear message."""
 import struct
 import zlib
 
@@ -104,12 +104,13 @@ def corrupt_files():
 def test_corrupt_files_rejected_by_both_readers(tmp_path, name, blob, needle):
     path = tmp_path / f"{name}.safu"
     path.write_bytes(blob)
-    with pytest.raises(mf.ModelFormatError):
+    with pytest.raises(mf.ModelFormatError) as py_info:
         mf.read_model_file(path)
     with pytest.raises(core.FormatError) as info:
         core.ModelFile(str(path))
     assert isinstance(info.value, ValueError)
     assert needle in str(info.value) and str(path) in str(info.value)
+    assert str(py_info.value) == str(info.value)   # one wording for both readers
     with pytest.raises(core.FormatError):
         core.IntentModel(str(path))
 
@@ -154,3 +155,80 @@ def test_type_stub_names_exist_on_the_module():
             if not hasattr(core, name):
                 missing.append(name)
     assert missing == []
+
+
+# ---- directory and metadata faults behind valid CRCs: both readers, one message ----
+
+def _kv(key: bytes, type_code: int, payload: bytes) -> bytes:
+    return struct.pack("<I", len(key)) + key + struct.pack("<I", type_code) + payload
+
+
+def _tensor_entry(name: bytes, dtype: int, dims, offset: int, nbytes: int, crc: int = 0) -> bytes:
+    return (struct.pack("<I", len(name)) + name + struct.pack("<II", dtype, len(dims))
+            + struct.pack(f"<{len(dims)}Q", *dims) + struct.pack("<QQI", offset, nbytes, crc))
+
+
+def _image(meta: bytes, n_kv: int, n_tensors: int = 0, blob: bytes = b"") -> bytes:
+    """A file around arbitrary metadata + directory bytes, with every checksum right."""
+    data_offset = (mf.HEADER_SIZE + len(meta) + 63) // 64 * 64
+    head = mf.MAGIC + struct.pack("<IIIQQQI", mf.FORMAT_VERSION, n_kv, n_tensors, len(meta), data_offset, len(blob),
+                                  zlib.crc32(meta))
+    head += struct.pack("<I", zlib.crc32(head))
+    return head + meta + b"\0" * (data_offset - mf.HEADER_SIZE - len(meta)) + blob
+
+
+def _one_tensor(dtype=0, dims=(4,), offset=0, nbytes=16, blob=b"\0" * 64, name=b"w", extra=b""):
+    crc = zlib.crc32(blob[offset:offset + nbytes]) if offset + nbytes <= len(blob) else 0
+    return _image(_kv(b"k", 1, struct.pack("<I", 7)) + _tensor_entry(name, dtype, dims, offset, nbytes, crc) + extra,
+                  1, 1, blob)
+
+
+def directory_faults():
+    u32 = lambda v: struct.pack("<I", v)  # noqa: E731
+    return [
+        ("unknown_type", _image(_kv(b"k", 9, u32(0)), 1), "metadata 'k' has unknown type code 9, expected 1..8"),
+        ("duplicate_key", _image(_kv(b"k", 1, u32(1)) + _kv(b"k", 1, u32(2)), 2), "duplicate metadata key 'k'"),
+        ("duplicate_key_with_nul", _image(_kv(b"a\0b", 1, u32(1)) + _kv(b"a\0b", 1, u32(2)), 2),
+         "duplicate metadata key 'a\\x00b'"),
+        ("key_not_utf8", _image(_kv(b"\xff", 1, u32(1)), 1), "metadata entry 0 key at metadata offset 4 is not valid UTF-8"),
+        ("empty_key", _image(_kv(b"", 1, u32(1)), 1), "metadata entry 0 key length is 0, expected 1..256"),
+        ("value_truncated", _image(_kv(b"k", 2, u32(1)), 1), "metadata 'k' needs 8 bytes at metadata offset 9, only 4 left"),
+        ("string_array_count_huge", _image(_kv(b"k", 6, u32(10**6)), 1),
+         "metadata 'k' (1000000 strings) needs 4000000 bytes at metadata offset 13, only 0 left"),
+        ("surrogate_in_string", _image(_kv(b"k", 5, u32(3) + b"\xed\xa0\x80"), 1),
+         "metadata 'k' at metadata offset 13 is not valid UTF-8"),
+        ("entries_missing", _image(_kv(b"k", 1, u32(1)), 2), "metadata entry 1 key length needs 4 bytes"),
+        ("unexplained_bytes", _image(_kv(b"k", 1, u32(1)) + b"\0\0\0", 1),
+         "3 unexplained bytes after the tensor directory (field 'meta_size')"),
+        ("dtype_code", _one_tensor(dtype=7), "tensor 'w' has dtype code 7, expected 0 (F32), 1 (I8) or 2 (I32)"),
+        ("ndim_zero", _one_tensor(dims=()), "tensor 'w' has ndim 0, expected 1..4"),
+        ("ndim_five", _one_tensor(dims=(1, 1, 1, 1, 4)), "tensor 'w' has ndim 5, expected 1..4"),
+        ("nbytes_mismatch", _one_tensor(nbytes=12), "tensor 'w' nbytes is 12, expected prod(dims) * 4"),
+        ("offset_misaligned", _one_tensor(offset=8, blob=b"\0" * 128), "tensor 'w' offset 8 is not a multiple of 64"),
+        ("past_the_blob", _one_tensor(dims=(32,), nbytes=128), "tensor 'w' (offset 0, 128 bytes) runs past the data blob"),
+        ("empty_tensor_absurd_dims", _one_tensor(dims=(2**40, 2**40, 0), nbytes=0),
+         "tensor 'w' dims hold more than 2^48 elements (zeros left out)"),
+        ("dims_overflow", _one_tensor(dims=(2**32, 2**32, 2**32), nbytes=0),
+         "tensor 'w' dims hold more than 2^48 elements (zeros left out)"),
+        ("tensor_name_with_newline", _one_tensor(name=b"w\n", dtype=5), "tensor 'w\\n' has dtype code 5"),
+        ("duplicate_tensor", _image(_kv(b"k", 1, u32(7)) + _tensor_entry(b"w", 0, (1,), 0, 4, zlib.crc32(bytes(4)))
+                                    + _tensor_entry(b"w", 0, (1,), 0, 4, zlib.crc32(bytes(4))), 1, 2, bytes(64)),
+         "duplicate tensor name 'w'"),
+    ]
+
+
+@pytest.mark.parametrize("name,blob,needle", directory_faults(), ids=[c[0] for c in directory_faults()])
+def test_directory_faults_same_message_from_both_readers(tmp_path, name, blob, needle):
+    path = tmp_path / f"{name}.safu"
+    path.write_bytes(blob)
+    with pytest.raises(mf.ModelFormatError) as py_info:
+        mf.read_model_file(path)
+    with pytest.raises(core.FormatError) as cc_info:
+        core.ModelFile(str(path))
+    assert str(py_info.value) == str(cc_info.value)
+    assert str(cc_info.value).startswith(f"{path}: ") and needle in str(cc_info.value)
+    with pytest.raises(core.FormatError) as cc_bytes:
+        core.ModelFile.from_bytes(blob)
+    with pytest.raises(mf.ModelFormatError) as py_bytes:
+        mf.decode_model(blob)
+    assert str(cc_bytes.value) == str(py_bytes.value) == str(py_info.value).replace(str(path), "<bytes>", 1)

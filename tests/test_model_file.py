@@ -60,29 +60,29 @@ def _refresh_meta_crc(b: bytearray) -> bytearray:
 def bad_files():
     good = sample_bytes()
     g = bytearray(good)
-    yield "empty", b"", "shorter than the 48-byte header"
-    yield "truncated header", good[:30], "shorter than the 48-byte header"
+    yield "empty", b"", "file is 0 bytes, a .safu file needs at least 48 (header)"
+    yield "truncated header", good[:30], "file is 30 bytes, a .safu file needs at least 48 (header)"
     yield "bad magic", b"GGUF" + good[4:], "bad magic"
     yield "future version", bytes(_refresh_header_crc(bytearray(good[:4] + struct.pack("<I", 9) + good[8:]))), "file is v9"
-    yield "old version", bytes(_refresh_header_crc(bytearray(good[:4] + struct.pack("<I", 0) + good[8:]))), "unsupported old"
-    yield "header crc", good[:8] + struct.pack("<I", 999) + good[12:], "header checksum"
+    yield "old version", bytes(_refresh_header_crc(bytearray(good[:4] + struct.pack("<I", 0) + good[8:]))), "unsupported old version 0"
+    yield "header crc", good[:8] + struct.pack("<I", 999) + good[12:], "header CRC mismatch (field 'header_crc32')"
     huge = bytearray(good)
     huge[8:12] = struct.pack("<I", 10**9)
-    yield "huge kv count", bytes(_refresh_header_crc(huge)), "counts out of range"
-    yield "truncated body", good[:-64], "truncated"
+    yield "huge kv count", bytes(_refresh_header_crc(huge)), "field 'n_kv' is 1000000000, at most 4096 allowed"
+    yield "truncated body", good[:-64], "(truncated or padded file)"
     meta = bytearray(good)
     meta[60] ^= 0xFF
-    yield "metadata crc", bytes(meta), "metadata checksum"
+    yield "metadata crc", bytes(meta), "metadata CRC mismatch (field 'meta_crc32')"
     t = bytearray(good)
     t[-64 * 3 + 1] ^= 0xFF  # inside the first tensor's data
-    yield "tensor crc", bytes(t), "checksum mismatch"
+    yield "tensor crc", bytes(t), "CRC mismatch: stored"
     # a string length that runs past the section, with valid CRCs
     lying = bytearray(good)
     lying[48:52] = struct.pack("<I", 10**6)
-    yield "key length past section", bytes(_refresh_meta_crc(lying)), "metadata key length 1000000"
+    yield "key length past section", bytes(_refresh_meta_crc(lying)), "metadata entry 0 key length is 1000000, expected 1..256"
     misaligned = bytearray(g)
     misaligned[24:32] = struct.pack("<Q", struct.unpack_from("<Q", g, 24)[0] + 1)
-    yield "misaligned data", bytes(_refresh_header_crc(misaligned)), "64-aligned"
+    yield "misaligned data", bytes(_refresh_header_crc(misaligned)), "expected a multiple of 64"
 
 
 @pytest.mark.parametrize("name,blob,message", list(bad_files()), ids=[b[0] for b in bad_files()])

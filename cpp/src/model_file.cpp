@@ -7,6 +7,7 @@
 
 #include "safu/crc32.h"
 #include "safu/errors.h"
+#include "tensor_load.h"  // shown()
 
 namespace safu {
 namespace {
@@ -17,6 +18,9 @@ uint32_t le_u32(const uint8_t* p) {
 uint64_t le_u64(const uint8_t* p) { return uint64_t(le_u32(p)) | (uint64_t(le_u32(p + 4)) << 32); }
 
 std::string num(uint64_t v) { return std::to_string(v); }
+
+// The product of a tensor's nonzero dims is at most this (docs/format.md).
+constexpr uint64_t MAX_NONZERO_ELEMS = uint64_t(1) << 48;
 
 // True if s is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
 bool valid_utf8(const std::string& s) {
@@ -258,8 +262,8 @@ void ModelFile::parse_body() {
   for (uint32_t i = 0; i < n_kv_; ++i) {
     std::string where = "metadata entry " + num(i);
     std::string key = c.string(where + " key", 1, MAX_NAME_LEN);
-    if (meta_.count(key)) throw FormatError(src + ": duplicate metadata key '" + key + "'");
-    MetaValue v = read_value(c, "metadata '" + key + "'", src);
+    if (meta_.count(key)) throw FormatError(src + ": duplicate metadata key '" + shown(key) + "'");
+    MetaValue v = read_value(c, "metadata '" + shown(key) + "'", src);
     meta_order_.push_back(key);
     meta_.emplace(key, std::move(v));
   }
@@ -267,8 +271,8 @@ void ModelFile::parse_body() {
     std::string where = "tensor entry " + num(i);
     TensorInfo t;
     t.name = c.string(where + " name", 1, MAX_NAME_LEN);
-    where = "tensor '" + t.name + "'";
-    if (tensors_.count(t.name)) throw FormatError(src + ": duplicate tensor name '" + t.name + "'");
+    where = "tensor '" + shown(t.name) + "'";
+    if (tensors_.count(t.name)) throw FormatError(src + ": duplicate tensor name '" + shown(t.name) + "'");
     uint32_t dtype = c.u32(where + " dtype");
     if (dtype > 2)
       throw FormatError(src + ": " + where + " has dtype code " + num(dtype) + ", expected 0 (F32), 1 (I8) or 2 (I32)");
@@ -276,17 +280,21 @@ void ModelFile::parse_body() {
     uint32_t ndim = c.u32(where + " ndim");
     if (ndim < 1 || ndim > MAX_NDIM)
       throw FormatError(src + ": " + where + " has ndim " + num(ndim) + ", expected 1.." + num(MAX_NDIM));
-    uint64_t elems = 1;
-    bool overflow = false;
+    uint64_t elems = 1, nonzero = 1;
+    bool overflow = false, huge = false;
     for (uint32_t k = 0; k < ndim; ++k) {
       uint64_t d = c.u64(where + " dims");
       t.dims.push_back(d);
       if (d != 0 && elems > std::numeric_limits<uint64_t>::max() / d) overflow = true;
       elems *= d;
+      if (d != 0 && nonzero > MAX_NONZERO_ELEMS / d) huge = true;
+      else if (d != 0) nonzero *= d;
     }
     t.offset = c.u64(where + " offset");
     t.nbytes = c.u64(where + " nbytes");
     t.crc32 = c.u32(where + " crc32");
+    if (huge)  // an empty tensor with absurd dims: no array library can hold its shape
+      throw FormatError(src + ": " + where + " dims hold more than 2^48 elements (zeros left out)");
     uint64_t item = dtype_item_size(dtype);
     if (overflow || elems > std::numeric_limits<uint64_t>::max() / item || elems * item != t.nbytes)
       throw FormatError(src + ": " + where + " nbytes is " + num(t.nbytes) + ", expected prod(dims) * " + num(item));

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -19,6 +20,26 @@ inline std::string shape_str(const std::vector<uint64_t>& dims) {
   std::string s = "(";
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
   return s + (dims.size() == 1 ? ",)" : ")");
+}
+
+// A string from the file as an error message shows it: control bytes escaped (\t, \n, \xNN), so a
+// NUL cannot cut the message short (export/model_file.py `shown` writes the same).
+inline std::string shown(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", unsigned(c));
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
 }
 
 inline const char* nonfinite_str(float v) { return std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf"); }

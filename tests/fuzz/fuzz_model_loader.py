@@ -10,8 +10,8 @@ Half of the inputs get their CRCs recomputed first, so mutations reach the metad
 model-building code instead of stopping at the checksum checks.
 
 The numpy side reads the same bytes (export/model_file.py, export/intent_check.py,
-models/reference.py): its only allowed refusal is ModelFormatError, it must accept and refuse the
-same containers as the core, and refuse an intent model with the core's exact message; a model
+models/reference.py): its only allowed refusal is ModelFormatError, it must refuse the same
+containers and intent models as the core with the core's exact message; a model
 both load must give finite probabilities on both. A disagreement raises AssertionError (a finding).
 tests/fuzz/fuzz_metadata.py fuzzes files with valid CRCs and bad metadata in a structured way.
 """
@@ -88,8 +88,8 @@ def numpy_intent(data: bytes):
     """The numpy backend on `data`: (container_ok, message or None, p_intent list)."""
     try:
         mf = decode_model(data, "<bytes>")
-    except ModelFormatError:
-        return False, None, []
+    except ModelFormatError as exc:
+        return False, str(exc), []
     try:
         layout = check_intent_model(mf)
     except ModelFormatError as exc:
@@ -114,6 +114,7 @@ def exercise(data: bytes) -> None:
         _core.ModelFile.from_bytes(data)
     except (_core.FormatError, _core.ShapeError) as exc:
         assert not container_ok, f"the core refuses a container the numpy reader accepts: {exc}"
+        assert np_message == str(exc), f"container: numpy {np_message!r}, core {str(exc)!r}"
         return
     assert container_ok, "the numpy reader refuses a container the core accepts"
     try:
