@@ -75,8 +75,8 @@ def test_transition_table_is_log_bigram_probabilities():
     assert (T[~legal] == FORBIDDEN).all()
     np.testing.assert_allclose(np.where(legal, np.exp(T), 0.0).sum(axis=1), 1.0, rtol=1e-5)
     assert T[2, 2] > T[2, 0]          # after B-a, I-a was seen and O was not
-    half = fit_slot_transitions(seqs, LABELS)
-    np.testing.assert_allclose(half[legal], 0.5 * T[legal], rtol=1e-6)
+    weighted = fit_slot_transitions(seqs, LABELS)
+    np.testing.assert_allclose(weighted[legal], 0.75 * T[legal], rtol=1e-6)
 
 
 @pytest.fixture(scope="module")
