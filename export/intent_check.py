@@ -234,11 +234,12 @@ def check_intent_model(model_file, source: str | None = None) -> IntentLayout:
     if "slot_transitions" in model_file.tensors:   # BIO Viterbi scores, row 0 = start
         w["slot_transitions"] = r.f32_tensor("slot_transitions", (S + 1, S), False)
     if r.has("slot.values"):   # known slot values, "slot<TAB>surface" (decoding evidence)
+        labels = set(layout.slot_labels)
         for e in r.str_array("slot.values"):
             tab = e.find("\t")
             name = e[:tab] if tab >= 0 else ""
-            if (tab < 0 or tab + 1 == len(e) or "\t" in e[tab + 1:] or f"B-{name}" not in layout.slot_labels
-                    or f"I-{name}" not in layout.slot_labels):
+            if (tab < 0 or tab + 1 == len(e) or "\t" in e[tab + 1:] or f"B-{name}" not in labels
+                    or f"I-{name}" not in labels):
                 r.fail(f"slot.values entry '{shown(e)}' is not slot\\tsurface with a slot of slot.labels")
         bonus = r.get_float("slot.value_bonus") if r.has("slot.value_bonus") else 0.0
         with np.errstate(over="ignore"):
