@@ -105,11 +105,15 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr: str, seed: int, index: int) 
     snr_db = float(snr)
     rng = np.random.default_rng([seed, index, int(round(snr_db * 100))])
     start = int(rng.integers(0, len(noise) - len(speech)))
-    segment = noise[start:start + len(speech)].astype(np.float64)
-    scale = np.sqrt(max_frame_energy(speech) / (max_frame_energy(segment) * 10 ** (snr_db / 10)))
-    noisy = speech.astype(np.float64) + scale * segment
+    noisy = speech.astype(np.float64) + scaled_noise(speech, noise[start:start + len(speech)], snr_db)
     noisy /= 2 * np.max(np.abs(noisy))
     return noisy.astype(np.float32)
+
+
+def scaled_noise(speech: np.ndarray, segment: np.ndarray, snr_db: float) -> np.ndarray:
+    """`segment` scaled so that max_frame_energy(speech) / max_frame_energy(result) = 10^(snr_db/10)."""
+    segment = segment.astype(np.float64)
+    return segment * np.sqrt(max_frame_energy(speech) / (max_frame_energy(segment) * 10 ** (snr_db / 10)))
 
 
 # ---- scoring

@@ -1,0 +1,85 @@
+"""device/voice_builder.py builds what `safu listen` runs, and bench/bench_voice_real.py mixes noise at the
+SNR the Picovoice benchmark defines (loudest 2048-sample frames)."""
+import importlib.util
+
+import numpy as np
+
+import pytest
+
+from device_support import REPO
+from safu.device.endpointer import EnergyVad, WebRtcVad
+
+pytest.importorskip("pocketsphinx", reason="PocketSphinx recogniser (pip install pocketsphinx)")
+
+
+@pytest.fixture(scope="module")
+def model():
+    from safu.runtime.api import load_default
+    return load_default()
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_voice_real", REPO / "bench" / "bench_voice_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recogniser_is_restricted_to_the_model_with_the_listen_defaults(model):
+    from safu.device.asr_pocketsphinx import MIN_AGREEING, WARPS
+    from safu.device.voice_builder import build_recognizer
+
+    rec = build_recognizer(model, processes=1)
+    try:
+        assert rec.restricted and rec.name == "pocketsphinx"
+        assert rec.warps == WARPS and rec.min_agreeing == MIN_AGREEING
+        assert "kitchen" in rec.vocabulary.words
+    finally:
+        rec.close()
+    rec = build_recognizer(model, processes=1, warps=[1.0], min_agreeing=1, accent="american")
+    try:
+        assert rec.warps == (1.0,) and rec.min_agreeing == 1
+    finally:
+        rec.close()
+
+
+def test_bad_options_are_refused(model):
+    from safu.device.voice_builder import build_recognizer, build_voice_loop
+
+    with pytest.raises(ValueError, match="accent 'scottish'"):
+        build_recognizer(model, accent="scottish")
+    with pytest.raises(ValueError, match="unknown VAD"):
+        build_voice_loop(model, None, vad="loud")
+
+
+def test_voice_loop_uses_the_detector_asked_for(model):
+    from safu.device.voice_builder import build_voice_loop
+
+    assert isinstance(build_voice_loop(model, None).endpointer.vad, WebRtcVad)
+    loop = build_voice_loop(model, None, vad="energy", min_confidence=0.5)
+    assert isinstance(loop.endpointer.vad, EnergyVad) and loop.min_confidence == 0.5
+
+
+def test_noise_is_scaled_on_the_loudest_frames(bench):
+    rng = np.random.default_rng(1)
+    speech = np.zeros(16000)
+    speech[4096:6144] = 0.3 * rng.standard_normal(2048)  # one loud frame, silence around it
+    segment = 0.01 * rng.standard_normal(16000)
+    for snr in (24.0, 6.0):
+        noise = bench.scaled_noise(speech, segment, snr)
+        ratio = bench.max_frame_energy(speech) / bench.max_frame_energy(noise)
+        assert 10 * np.log10(ratio) == pytest.approx(snr, abs=1e-9)
+    with pytest.raises(ValueError, match="shorter than one 2048-sample frame"):
+        bench.max_frame_energy(np.ones(100))
+
+
+def test_mix_is_seeded_and_peaks_at_one_half(bench):
+    rng = np.random.default_rng(2)
+    speech = (0.2 * rng.standard_normal(8000)).astype(np.float32)
+    noise = (0.05 * rng.standard_normal(64000)).astype(np.float32)
+    a = bench.mix(speech, noise, "12", seed=0, index=3)
+    assert np.max(np.abs(a)) == pytest.approx(0.5)
+    assert np.array_equal(a, bench.mix(speech, noise, "12", seed=0, index=3))
+    assert not np.array_equal(a, bench.mix(speech, noise, "12", seed=0, index=4))  # another noise offset
+    assert bench.mix(speech, noise, "clean", seed=0, index=3) is speech
