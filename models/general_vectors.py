@@ -284,10 +284,21 @@ class GeneralVectors:
         """(len(words), dim) float32 rows (zeros where not found) and the bool mask of found rows."""
         out = np.zeros((len(words), self.dim), np.float32)
         found = np.zeros(len(words), bool)
+        single = np.full(len(words), -1, np.int64)
         for k, w in enumerate(words):
-            v = self.vector(w, fallback)
-            if v is not None:
-                out[k], found[k] = v, True
+            if not fallback:
+                single[k] = self.index.get(w.lower(), -1)
+                continue
+            hit = self._resolve(w)
+            if hit is None:
+                continue
+            if len(hit[0]) == 1:
+                single[k] = hit[0][0]
+            else:
+                out[k], found[k] = self._vector_of(hit[0]), True
+        one = single >= 0
+        out[one] = self.vectors[single[one]].astype(np.float32) * self.scale
+        found |= one
         return out, found
 
     def similarity(self, a: str, b: str) -> float | None:

@@ -48,6 +48,12 @@ def test_matrix_rows_match_vector_and_mask_the_unknown(gv):
     np.testing.assert_array_equal(m[3], gv.vector("lights"))
     assert gv.vector("xqzvbk") is None
     assert gv.vector("42") is None  # numbers are <num> in the intent model
+    m, found = gv.matrix(["thermostats", "aboutthis", "lights"])
+    assert found.tolist() == [True, True, True]
+    np.testing.assert_array_equal(m[0], gv.vector("thermostat"))
+    np.testing.assert_array_equal(m[1], gv.vector("aboutthis"))
+    _, found = gv.matrix(["thermostats", "aboutthis", "lights"], fallback=False)
+    assert found.tolist() == [False, False, True]
 
 
 def _without(gv: GeneralVectors, drop: set[str]) -> GeneralVectors:
