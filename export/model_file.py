@@ -271,6 +271,28 @@ class _Cursor:
         return self.text(n, what)
 
 
+def _string_array(c: _Cursor, what: str, count: int) -> list:
+    """`count` strings (u32 length + UTF-8 each) in one tight loop; at the first bad element the
+    cursor's own reader is called there, so the message is the one it (and the core) gives."""
+    buf, pos, end, out = c.buf, c.pos, c.end, []
+    unpack_from = struct.unpack_from
+    for i in range(count):
+        if end - pos >= 4:
+            n = unpack_from("<I", buf, pos)[0]
+            if n <= end - pos - 4:
+                try:
+                    out.append(buf[pos + 4:pos + 4 + n].decode("utf-8"))
+                    pos += 4 + n
+                    continue
+                except UnicodeDecodeError:
+                    pass
+        c.pos = pos
+        c.string(f"{what}[{i}]")   # raises the exact message
+        raise AssertionError("unreachable")  # pragma: no cover
+    c.pos = pos
+    return out
+
+
 def _read_value(c: _Cursor, key: str, types: dict):
     what = f"metadata '{shown(key)}'"
     kind = c.u32(what + " type")
@@ -290,7 +312,7 @@ def _read_value(c: _Cursor, key: str, types: dict):
         unit = {KV_STR_ARRAY: "strings", KV_F32_ARRAY: "floats", KV_U32_ARRAY: "u32"}[kind]
         c.need(4 * count, f"{what} ({count} {unit})")   # each element takes at least 4 bytes
         if kind == KV_STR_ARRAY:
-            return [c.string(f"{what}[{i}]") for i in range(count)]
+            return _string_array(c, what, count)
         arr = np.frombuffer(c.take(4 * count, what), dtype="<f4" if kind == KV_F32_ARRAY else "<u4")
         return arr.astype(np.float32) if kind == KV_F32_ARRAY else [int(v) for v in arr]
     raise ModelFormatError(f"{c.where}: {what} has unknown type code {kind}, expected 1..8")
