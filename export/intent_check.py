@@ -259,7 +259,11 @@ def check_model_file(model_file, source: str | None = None) -> str:
         from safu.models.lm import LMModel
 
         LMModel.load(src)
-        return "lm model, keys and tensor shapes match"
+        r = _Reader(model_file, src)
+        for name, t in model_file.tensors.items():   # the core's load_f32 refuses NaN/inf too
+            if t.dtype == np.float32:
+                r.f32_tensor(name, t.shape, False)
+        return "lm model, keys and tensor shapes match, all weights finite"
     layout = check_intent_model(model_file, src)   # any other kind is refused in the intent readers' words
     return (f"intent model, {len(layout.vocab)} tokens, dim {layout.dim}, {len(layout.intent_labels)} intents, "
             f"{len(layout.slot_labels)} slot labels, shapes match, all weights finite")

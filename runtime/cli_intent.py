@@ -300,7 +300,7 @@ def cmd_inspect(args) -> int:
         return 0 if problem is None else 1
     print(f"{path}: safu model file v{mf.version}, {os.path.getsize(path)} bytes, all checksums OK")
     print(f"model check: OK ({check})" if problem is None else
-          f"model check: FAILED, no backend loads this file: {problem}")
+          f"model check: FAILED: {problem}")
     print("metadata:")
     for key, value in mf.metadata.items():
         if isinstance(value, list) and len(value) > 8:

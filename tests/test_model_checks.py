@@ -77,9 +77,9 @@ def test_inspect_reports_the_check(tmp_path, capsys, case):
     out = capsys.readouterr().out
     assert "all checksums OK" in out
     if case.name == "kind_lm":   # inspect checks it as an lm file, which it is not either
-        assert f"model check: FAILED, no backend loads this file: {path}: missing metadata key" in out
+        assert f"model check: FAILED: {path}: missing metadata key" in out
         return
-    assert f"model check: FAILED, no backend loads this file: {path}: {case.message}" in out
+    assert f"model check: FAILED: {path}: {case.message}" in out
     assert main(["inspect", path, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)   # valid JSON even with a NaN threshold
     assert report["check"] == {"ok": False, "summary": None, "error": f"{path}: {case.message}"}
@@ -128,3 +128,22 @@ def test_huge_metadata_is_refused_without_time_or_memory(tmp_path):
             IntentModel(path, backend="numpy")
     assert time.perf_counter() - start < 30    # generous: a hang is what this catches
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+def test_inspect_checks_lm_files_too(tmp_path, capsys):
+    from cpp_model_fixtures import random_lm_tensors
+    from safu.export.model_file import write_model_file
+
+    meta, tensors = random_lm_tensors(0)
+    write_model_file(tmp_path / "lm.safu", meta, tensors)
+    assert main(["inspect", str(tmp_path / "lm.safu")]) == 0
+    assert "model check: OK (lm model" in capsys.readouterr().out
+    tensors["final.b"][3] = np.inf
+    write_model_file(tmp_path / "lm_inf.safu", meta, tensors)
+    assert main(["inspect", str(tmp_path / "lm_inf.safu")]) == 1
+    message = f"{tmp_path / 'lm_inf.safu'}: tensor 'final.b' has a non-finite value (inf) at flat index 3, " \
+              f"expected finite weights"
+    assert f"model check: FAILED: {message}" in capsys.readouterr().out
+    if _core is not None:   # the core refuses it in the same words
+        with pytest.raises(_core.FormatError, match=r"final.b' has a non-finite value \(inf\) at flat index 3"):
+            _core.LmModel(str(tmp_path / "lm_inf.safu"))
