@@ -39,30 +39,30 @@ def slot_value_entries(examples, tokenised) -> list[str]:
 
 
 class SlotValues:
-    """The stored values as token-id sequences, indexed by their first id."""
+    """The stored values as token-id sequences, grouped by length for one dictionary lookup per
+    (start, length) of the input."""
 
     def __init__(self, entries: list[str], lookup, labels: list[str], bonus: float):
         index = {lab: i for i, lab in enumerate(labels)}
         self.bonus = float(bonus)
         self.n_labels = len(labels)
-        self.by_first: dict[int, list[tuple[tuple[int, ...], int, int]]] = {}
+        self.by_length: dict[int, dict[tuple[int, ...], list[tuple[int, int]]]] = {}
         for entry in entries:
             name, surface = entry.split("\t")
             ids = tuple(int(lookup(tok)) for tok in surface.split(" "))
             b, i = index.get(f"B-{name}"), index.get(f"I-{name}")
             if b is None or i is None:
                 continue
-            self.by_first.setdefault(ids[0], []).append((ids, b, i))
+            self.by_length.setdefault(len(ids), {}).setdefault(ids, []).append((b, i))
 
     def evidence(self, ids) -> np.ndarray:
         """(n, S) float64: bonus where a stored value matches, else 0."""
-        ids = [int(t) for t in ids]
+        ids = tuple(int(t) for t in ids)
         n = len(ids)
         E = np.zeros((n, self.n_labels))
-        for a in range(n):
-            for value, b, i in self.by_first.get(ids[a], ()):
-                m = len(value)
-                if a + m <= n and tuple(ids[a:a + m]) == value:
+        for m, table in self.by_length.items():
+            for a in range(n - m + 1):
+                for b, i in table.get(ids[a:a + m], ()):
                     E[a, b] = self.bonus
                     E[a + 1:a + m, i] = self.bonus
         return E

@@ -16,7 +16,7 @@ import numpy as np
 from safu.export.intent_check import check_intent_model
 from safu.export.model_file import ModelFormatError, read_model_file
 from safu.models.intent_model import NONE_INTENT
-from safu.models.slot_decoding import label_spans, legal_transitions, viterbi_labels
+from safu.models.slot_decoding import label_parts, label_spans, legal_transitions, masked_transitions, viterbi_path
 from safu.models.slot_values import SlotValues
 from safu.models.tokenizer import Vocabulary
 
@@ -72,6 +72,9 @@ class IntentModel:
         self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
         self.slot_transitions = mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
         self.slot_legal = legal_transitions(self.slot_labels)
+        self.slot_parts = label_parts(self.slot_labels)
+        self._masked = {}   # intent index -> masked transitions, filled on first use (a race only
+                            # computes the same array twice, so predict stays thread-safe)
         self.slot_values = SlotValues(list(mf.metadata["slot.values"]), self.vocab.lookup, self.slot_labels,
                                       float(mf.metadata.get("slot.value_bonus", 0.0))) \
             if mf.metadata.get("slot.values") else None
@@ -97,9 +100,11 @@ class IntentModel:
         best = int(np.argmax(p_intent))
         conf = float(p_intent[best])
         allowed = self.slot_allowed[best] if self.slot_allowed is not None else None
+        if best not in self._masked:
+            self._masked[best] = masked_transitions(self.slot_legal, self.slot_transitions, allowed)
         evidence = self.slot_values.evidence(ids) if self.slot_values is not None else None
         spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed,
-                             self.slot_transitions, self.slot_legal, evidence)
+                             self.slot_transitions, self.slot_legal, evidence, self.slot_parts, self._masked[best])
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if self.intents[best] == NONE_INTENT:
@@ -114,19 +119,19 @@ class IntentModel:
 
 
 def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None, transitions=None,
-                 legal=None, evidence=None) -> list[SlotSpan]:
+                 legal=None, evidence=None, parts=None, masked=None) -> list[SlotSpan]:
     """Slot decoding of docs/intent_model.md: Viterbi over log p_slot (plus `evidence`, the known
     values' bonus (n, S)) under the BIO rules and the model's `slot_transitions` scores when it
     has them, over the labels the predicted intent allows; spans get their canonical value from
     `slot.synonyms`."""
-    if legal is None:
-        legal = legal_transitions(labels)
+    if masked is None:
+        masked = masked_transitions(legal if legal is not None else legal_transitions(labels), transitions, allowed)
     log_p = np.log(np.maximum(np.asarray(p_slot, dtype=np.float64), P_FLOOR))
     if evidence is not None:
         log_p = log_p + evidence
-    label_ids = viterbi_labels(log_p, legal, transitions, allowed)
+    label_ids = viterbi_path(log_p, masked)
     out, seen = [], set()
-    for name, a, b in label_spans(label_ids, labels):
+    for name, a, b in label_spans(label_ids, labels, parts):
         if name in seen:
             continue  # the first span of a slot name wins
         seen.add(name)
