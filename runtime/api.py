@@ -78,6 +78,10 @@ class IntentModel:
         self.slot_values = SlotValues(list(mf.metadata["slot.values"]), self.vocab.lookup, self.slot_labels,
                                       float(mf.metadata.get("slot.value_bonus", 0.0))) \
             if mf.metadata.get("slot.values") else None
+        self.answers = None   # Home Assistant answers (runtime/ha_answers.py), stored by training on HA templates
+        if mf.metadata.get("ha.answers"):
+            from safu.runtime.ha_answers import HomeAssistantAnswers
+            self.answers = HomeAssistantAnswers.from_json(mf.metadata["ha.answers"], self.path)
         self.backend = backend
         self._forward = make_forward(path, mf, backend, layout)
 
@@ -90,7 +94,16 @@ class IntentModel:
         p_intent, p_slot = self._forward.forward(ids)
         return ids, toks, np.asarray(p_intent), np.asarray(p_slot)
 
-    def predict(self, text: str) -> Prediction:
+    def predict(self, text: str, context: dict | None = None) -> Prediction:
+        """`context`: where the command was heard, {"area": ..., "floor": ...} (Home Assistant's
+        satellite); with Home Assistant answers (self.answers) the prediction gets the slots HA
+        needs, the area from the context where the template takes it (runtime/ha_answers.py)."""
+        if context is not None and not isinstance(context, dict):
+            raise TypeError(f"predict context must be a dict such as {{'area': 'Kitchen'}}, got {type(context).__name__}")
+        pred = self._predict(text)
+        return self.answers.answer(pred, context) if self.answers is not None else pred
+
+    def _predict(self, text: str) -> Prediction:
         if not isinstance(text, str):
             raise TypeError(f"predict expects a str, got {type(text).__name__}")
         ids, toks, p_intent, p_slot = self.probabilities(text)
