@@ -106,6 +106,14 @@ class IntentModel:
     def _predict(self, text: str) -> Prediction:
         if not isinstance(text, str):
             raise TypeError(f"predict expects a str, got {type(text).__name__}")
+        core_predict = getattr(self._forward, "predict", None)
+        if core_predict is not None:
+            # The C++ core decodes with the same rules on the same probabilities (held to the same
+            # spans by tests/test_cpp_intent.py), five times faster than decoding here.
+            d = core_predict(text)
+            spans = [SlotSpan(**s) for s in d["spans"]]
+            return Prediction(text, d["intent"], d["confidence"], {s.name: s.value for s in reversed(spans)},
+                              spans, reason=d["reason"], best_intent=d["best_intent"], truncated=d["truncated"])
         ids, toks, p_intent, p_slot = self.probabilities(text)
         truncated = len(toks) == self.max_tokens and len(self.vocab.encode(text, self.max_tokens + 1)[1]) > self.max_tokens
         if len(toks) == 0:
