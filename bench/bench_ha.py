@@ -218,13 +218,15 @@ class HassilRunner:
 
 
 class SafuRunner:
+    """safu's predict(text, context); `answers` replaces the model's Home Assistant answer tables
+    (None: the model alone)."""
+
     def __init__(self, model, answers=None, name="safu"):
-        self.model, self.answers, self.name = model, answers, name
+        model.answers = answers
+        self.model, self.name = model, name
 
     def __call__(self, text: str, context: dict) -> tuple[str | None, dict]:
-        p = self.model.predict(text)
-        if self.answers is not None:
-            p = self.answers.answer(p, context)
+        p = self.model.predict(text, context=context or None)
         return p.intent, dict(p.slots)
 
 
@@ -298,13 +300,17 @@ def main(argv=None) -> int:
             cpu = train_model(data, path, args.max_sentences)
             train_note = f"trained in {cpu:.0f} CPU s"
         model = load(path, backend=args.backend)
+        stored = model.answers
+        plain = load(path, backend=args.backend)
 
-    runners = [SafuRunner(model, None, "safu, model alone")]
+    runners = [SafuRunner(plain, None, "safu, model alone")]
     try:
         from safu.runtime.ha_answers import HomeAssistantAnswers
     except ImportError:
         HomeAssistantAnswers = None
-    if HomeAssistantAnswers is not None:
+    if stored is not None:
+        runners.append(SafuRunner(model, stored, "safu + HA answers (stored in the model)"))
+    elif HomeAssistantAnswers is not None:
         inventory = load_inventory(data / "tests-en" / "_fixtures.yaml")
         t0 = time.process_time()
         answers = HomeAssistantAnswers.from_templates([data / "sentences-en"], inventory)

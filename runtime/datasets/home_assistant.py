@@ -18,7 +18,7 @@ Lists: `values` (strings, or {in, out} where `in` is itself a template such as "
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .common import DataError, line_of, require, type_name
@@ -227,6 +227,9 @@ class HomeAssistantTemplates:
     inventory: Inventory
     report: list[str]
     files: int
+    # Per sentence (same order): its block's requires_context and excludes_context, as written
+    # (area: {slot: true} means the satellite's area fills the area slot).
+    contexts: list[tuple[dict, dict]] = field(default_factory=list)
 
     def match(self, text: str) -> list[tuple[str, dict[str, str]]]:
         """(intent, slots) for every template that generates `text` (case and spacing ignored);
@@ -258,6 +261,7 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
     base = Grammar(rules, lists)
 
     sentences: list[TemplateSentence] = []
+    contexts: list[tuple[dict, dict]] = []
     notes: dict[str, int] = {}
     undefined: list[str] = []
     n_files = 0
@@ -290,6 +294,8 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
                     notes[note] = notes.get(note, 0) + 1
                 sentences.append(TemplateSentence(intent, node, grammar, fixed,
                                                   f"{path}:{line_of(src)}"))
+                contexts.append((dict(block.get("requires_context") or {}),
+                                 dict(block.get("excludes_context") or {})))
     report = [f"inventory: {inventory.path} ({len(inventory.floors)} floors, "
               f"{len(inventory.areas)} areas, {len(inventory.entities)} entities)"]
     if undefined:
@@ -300,7 +306,7 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
         report.append(f"note: {sum(notes.values())} templates need an entity the inventory lacks "
                       f"({'; '.join(shown[:4])}{f'; {len(shown) - 4} more' if len(shown) > 4 else ''}); "
                       "their {name} takes any entity of the domain (or any entity) instead")
-    return HomeAssistantTemplates(sentences, skip_words, inventory, report, n_files)
+    return HomeAssistantTemplates(sentences, skip_words, inventory, report, n_files, contexts)
 
 
 def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,

@@ -9,7 +9,8 @@ File format (YAML):
     floors:   [{name: Ground Floor, id: ground_floor, aliases: [downstairs]}]
     areas:    [{name: Kitchen, id: kitchen, floor: ground_floor}]
     entities: [{name: Kitchen Light, id: light.kitchen, area: kitchen, device_class: ..., aliases: [...]}]
-Only `name` and `id` are required. Errors are DataError naming file:line: field.
+Only `name` and `id` are required. Home Assistant's test fixtures (tests/<lang>/_fixtures.yaml) read
+as they are: an entity's `attributes: {device_class: ...}` is its device class; `state` is ignored. Errors are DataError naming file:line: field.
 """
 from __future__ import annotations
 
@@ -131,8 +132,14 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         if area is not None and area not in area_ids:
             raise DataError(path, f"unknown area id {area!r}; expected one of {sorted(area_ids)}",
                             line=line_of(e), field="area")
-        entities.append(Entity(text(e, "name"), eid, area, text(e, "device_class", required=False),
-                               aliases(e)))
+        device_class = text(e, "device_class", required=False)
+        attributes = e.get("attributes")
+        if attributes is not None and not isinstance(attributes, dict):
+            raise DataError(path, "expected a mapping of attribute -> value", line=line_of(e),
+                            field="attributes")
+        if device_class is None and attributes and attributes.get("device_class") is not None:
+            device_class = text(attributes, "device_class")   # Home Assistant's test fixtures
+        entities.append(Entity(text(e, "name"), eid, area, device_class, aliases(e)))
     for kind, group in (("floor", floors), ("area", areas), ("entity", entities)):
         seen: set[str] = set()
         for item in group:

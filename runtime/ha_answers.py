@@ -1,0 +1,467 @@
+"""Answers in Home Assistant's shape: a model's prediction completed with what HA's intent
+handlers need, from the templates and the inventory the model was trained with.
+
+    from safu.runtime.ha_answers import HomeAssistantAnswers
+    answers = HomeAssistantAnswers.from_templates(["sentences/en"], inventory)   # or .from_json(...)
+    p = answers.answer(model.predict("turn on the lights"), context={"area": "Kitchen"})
+    p.slots    # {'domain': 'light', 'area': 'Kitchen'}
+
+What a template-matching HA answer has and a word tagger cannot give, and how it is recovered:
+- Wordless slots: a block's fixed `slots:` (`domain: light`, `device_class: window`) and the slots
+  its `requires_context: {area: {slot: true}}` takes from the satellite. Each template's pair
+  (fixed slots, context slots) is an *answer class*; a table fitted from sampled template
+  sentences (Bernoulli naive Bayes, counts only) picks the class from the intent, the slots that
+  have words, the other words of the sentence and the domain/device class of the entity named.
+- Inventory names: a span is widened to the whole entity, area or floor name around it, an entity
+  name wins over an area word inside it ("bedroom lamp" is the entity Bedroom Lamp, not area
+  Bedroom + "lamp"), and a name, area or floor that is not in the inventory is rejected (intent
+  None with a reason) for intents whose slot only ever takes inventory names.
+- Per-intent values: a surface's value is looked up per (intent, slot, surface, answer class),
+  then (intent, slot, surface), then the model's own value ("open" is `state: open` for covers
+  and `on` for windows of binary sensors).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+from safu.runtime.datasets.inventory import Inventory, load_inventory
+
+INVENTORY_SLOTS = ("name", "area", "floor")   # filled from the inventory's {name}/{area}/{floor}
+SAMPLES_PER_TEMPLATE = 200   # sampled sentences per template for the tables (all if it has fewer)
+NB_ABSENCE = False           # Bernoulli (absent words count too) or presence-only naive Bayes
+NB_ALPHA = 0.5               # additive prior of the naive Bayes feature counts
+FILL_PENALTY = 1.0           # log-score cost of a slot found in the words rather than by the model
+DROP_PENALTY = 3.0           # log-score cost of leaving out a span the model found
+MODEL_LABEL_BONUS = 1.0      # a number keeps the slot the model gave it unless its neighbours disagree
+NUMERIC_SHARE = 0.3          # a slot takes spoken numbers if this share of its training surfaces are numbers
+MAX_SCORE_GAP = 30.0         # classes this far below the best one tried are not tried
+JSON_VERSION = 1
+_WORD = re.compile(r"[\w']+")
+
+
+def _norm(s: str) -> str:
+    return " ".join(_WORD.findall(s.lower()))
+
+
+def _is_number(w: str) -> bool:
+    return w.replace(".", "", 1).isdigit()
+
+
+class _Names:
+    """Inventory names as lower-case word sequences: entity, area and floor names and aliases."""
+
+    def __init__(self, inventory: Inventory):
+        self.canonical: dict[str, dict[str, str]] = {k: {} for k in INVENTORY_SLOTS}
+        self.entities: dict[str, list] = defaultdict(list)
+        for e in inventory.entities:
+            for s in [e.name, *e.aliases]:
+                self.canonical["name"].setdefault(_norm(s), e.name)
+                self.entities[_norm(e.name)].append(e)
+        for kind, places in (("area", inventory.areas), ("floor", inventory.floors)):
+            for p in places:
+                for s in [p.name, *p.aliases]:
+                    self.canonical[kind].setdefault(_norm(s), p.name)
+
+    def find(self, kind: str, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, canonical) of every whole-word occurrence of a `kind` name in text."""
+        low = text.lower()
+        out = []
+        for surface, canonical in self.canonical[kind].items():
+            if not surface:
+                continue
+            for m in re.finditer(r"(?<![\w'])" + re.escape(surface).replace(r"\ ", r"[\s\W]+")
+                                 + r"(?![\w'])", low):
+                out.append((m.start(), m.end(), canonical))
+        return out
+
+    def entity_features(self, name: str) -> set[str]:
+        out = set()
+        for e in self.entities.get(_norm(name), []):
+            out.add(f"domain={e.domain}")
+            if e.device_class:
+                out.add(f"class={e.device_class}")
+        return out
+
+
+def _features(text: str, spans, names: _Names) -> set[str]:
+    """Words outside inventory-name spans (numbers as <num>), <slot> markers for those spans, the
+    named entity's domain/device class and the words of its name."""
+    masked = list(text.lower())
+    out = set()
+    for name, value, a, b in spans:
+        if name in INVENTORY_SLOTS:
+            masked[a:b] = " " * (b - a)
+            out.add(f"<{name}>")
+            if name == "name":   # its words too: "gas" is an entity and a device class
+                out |= names.entity_features(value)
+                out |= {f"name:{w}" for w in _WORD.findall(text[a:b].lower())}
+    words = ["<num>" if _is_number(w) else w for w in _WORD.findall("".join(masked))]
+    out.update(words)
+    out.update(f"{a}+{b}" for a, b in zip(words, words[1:]))   # word pairs: "<num>+minutes"
+    return out
+
+
+def _number(surface: str) -> str | None:
+    """The digits of a spoken or written number ("five" -> "5", "21" -> "21"), else None."""
+    from safu.runtime.datasets.numbers import digit_form
+
+    d = digit_form(_norm(surface))
+    return d if _is_number(d) else None
+
+
+def _neighbours(text: str, a: int, b: int) -> tuple[str, str]:
+    """The words just before and just after text[a:b] ("" at the ends), numbers as <num>."""
+    left = _WORD.findall(text[:a].lower())
+    right = _WORD.findall(text[b:].lower())
+    word = lambda ws: "" if not ws else ("<num>" if _is_number(ws) else ws)  # noqa: E731
+    return word(left[-1] if left else ""), word(right[0] if right else "")
+
+
+def _slot_lists(grammar, node, seen=frozenset()) -> set[tuple[str, str]]:
+    """(slot name, list name) pairs a template uses, through its rules."""
+    from safu.runtime.datasets.template import ListRef, RuleRef, walk
+
+    out = set()
+    for n in walk(node):
+        if isinstance(n, ListRef):
+            out.add((n.slot_name, n.list_name))
+        elif isinstance(n, RuleRef) and n.name not in seen:
+            out |= _slot_lists(grammar, grammar.rule(n.name), seen | {n.name})
+    return out
+
+
+def _class_key(spanned, fixed: dict, context_slots) -> str:
+    return json.dumps([sorted(spanned), sorted(fixed.items()), sorted(context_slots)])
+
+
+class HomeAssistantAnswers:
+    """Answer tables of one template set and inventory (see the module docstring)."""
+
+    def __init__(self, inventory: Inventory, tables: dict):
+        self.inventory = inventory
+        self.names = _Names(inventory)
+        self.tables = tables
+        self._scorers: dict[str, list] = {}
+        self._gazetteers: dict[str, re.Pattern | None] = {}
+        self._words: dict[str, set[str]] = {}
+        self._wildcard = set(tables["wildcard"])
+        self._around_all: dict[str, Counter] = {}
+
+    # -- fitting -------------------------------------------------------------------------------
+    @classmethod
+    def from_templates(cls, paths, inventory: Inventory | str | Path | None = None,
+                       seed: int = 0) -> "HomeAssistantAnswers":
+        """Fits the tables from Home Assistant template files/folders (as safu train reads them)
+        and the inventory (an Inventory, a path, or None for the sample home)."""
+        from safu.runtime.datasets.common import DataError, load_yaml
+        from safu.runtime.datasets.home_assistant import is_home_assistant, read_home_assistant
+        from safu.runtime.datasets.load import _files
+
+        if not isinstance(inventory, Inventory):
+            inventory = load_inventory(inventory)
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        files = []
+        for path, _explicit in _files(paths):
+            if path.suffix.lower() in (".yaml", ".yml"):
+                doc = load_yaml(path)
+                if is_home_assistant(doc):
+                    files.append((path, doc))
+        if not files:
+            raise DataError(paths[0] if paths else None, "no Home Assistant template files found")
+        return cls.fit(read_home_assistant(files, inventory), seed)
+
+    @classmethod
+    def fit(cls, templates, seed: int = 0) -> "HomeAssistantAnswers":
+        """Tables from a read_home_assistant() result, counted over sampled template sentences."""
+        from safu.runtime.datasets.template import render
+
+        names = _Names(templates.inventory)
+        classes: dict[str, Counter] = defaultdict(Counter)      # intent -> answer class -> count
+        feats: dict[str, Counter] = defaultdict(Counter)        # "intent|class" -> feature -> count
+        values: dict[str, Counter] = defaultdict(Counter)       # "intent|slot|surface[|class]" -> value
+        surfaces: dict[str, set] = defaultdict(set)             # "intent|slot" -> surfaces said
+        around: dict[str, Counter] = defaultdict(Counter)       # "intent|slot" -> L=word / R=word
+        kinds: dict[str, Counter] = defaultdict(Counter)        # "intent|slot" -> number/text/known/unknown
+        wildcard: set[str] = set()
+        rng = random.Random(seed)
+        for s, (requires, _excludes) in zip(templates.sentences, templates.contexts):
+            n = s.grammar.count(s.node)
+            if n == 0:
+                continue
+            free_text = {slot for slot, list_name in _slot_lists(s.grammar, s.node)
+                         if s.grammar.slot_list(list_name).wildcard}
+            context_slots = [k for k, v in requires.items() if isinstance(v, dict) and v.get("slot")]
+            pieces_list = s.grammar.enumerate(s.node) if n <= SAMPLES_PER_TEMPLATE else \
+                [s.grammar.sample(s.node, rng) for _ in range(SAMPLES_PER_TEMPLATE)]
+            for pieces in pieces_list:
+                text, spans = render(pieces)
+                spans = [(name, value if value is not None else text[a:b], a, b)
+                         for name, value, a, b in spans if b > a]
+                spanned = {sp[0] for sp in spans}
+                fixed = {k: v for k, v in s.fixed.items() if k not in spanned}
+                key = _class_key(spanned, fixed, [k for k in context_slots if k not in spanned])
+                classes[s.intent][key] += 1
+                wildcard.update(f"{s.intent}|{key}|{slot}" for slot in free_text & spanned)
+                feats[f"{s.intent}|{key}"].update(_features(text, spans, names))
+                for name, value, a, b in spans:
+                    slot = f"{s.intent}|{name}"
+                    surface = _norm(text[a:b])
+                    values[f"{slot}|{surface}"][value] += 1
+                    values[f"{slot}|{surface}|{key}"][value] += 1
+                    left, right = _neighbours(text, a, b)
+                    around[slot].update((f"L={left}", f"R={right}"))
+                    kinds[slot]["number" if _number(surface) is not None else "text"] += 1
+                    if name in INVENTORY_SLOTS:
+                        kinds[slot]["known" if _norm(value) in names.canonical[name] else "unknown"] += 1
+                    elif name not in free_text:
+                        surfaces[slot].add(surface)
+        tables = {
+            "version": JSON_VERSION,
+            "classes": {k: dict(v) for k, v in classes.items()},
+            "features": {k: dict(v) for k, v in feats.items()},
+            "values": {k: v.most_common(1)[0][0] for k, v in values.items()},
+            "surfaces": {k: sorted(v) for k, v in surfaces.items()},
+            "around": {k: dict(v) for k, v in around.items()},
+            # number slots; slots whose every training value is an inventory name; free-text slots
+            # (wildcard lists) per class
+            "numeric": sorted(k for k, v in kinds.items() if v["number"] >= NUMERIC_SHARE * (v["number"] + v["text"])),
+            "inventory_only": sorted(k for k, v in kinds.items() if v.get("known") and not v.get("unknown")),
+            "wildcard": sorted(wildcard),
+        }
+        return cls(templates.inventory, tables)
+
+    # -- storage ---------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        inv = self.inventory
+        return json.dumps({"tables": self.tables, "inventory": {
+            "floors": [vars(f) for f in inv.floors], "areas": [vars(a) for a in inv.areas],
+            "entities": [vars(e) for e in inv.entities]}}, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model") -> "HomeAssistantAnswers":
+        """The tables as to_json() wrote them (`source` names the file in errors)."""
+        from safu.runtime.datasets.inventory import Entity, Place
+
+        try:
+            doc = json.loads(text)
+            version = doc["tables"]["version"]
+            inv = doc["inventory"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{source}: metadata ha.answers: not Home Assistant answer tables ({exc})") from None
+        if version != JSON_VERSION:
+            raise ValueError(f"{source}: metadata ha.answers: table version {version!r}, expected {JSON_VERSION}")
+        inventory = Inventory([Place(**f) for f in inv["floors"]], [Place(**a) for a in inv["areas"]],
+                              [Entity(**e) for e in inv["entities"]], "(stored in the model)")
+        return cls(inventory, doc["tables"])
+
+    # -- tables ----------------------------------------------------------------------------------
+    def _scorer(self, intent: str) -> list:
+        """Per answer class of the intent: (class, log prior + sum of log(1 - p_f), {f: log p_f - log(1 - p_f)})."""
+        if intent not in self._scorers:
+            counts = self.tables["classes"].get(intent, {})
+            total = sum(counts.values())
+            vocab = set()
+            for c in counts:
+                vocab |= set(self.tables["features"].get(f"{intent}|{c}", {}))
+            rows = []
+            for c, n in counts.items():
+                fc = self.tables["features"].get(f"{intent}|{c}", {})
+                base = math.log(n / total)
+                delta = {}
+                for f in vocab:
+                    p = (fc.get(f, 0) + NB_ALPHA) / (n + 2 * NB_ALPHA)
+                    if NB_ABSENCE:
+                        base += math.log(1 - p)
+                        delta[f] = math.log(p) - math.log(1 - p)
+                    else:
+                        delta[f] = math.log(p)
+                rows.append((c, base, delta))
+            self._scorers[intent] = rows
+        return self._scorers[intent]
+
+    def _template_words(self, intent: str) -> set[str]:
+        """Words the intent's templates say outside any inventory name ("house", "everywhere")."""
+        if intent not in self._words:
+            words = set()
+            for c in self.tables["classes"].get(intent, {}):
+                words |= {f for f in self.tables["features"].get(f"{intent}|{c}", {})
+                          if not any(ch in f for ch in "=+:<")}
+            self._words[intent] = words
+        return self._words[intent]
+
+    def _gazetteer(self, slot: str):
+        if slot not in self._gazetteers:
+            surfaces = sorted(self.tables["surfaces"].get(slot, []), key=len, reverse=True)
+            self._gazetteers[slot] = re.compile("|".join(
+                r"(?<![\w'])" + re.escape(x).replace(r"\ ", r"[\s\W]+") + r"(?![\w'])"
+                for x in surfaces if x)) if surfaces else None
+        return self._gazetteers[slot]
+
+    def _around_score(self, slot: str, text: str, a: int, b: int) -> float:
+        """log P(neighbours | slot) / P(neighbours | any slot of the intent): > 0 where the words
+        around text[a:b] are those the slot has in the templates ("5 minutes" for minutes)."""
+        intent = slot.split("|")[0]
+        if intent not in self._around_all:
+            total = Counter()
+            for k, v in self.tables["around"].items():
+                if k.split("|")[0] == intent:
+                    total.update(v)
+            self._around_all[intent] = total
+        left, right = _neighbours(text, a, b)
+        out = 0.0
+        for counts in (self.tables["around"].get(slot, {}), self._around_all[intent]):
+            n = sum(counts.values()) / 2 or 1
+            sign = 1.0 if counts is not self._around_all[intent] else -1.0
+            out += sign * sum(math.log((counts.get(f, 0) + 0.1) / (n + 100.0)) for f in (f"L={left}", f"R={right}"))
+        return out
+
+    def _value(self, intent: str, cls: str, name: str, surface_text: str, model_value: str) -> str:
+        if name in INVENTORY_SLOTS and _norm(model_value) in self.names.canonical[name]:
+            return self.names.canonical[name][_norm(model_value)]
+        surface = _norm(surface_text)
+        values = self.tables["values"]
+        for key in (f"{intent}|{name}|{surface}|{cls}", f"{intent}|{name}|{surface}"):
+            if key in values:
+                return values[key]
+        if f"{intent}|{name}" in self.tables["numeric"] and _number(surface_text) is not None:
+            return _number(surface_text)
+        return model_value
+
+    # -- answering -------------------------------------------------------------------------------
+    def _inventory_spans(self, text: str, spans: list[list]) -> list[list]:
+        """Widens name/area/floor spans to the whole inventory name around them; an entity name
+        covering an area or floor span replaces it."""
+        found = {k: self.names.find(k, text) for k in INVENTORY_SLOTS}
+        out = []
+        for sp in spans:
+            name, value, a, b = sp
+            if name in INVENTORY_SLOTS:
+                around = [m for m in found[name] if m[0] <= a and b <= m[1]] or \
+                         [m for m in found[name] if m[0] < b and a < m[1]]
+                if around:
+                    m = max(around, key=lambda m: m[1] - m[0])
+                    sp = [name, m[2], m[0], m[1]]
+            out.append(sp)
+        for ent in sorted(found["name"], key=lambda m: m[0] - m[1]):
+            place = [sp for sp in out if sp[0] in ("area", "floor") and ent[0] <= sp[2] and sp[3] <= ent[1]
+                     and (sp[2], sp[3]) != (ent[0], ent[1])]
+            named = [sp for sp in out if sp[0] == "name"]
+            if place and named and all(ent[0] <= sp[2] and sp[3] <= ent[1] for sp in named):
+                out = [sp for sp in out if sp not in place and sp[0] != "name"]
+                out.append(["name", ent[2], ent[0], ent[1]])
+        return out
+
+    def _unknown_names(self, intent: str, text: str, spans: list[list]):
+        """Spans of inventory-only slots whose value is not in the inventory: replaced by a whole
+        inventory name elsewhere in the sentence, dropped when every word is one the intent's
+        templates say anyway ("the lights in the house"). Returns (spans, rejected span or None)."""
+        out = []
+        for sp in spans:
+            name, value, a, b = sp
+            if name not in INVENTORY_SLOTS or f"{intent}|{name}" not in self.tables["inventory_only"] \
+                    or _norm(value) in self.names.canonical[name]:
+                out.append(sp)
+                continue
+            taken = [(x[2], x[3]) for x in spans if x is not sp]
+            free = [m for m in self.names.find(name, text)
+                    if not any(m[0] < tb and ta < m[1] for ta, tb in taken)]
+            if free:
+                m = max(free, key=lambda m: m[1] - m[0])
+                out.append([name, m[2], m[0], m[1]])
+            elif not set(_WORD.findall(text[a:b].lower())) <= self._template_words(intent):
+                return spans, sp
+        return out, None
+
+    def _realise(self, intent: str, cls: str, text: str, spans: list[list]):
+        """The class's slots with words, from the model's spans, the numbers and the known
+        surfaces of the sentence. Returns (spans, slots filled from the words, model spans left
+        out, fit of the neighbouring words) or None if a slot cannot be found. Each slot takes the
+        candidate whose neighbours fit it best ("5 minutes" is minutes whatever the model called
+        it), the model's own label counting MODEL_LABEL_BONUS."""
+        need = json.loads(cls)[0]
+        kept: list[list] = []
+        numbers = [(m.start(), m.end()) for m in _WORD.finditer(text) if _is_number(m.group())]
+        candidates = []   # (score, slot, start, end, value, from the model)
+        for s in need:
+            slot = f"{intent}|{s}"
+            mine = [sp for sp in spans if sp[0] == s]
+            if s in INVENTORY_SLOTS:
+                found = [(sp[2], sp[3], sp[1], True) for sp in mine] or \
+                        [(a, b, v, False) for a, b, v in self.names.find(s, text)]
+                candidates += [(0.0 if m else -FILL_PENALTY, s, a, b, v, m) for a, b, v, m in found]
+                continue
+            found = [(sp[2], sp[3], sp[1], True) for sp in mine]
+            if slot in self.tables["numeric"]:
+                found += [(sp[2], sp[3], sp[1], False) for sp in spans
+                          if sp[0] != s and _number(text[sp[2]:sp[3]]) is not None]
+                found += [(a, b, text[a:b], False) for a, b in numbers
+                          if not any(a < sp[3] and sp[2] < b for sp in spans)]
+            if not found and f"{intent}|{cls}|{s}" not in self._wildcard and self._gazetteer(slot) is not None:
+                found += [(m.start(), m.end(), m.group(), False)
+                          for m in self._gazetteer(slot).finditer(text.lower())]
+            for a, b, v, m in found:
+                fit = self._around_score(slot, text, a, b) if slot in self.tables["numeric"] else 0.0
+                candidates.append((fit + (MODEL_LABEL_BONUS if m else -FILL_PENALTY), s, a, b, v, m))
+        filled, fit = 0, 0.0
+        for score, s, a, b, v, m in sorted(candidates, key=lambda c: (-c[0], c[2], c[1])):
+            if any(k[0] == s for k in kept) or any(a < k[3] and k[2] < b for k in kept):
+                continue
+            kept.append([s, v, a, b])
+            filled += not m
+            fit += score
+        if len(kept) < len(need):
+            return None
+        dropped = sum(1 for sp in spans if not any(k[2] == sp[2] and k[3] == sp[3] for k in kept))
+        return kept, filled, dropped, fit
+
+    def answer(self, pred, context: dict | None = None):
+        """The prediction in HA's shape (a new Prediction; `pred` is not changed). `context`:
+        the satellite's {"area": ..., "floor": ...}, used where the template takes it."""
+        from safu.runtime.api import SlotSpan
+
+        if pred.intent is None or not self.tables["classes"].get(pred.intent):
+            return pred
+        context = dict(context or {})
+        intent, text = pred.intent, pred.text
+        spans = self._inventory_spans(text, [[s.name, s.value, s.start, s.end] for s in pred.spans])
+        spans, rejected = self._unknown_names(intent, text, spans)
+        if rejected is not None:
+            return replace(pred, intent=None, slots={}, spans=[],
+                           reason=f"{rejected[0]} {text[rejected[2]:rejected[3]]!r} is not in the inventory")
+        features = _features(text, spans, self.names)
+        best = None
+        for cls, base, delta in self._scorer(intent):
+            score = base + sum(delta.get(f, 0.0) for f in features)
+            if best is not None and score <= best[0] - MAX_SCORE_GAP:
+                continue
+            realised = self._realise(intent, cls, text, spans)
+            if realised is None:
+                continue
+            kept, filled, dropped, fit = realised
+            total = score + fit - DROP_PENALTY * dropped
+            if best is None or total > best[0]:
+                best = (total, cls, kept)
+        if best is None:
+            return pred
+        _total, cls, kept = best
+        _need, fixed, context_slots = json.loads(cls)
+        slots, new_spans = {}, []
+        for name, value, a, b in sorted(kept, key=lambda k: k[2]):
+            value = self._value(intent, cls, name, text[a:b], value)
+            slots[name] = value
+            new_spans.append(SlotSpan(name, value, text[a:b], a, b))
+        for k, v in fixed:
+            slots.setdefault(k, v)
+        for k in context_slots:
+            if context.get(k):
+                slots.setdefault(k, context[k])
+        return replace(pred, slots=slots, spans=new_spans)
+
+
+__all__ = ["HomeAssistantAnswers"]
