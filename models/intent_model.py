@@ -54,6 +54,7 @@ class IntentConfig:
     bigram_buckets: int = 4096   # hashed bigram features; 0 disables them (smaller models)
     max_tokens: int = 48         # longer utterances are cut (fixed state size on microcontrollers)
     smoothing: float = 0.05      # additive prior on co-occurrence counts: unseen word/class pairs stay finite
+    slot_smoothing: float = 0.01  # the same prior for the slot layer (SNIPS slot F1, 1,000 held-out of train_full: 0.879 at 0.05, 0.888 at 0.01)
     tuning_rounds: int = 1       # internal-target refits of W after the bootstrap
     balance_intents: bool = True  # every intent gets equal weight, however many sentences it has
     unk_rate: float = 0.02       # share of training tokens also counted as <unk> (robust to unknown words)
@@ -80,6 +81,7 @@ class IntentConfig:
             (0 <= self.holdout < 0.5, "holdout must be in [0, 0.5)"),
             (self.head in ("logistic", "explicit"), "head must be 'logistic' or 'explicit'"),
             (self.head_prior >= 0, "head_prior must be >= 0"),
+            (self.slot_smoothing > 0, "slot_smoothing must be > 0"),
             (self.head_iterations >= 1, "head_iterations must be >= 1"),
         ]
         for ok, msg in checks:
@@ -240,7 +242,7 @@ class _Fitter:
             a = -log_softmax(Q @ W)                                    # (T, K)
             F_raw = self._slot_F(win, labels, a)
             K_norm = float(a.sum(axis=1).mean()) + 1.0
-            U = explicit_fit(F_raw + c.smoothing, K_norm)
+            U = explicit_fit(F_raw + c.slot_smoothing, K_norm)
             if round_ == c.tuning_rounds:
                 break
             RU = [R @ U[k * D:(k + 1) * D] for k in range(K)]          # K x (N, S)
@@ -287,7 +289,7 @@ class _Fitter:
         if not held.any():
             return 1.0
         F_hold = self._slot_F(st["win"][held], st["labels"][held], st["a"][held])
-        U_cal = explicit_fit(np.maximum(st["F_raw"] - F_hold, 0.0) + self.c.smoothing, st["K"])
+        U_cal = explicit_fit(np.maximum(st["F_raw"] - F_hold, 0.0) + self.c.slot_smoothing, st["K"])
         cat, word = self.slot_logit_parts(U_cal, st["win"][held], st["a"][held])
         y = st["labels"][held]
         best = max((float(np.mean(np.argmax(lam * cat + word, axis=1) == y)), -abs(np.log(lam)), lam)
