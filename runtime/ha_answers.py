@@ -34,19 +34,27 @@ from safu.runtime.datasets.inventory import Inventory, load_inventory
 
 INVENTORY_SLOTS = ("name", "area", "floor")   # filled from the inventory's {name}/{area}/{floor}
 SAMPLES_PER_TEMPLATE = 200   # sampled sentences per template for the tables (all if it has fewer)
-NB_ABSENCE = False           # Bernoulli (absent words count too) or presence-only naive Bayes
 NB_ALPHA = 0.5               # additive prior of the naive Bayes feature counts
 FILL_PENALTY = 1.0           # log-score cost of a slot found in the words rather than by the model
 DROP_PENALTY = 3.0           # log-score cost of leaving out a span the model found
 MODEL_LABEL_BONUS = 1.0      # a number keeps the slot the model gave it unless its neighbours disagree
 NUMERIC_SHARE = 0.3          # a slot takes spoken numbers if this share of its training surfaces are numbers
-MAX_SCORE_GAP = 30.0         # classes this far below the best one tried are not tried
+ACCEPT_FLOOR = 0.5           # a rejected prediction in template words is accepted from this confidence up
+THRESHOLD_REASON = "out of scope: confidence"   # api.Prediction.reason of a below-threshold rejection
+FREE_TEXT_WORDS = 8          # longest free-text slot value found in the words
+CLASSES_TRIED = 40           # answer classes tried per sentence, best naive Bayes scores first
 JSON_VERSION = 1
 _WORD = re.compile(r"[\w']+")
 
 
 def _norm(s: str) -> str:
     return " ".join(_WORD.findall(s.lower()))
+
+
+def _phrase_pattern(phrase: str) -> str:
+    """A regex for the words of a normalised phrase, whole words, any spacing or punctuation
+    between them."""
+    return r"(?<![\w'])" + r"[\s\W]+".join(map(re.escape, phrase.split())) + r"(?![\w'])"
 
 
 def _is_number(w: str) -> bool:
@@ -59,6 +67,7 @@ class _Names:
     def __init__(self, inventory: Inventory):
         self.canonical: dict[str, dict[str, str]] = {k: {} for k in INVENTORY_SLOTS}
         self.entities: dict[str, list] = defaultdict(list)
+        self._patterns: dict[str, list] = {}
         for e in inventory.entities:
             for s in [e.name, *e.aliases]:
                 self.canonical["name"].setdefault(_norm(s), e.name)
@@ -69,16 +78,14 @@ class _Names:
                     self.canonical[kind].setdefault(_norm(s), p.name)
 
     def find(self, kind: str, text: str) -> list[tuple[int, int, str]]:
-        """(start, end, canonical) of every whole-word occurrence of a `kind` name in text."""
+        """(start, end, canonical) of every whole-word occurrence of a `kind` name in text
+        (overlapping ones included: "kitchen" inside "kitchen switch")."""
+        if kind not in self._patterns:
+            self._patterns[kind] = [(re.compile(_phrase_pattern(surface)), canonical)
+                                    for surface, canonical in self.canonical[kind].items() if surface]
         low = text.lower()
-        out = []
-        for surface, canonical in self.canonical[kind].items():
-            if not surface:
-                continue
-            for m in re.finditer(r"(?<![\w'])" + re.escape(surface).replace(r"\ ", r"[\s\W]+")
-                                 + r"(?![\w'])", low):
-                out.append((m.start(), m.end(), canonical))
-        return out
+        return [(m.start(), m.end(), canonical) for pattern, canonical in self._patterns[kind]
+                for m in pattern.finditer(low)]
 
     def entity_features(self, name: str) -> set[str]:
         out = set()
@@ -94,7 +101,7 @@ def _features(text: str, spans, names: _Names) -> set[str]:
     named entity's domain/device class and the words of its name."""
     masked = list(text.lower())
     out = set()
-    for name, value, a, b in spans:
+    for name, value, a, b, *_found in spans:
         if name in INVENTORY_SLOTS:
             masked[a:b] = " " * (b - a)
             out.add(f"<{name}>")
@@ -147,7 +154,7 @@ class HomeAssistantAnswers:
         self.inventory = inventory
         self.names = _Names(inventory)
         self.tables = tables
-        self._scorers: dict[str, list] = {}
+        self._vocab: dict[str, set[str]] = {}
         self._gazetteers: dict[str, re.Pattern | None] = {}
         self._words: dict[str, set[str]] = {}
         self._wildcard = set(tables["wildcard"])
@@ -233,6 +240,7 @@ class HomeAssistantAnswers:
             "numeric": sorted(k for k, v in kinds.items() if v["number"] >= NUMERIC_SHARE * (v["number"] + v["text"])),
             "inventory_only": sorted(k for k, v in kinds.items() if v.get("known") and not v.get("unknown")),
             "wildcard": sorted(wildcard),
+            "skip_words": sorted({w for phrase in templates.skip_words for w in _WORD.findall(phrase.lower())}),
         }
         return cls(templates.inventory, tables)
 
@@ -261,29 +269,25 @@ class HomeAssistantAnswers:
         return cls(inventory, doc["tables"])
 
     # -- tables ----------------------------------------------------------------------------------
-    def _scorer(self, intent: str) -> list:
-        """Per answer class of the intent: (class, log prior + sum of log(1 - p_f), {f: log p_f - log(1 - p_f)})."""
-        if intent not in self._scorers:
-            counts = self.tables["classes"].get(intent, {})
-            total = sum(counts.values())
+    def _scores(self, intent: str, features: set[str]) -> list[tuple[float, str]]:
+        """(log-score, class) per answer class of the intent, best first: naive Bayes over the
+        features the intent's templates have (log prior + sum of log p(feature | class))."""
+        if intent not in self._vocab:
             vocab = set()
-            for c in counts:
+            for c in self.tables["classes"].get(intent, {}):
                 vocab |= set(self.tables["features"].get(f"{intent}|{c}", {}))
-            rows = []
-            for c, n in counts.items():
-                fc = self.tables["features"].get(f"{intent}|{c}", {})
-                base = math.log(n / total)
-                delta = {}
-                for f in vocab:
-                    p = (fc.get(f, 0) + NB_ALPHA) / (n + 2 * NB_ALPHA)
-                    if NB_ABSENCE:
-                        base += math.log(1 - p)
-                        delta[f] = math.log(p) - math.log(1 - p)
-                    else:
-                        delta[f] = math.log(p)
-                rows.append((c, base, delta))
-            self._scorers[intent] = rows
-        return self._scorers[intent]
+            self._vocab[intent] = vocab
+        present = [f for f in features if f in self._vocab[intent]]
+        counts = self.tables["classes"].get(intent, {})
+        total = sum(counts.values())
+        out = []
+        for c, n in counts.items():
+            fc = self.tables["features"].get(f"{intent}|{c}", {})
+            denominator = math.log(n + 2 * NB_ALPHA)
+            score = math.log(n / total) + sum(math.log(fc.get(f, 0) + NB_ALPHA) - denominator for f in present)
+            out.append((score, c))
+        out.sort(key=lambda r: (-r[0], r[1]))
+        return out
 
     def _template_words(self, intent: str) -> set[str]:
         """Words the intent's templates say outside any inventory name ("house", "everywhere")."""
@@ -295,12 +299,28 @@ class HomeAssistantAnswers:
             self._words[intent] = words
         return self._words[intent]
 
+    def _in_template_words(self, pred) -> bool:
+        """A prediction the model rejected for its confidence alone, whose every word is one the
+        best intent's templates (or HA's skip words) say, or part of an inventory name: the
+        sentence is a template wording, accepted. Chit-chat has words no template has."""
+        intent = pred.best_intent
+        if intent is None or not (pred.reason or "").startswith(THRESHOLD_REASON) \
+                or pred.confidence < ACCEPT_FLOOR or not self.tables["classes"].get(intent):
+            return False
+        masked = list(pred.text.lower())
+        for kind in INVENTORY_SLOTS:
+            for a, b, _v in self.names.find(kind, pred.text):
+                masked[a:b] = " " * (b - a)
+        words = _WORD.findall("".join(masked))
+        known = self._template_words(intent) | set(self.tables.get("skip_words", []))
+        numbers = any(k.split("|")[0] == intent for k in self.tables["numeric"])
+        return bool(words) and all(w in known or (numbers and _number(w) is not None) for w in words)
+
     def _gazetteer(self, slot: str):
         if slot not in self._gazetteers:
             surfaces = sorted(self.tables["surfaces"].get(slot, []), key=len, reverse=True)
-            self._gazetteers[slot] = re.compile("|".join(
-                r"(?<![\w'])" + re.escape(x).replace(r"\ ", r"[\s\W]+") + r"(?![\w'])"
-                for x in surfaces if x)) if surfaces else None
+            self._gazetteers[slot] = re.compile("|".join(_phrase_pattern(x) for x in surfaces if x)) \
+                if surfaces else None
         return self._gazetteers[slot]
 
     def _around_score(self, slot: str, text: str, a: int, b: int) -> float:
@@ -357,6 +377,18 @@ class HomeAssistantAnswers:
                 out.append(["name", ent[2], ent[0], ent[1]])
         return out
 
+    def _places_said(self, text: str, spans: list[list]) -> list[list]:
+        """Areas and floors named in the sentence where the model tagged none of that kind and no
+        span overlaps them; marked found (a fifth element) so that leaving them out costs nothing."""
+        out = []
+        for kind in ("area", "floor"):
+            if any(sp[0] == kind for sp in spans):
+                continue
+            for a, b, value in sorted(self.names.find(kind, text), key=lambda m: m[0] - m[1]):
+                if not any(a < sp[3] and sp[2] < b for sp in spans + out):
+                    out.append([kind, value, a, b, "found"])
+        return out
+
     def _unknown_names(self, intent: str, text: str, spans: list[list]):
         """Spans of inventory-only slots whose value is not in the inventory: replaced by a whole
         inventory name elsewhere in the sentence, dropped when every word is one the intent's
@@ -388,11 +420,12 @@ class HomeAssistantAnswers:
         kept: list[list] = []
         numbers = [(m.start(), m.end()) for m in _WORD.finditer(text) if _is_number(m.group())]
         candidates = []   # (score, slot, start, end, value, from the model)
+        free_text = []    # wildcard slots (media titles, shopping items, messages)
         for s in need:
             slot = f"{intent}|{s}"
             mine = [sp for sp in spans if sp[0] == s]
             if s in INVENTORY_SLOTS:
-                found = [(sp[2], sp[3], sp[1], True) for sp in mine] or \
+                found = [(sp[2], sp[3], sp[1], len(sp) == 4) for sp in mine] or \
                         [(a, b, v, False) for a, b, v in self.names.find(s, text)]
                 candidates += [(0.0 if m else -FILL_PENALTY, s, a, b, v, m) for a, b, v, m in found]
                 continue
@@ -402,7 +435,9 @@ class HomeAssistantAnswers:
                           if sp[0] != s and _number(text[sp[2]:sp[3]]) is not None]
                 found += [(a, b, text[a:b], False) for a, b in numbers
                           if not any(a < sp[3] and sp[2] < b for sp in spans)]
-            if not found and f"{intent}|{cls}|{s}" not in self._wildcard and self._gazetteer(slot) is not None:
+            if f"{intent}|{cls}|{s}" in self._wildcard:
+                free_text.append(s)
+            elif not found and self._gazetteer(slot) is not None:
                 found += [(m.start(), m.end(), m.group(), False)
                           for m in self._gazetteer(slot).finditer(text.lower())]
             for a, b, v, m in found:
@@ -415,9 +450,26 @@ class HomeAssistantAnswers:
             kept.append([s, v, a, b])
             filled += not m
             fit += score
+        for s in free_text:
+            if any(k[0] == s for k in kept):
+                continue
+            # the words the slot's neighbours in the templates frame best ("play ... on the TV")
+            tokens = [m.span() for m in _WORD.finditer(text)
+                      if not any(m.start() < k[3] and k[2] < m.end() for k in kept)]
+            runs = [(tokens[i][0], tokens[j][1]) for i in range(len(tokens))
+                    for j in range(i, min(i + FREE_TEXT_WORDS, len(tokens)))
+                    if not any(tokens[i][0] < k[3] and k[2] < tokens[j][1] for k in kept)]
+            scored = [(self._around_score(f"{intent}|{s}", text, a, b), a, b) for a, b in runs]
+            scored = [r for r in scored if r[0] > 0]
+            if not scored:
+                return None
+            score, a, b = max(scored, key=lambda r: (r[0], r[2] - r[1]))
+            kept.append([s, text[a:b], a, b])
+            filled += 1
+            fit += score - FILL_PENALTY
         if len(kept) < len(need):
             return None
-        dropped = sum(1 for sp in spans if not any(k[2] == sp[2] and k[3] == sp[3] for k in kept))
+        dropped = sum(1 for sp in spans if len(sp) == 4 and not any(k[2] == sp[2] and k[3] == sp[3] for k in kept))
         return kept, filled, dropped, fit
 
     def answer(self, pred, context: dict | None = None):
@@ -425,21 +477,21 @@ class HomeAssistantAnswers:
         the satellite's {"area": ..., "floor": ...}, used where the template takes it."""
         from safu.runtime.api import SlotSpan
 
+        if pred.intent is None and self._in_template_words(pred):
+            pred = replace(pred, intent=pred.best_intent, reason=None)
         if pred.intent is None or not self.tables["classes"].get(pred.intent):
             return pred
         context = dict(context or {})
         intent, text = pred.intent, pred.text
         spans = self._inventory_spans(text, [[s.name, s.value, s.start, s.end] for s in pred.spans])
         spans, rejected = self._unknown_names(intent, text, spans)
+        spans += self._places_said(text, spans)
         if rejected is not None:
             return replace(pred, intent=None, slots={}, spans=[],
                            reason=f"{rejected[0]} {text[rejected[2]:rejected[3]]!r} is not in the inventory")
         features = _features(text, spans, self.names)
         best = None
-        for cls, base, delta in self._scorer(intent):
-            score = base + sum(delta.get(f, 0.0) for f in features)
-            if best is not None and score <= best[0] - MAX_SCORE_GAP:
-                continue
+        for score, cls in self._scores(intent, features)[:CLASSES_TRIED]:
             realised = self._realise(intent, cls, text, spans)
             if realised is None:
                 continue
@@ -448,7 +500,8 @@ class HomeAssistantAnswers:
             if best is None or total > best[0]:
                 best = (total, cls, kept)
         if best is None:
-            return pred
+            return replace(pred, intent=None, slots={}, spans=[],
+                           reason=f"no {intent} template fits: the slots it needs are not in the sentence")
         _total, cls, kept = best
         _need, fixed, context_slots = json.loads(cls)
         slots, new_spans = {}, []
