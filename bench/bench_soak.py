@@ -50,14 +50,13 @@ COMMANDS = [(f"{verb} {state} the {device}", intent)
             for device in DEVICES
             for verb, state, intent in (("turn", "on", "HassTurnOn"), ("turn", "off", "HassTurnOff"),
                                         ("switch", "on", "HassTurnOn"), ("switch", "off", "HassTurnOff"))]
-OUT_OF_SCOPE = [
+OUT_OF_SCOPE = [  # none of them a command of the built-in model (which has timers, shopping lists, media)
     "what is the weather going to be like tomorrow", "tell me a joke about penguins",
-    "how tall is mount everest", "who wrote the origin of species", "remind me to call my mother",
-    "play some jazz in the living room", "what time does the bakery open", "how do you spell necessary",
-    "I think the kettle is broken again", "the light in the garage was on all night",
-    "can you order more coffee beans", "what is the capital of australia", "set a timer for ten minutes",
-    "did anyone feed the cat this morning", "turn the page please", "the fan club meets on tuesday",
-    "my lamp is from the flea market", "we should paint the kitchen blue", "add milk to the shopping list",
+    "how tall is mount everest", "who wrote the origin of species", "what time does the bakery open",
+    "how do you spell necessary", "I think the kettle is broken again",
+    "the light in the garage was on all night", "can you order more coffee beans",
+    "what is the capital of australia", "did anyone feed the cat this morning", "turn the page please",
+    "the fan club meets on tuesday", "my lamp is from the flea market", "we should paint the kitchen blue",
     "how many ounces are in a pound"]
 VOICES = [("en-us", 150), ("en-gb", 140), ("en-us", 175), ("en-gb-x-rp", 160), ("en-us+f3", 150)]
 
@@ -229,6 +228,7 @@ def main(argv=None) -> int:
         code = proc.wait()
         done.set()
         watcher.join()
+    samples = [(t, kib) for t, kib in samples if kib > 0]  # the sample taken after the listener exited
     wall = time.time() - started
     server.shutdown()
 
