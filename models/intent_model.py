@@ -137,6 +137,7 @@ class TrainedIntentModel:
             "train.polish_epochs": int(self.stats.get("polish_epochs_run", 0)),
             "train.config": repr(asdict(c)),
             "train.sentences": self.sentences,
+            **self.stats.get("metadata", {}),   # entries other layers add (ha.answers: runtime/ha_answers.py)
         }
 
     def save(self, path) -> None:
