@@ -214,6 +214,11 @@ def train(data, output=None, config=None, inventory=None, progress=None, max_sen
         report.append(f"one intent ({intents[0]!r}): none class turned on, so rejection learns from "
                       f"{len(shipped) + len(data_oos):,} out-of-scope sentences as the class {NONE_INTENT!r}")
     model = fit_intent_model(commands, config, out_of_scope=shipped + data_oos, progress=progress)
+    from safu.runtime.ha_answers import HomeAssistantAnswers
+    answers = HomeAssistantAnswers.for_training(paths, inventory, seed=config.seed if seed is None else seed)
+    if answers is not None:   # the slots Home Assistant needs, applied by predict (runtime/ha_answers.py)
+        model.stats.setdefault("metadata", {})["ha.answers"] = answers.to_json()
+        report.append("home assistant answers: wordless slots, inventory names and context stored in the model")
     model.stats["report"] = report
     if output is not None:
         model.save(output)

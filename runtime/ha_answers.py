@@ -34,6 +34,7 @@ from safu.runtime.datasets.inventory import Inventory, load_inventory
 
 INVENTORY_SLOTS = ("name", "area", "floor")   # filled from the inventory's {name}/{area}/{floor}
 SAMPLES_PER_TEMPLATE = 200   # sampled sentences per template for the tables (all if it has fewer)
+MIN_FEATURE_COUNT = 2        # features seen once in a class are left out of the stored tables
 NB_ALPHA = 0.5               # additive prior of the naive Bayes feature counts
 FILL_PENALTY = 1.0           # log-score cost of a slot found in the words rather than by the model
 DROP_PENALTY = 3.0           # log-score cost of leaving out a span the model found
@@ -143,6 +144,22 @@ def _slot_lists(grammar, node, seen=frozenset()) -> set[tuple[str, str]]:
     return out
 
 
+def _value_table(values: dict[str, Counter]) -> dict[str, str]:
+    """The most frequent value per (intent, slot, surface) and, where a class says otherwise,
+    per (intent, slot, surface, class). A surface that is its own value (or its digits) is
+    left out: the words said are then the value."""
+    def own(key: str, value: str) -> bool:
+        surface = key.split("|")[2]
+        return _norm(value) == surface or _number(surface) == value
+
+    best = {k: v.most_common(1)[0][0] for k, v in values.items()}
+    out = {k: v for k, v in best.items() if k.count("|") == 2 and not own(k, v)}
+    for k, v in best.items():
+        if k.count("|") > 2 and v != best[k[:k.index("|", k.index("|", k.index("|") + 1) + 1)]]:
+            out[k] = v
+    return out
+
+
 def _class_key(spanned, fixed: dict, context_slots) -> str:
     return json.dumps([sorted(spanned), sorted(fixed.items()), sorted(context_slots)])
 
@@ -159,28 +176,45 @@ class HomeAssistantAnswers:
         self._words: dict[str, set[str]] = {}
         self._wildcard = set(tables["wildcard"])
         self._around_all: dict[str, Counter] = {}
+        self._surfaces = {k: set(v) for k, v in tables["surfaces"].items()}
 
     # -- fitting -------------------------------------------------------------------------------
     @classmethod
     def from_templates(cls, paths, inventory: Inventory | str | Path | None = None,
                        seed: int = 0) -> "HomeAssistantAnswers":
         """Fits the tables from Home Assistant template files/folders (as safu train reads them)
-        and the inventory (an Inventory, a path, or None for the sample home)."""
-        from safu.runtime.datasets.common import DataError, load_yaml
-        from safu.runtime.datasets.home_assistant import is_home_assistant, read_home_assistant
-        from safu.runtime.datasets.load import _files
+        and the inventory (an Inventory, a path, or None: one among the paths, else the sample
+        home). Raises DataError when the paths hold no Home Assistant templates."""
+        from safu.runtime.datasets.common import DataError
 
-        if not isinstance(inventory, Inventory):
-            inventory = load_inventory(inventory)
+        answers = cls.for_training(paths, inventory, seed)
+        if answers is None:
+            paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+            raise DataError(paths[0] if paths else None, "no Home Assistant template files found; "
+                            "expected hassil YAML (intents: or data:)")
+        return answers
+
+    @classmethod
+    def for_training(cls, paths, inventory: Inventory | str | Path | None = None,
+                     seed: int = 0) -> "HomeAssistantAnswers | None":
+        """As from_templates, None when the training inputs hold no Home Assistant templates."""
+        from safu.runtime.datasets.common import load_yaml
+        from safu.runtime.datasets.home_assistant import is_home_assistant, read_home_assistant
+        from safu.runtime.datasets.load import _files, is_inventory
+
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        files = []
+        files, inventories = [], []
         for path, _explicit in _files(paths):
             if path.suffix.lower() in (".yaml", ".yml"):
                 doc = load_yaml(path)
                 if is_home_assistant(doc):
                     files.append((path, doc))
+                elif is_inventory(doc):
+                    inventories.append(path)
         if not files:
-            raise DataError(paths[0] if paths else None, "no Home Assistant template files found")
+            return None
+        if not isinstance(inventory, Inventory):
+            inventory = load_inventory(inventory if inventory is not None or not inventories else inventories[0])
         return cls.fit(read_home_assistant(files, inventory), seed)
 
     @classmethod
@@ -219,8 +253,9 @@ class HomeAssistantAnswers:
                 for name, value, a, b in spans:
                     slot = f"{s.intent}|{name}"
                     surface = _norm(text[a:b])
-                    values[f"{slot}|{surface}"][value] += 1
-                    values[f"{slot}|{surface}|{key}"][value] += 1
+                    if name not in INVENTORY_SLOTS:
+                        values[f"{slot}|{surface}"][value] += 1
+                        values[f"{slot}|{surface}|{key}"][value] += 1
                     left, right = _neighbours(text, a, b)
                     around[slot].update((f"L={left}", f"R={right}"))
                     kinds[slot]["number" if _number(surface) is not None else "text"] += 1
@@ -231,8 +266,8 @@ class HomeAssistantAnswers:
         tables = {
             "version": JSON_VERSION,
             "classes": {k: dict(v) for k, v in classes.items()},
-            "features": {k: dict(v) for k, v in feats.items()},
-            "values": {k: v.most_common(1)[0][0] for k, v in values.items()},
+            "features": {k: {f: n for f, n in v.items() if n >= MIN_FEATURE_COUNT} for k, v in feats.items()},
+            "values": _value_table(values),
             "surfaces": {k: sorted(v) for k, v in surfaces.items()},
             "around": {k: dict(v) for k, v in around.items()},
             # number slots; slots whose every training value is an inventory name; free-text slots
@@ -351,7 +386,9 @@ class HomeAssistantAnswers:
                 return values[key]
         if f"{intent}|{name}" in self.tables["numeric"] and _number(surface_text) is not None:
             return _number(surface_text)
-        return model_value
+        if surface in self._surfaces.get(f"{intent}|{name}", ()):
+            return surface   # a template's own word for the value ("open" for covers)
+        return model_value if model_value is not None else surface_text
 
     # -- answering -------------------------------------------------------------------------------
     def _inventory_spans(self, text: str, spans: list[list]) -> list[list]:
