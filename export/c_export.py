@@ -216,8 +216,10 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
     c.append(f"const float safu_value_bonus = {_float_literal(float(spec.metadata.get('slot.value_bonus', 0.0)))};")
     flat = [i for v in values for i in v[0]]
     c.append(_array("safu_id_t", "safu_value_ids", np.array(flat, dtype=np.uint32), 16))
-    c.append(_array("uint32_t", "safu_value_offset", np.cumsum([0] + [len(v[0]) for v in values]).astype(np.uint32), 16))
-    c.append(_array("int16_t", "safu_value_label", np.array([[b, i] for _, b, i in values], dtype=np.int32).reshape(-1), 16))
+    value_offsets = np.cumsum([0] + [len(v[0]) for v in values]).astype(np.uint32)
+    c.append(_array("uint32_t", "safu_value_offset", value_offsets, 16))
+    value_labels = np.array([[b, i] for _, b, i in values], dtype=np.int32).reshape(-1)
+    c.append(_array("int16_t", "safu_value_label", value_labels, 16))
     trans = spec.tensors.get("slot_transitions")
     c.append(_array("float", "safu_slot_transitions",
                     np.asarray(trans, np.float32) if trans is not None else np.zeros(0, np.float32)))

@@ -186,7 +186,8 @@ def _spans_agree(path, sentences):
     n_spans = 0
     for s in sentences:
         want, got = api.predict(s).to_dict(), cc.predict(s)
-        assert (got["best_intent"], got["slots"], got["spans"]) == (want["best_intent"], want["slots"], want["spans"]), s
+        keys = ("best_intent", "slots", "spans")
+        assert [got[k] for k in keys] == [want[k] for k in keys], s
         n_spans += len(want["spans"])
     return n_spans
 
@@ -208,7 +209,8 @@ def test_core_viterbi_spans_equal_numpy_on_many_sentences(trained, tmp_path):
     seqs = [rng.integers(0, len(rlabels), 6) for _ in range(30)]
     table = fit_slot_transitions(seqs, rlabels, weight=3.0)
     rvocab = read_model_file(rand).metadata["tokenizer.vocab"]
-    n += _spans_agree(_with_tensors(rand, tmp_path / "rt.safu", slot_transitions=table), _random_sentences(rvocab, 400, 1))
+    n += _spans_agree(_with_tensors(rand, tmp_path / "rt.safu", slot_transitions=table),
+                      _random_sentences(rvocab, 400, 1))
     print(f"{n} spans identical in the C++ core and numpy")
     assert n > 300
 

@@ -150,7 +150,8 @@ def test_known_values_add_their_bonus_to_whole_matches():
     from safu.runtime.datasets.common import Example, SlotSpan
     vocab = Vocabulary(["<pad>", "<sod>", "<frg>", "<eod>", "<unk>", "<num>", "a", "lot", "of", "sugar", "milk"])
     text = "a lot of sugar"
-    examples = [Example(text, "order", [SlotSpan("b", 0, 14, text)]), Example("milk", "order", [SlotSpan("a", 0, 4, "milk")])]
+    examples = [Example(text, "order", [SlotSpan("b", 0, 14, text)]),
+                Example("milk", "order", [SlotSpan("a", 0, 4, "milk")])]
     entries = slot_value_entries(examples, [tokenize(e.text) for e in examples])
     assert entries == ["a\tmilk", "b\ta lot of sugar"]
     values = SlotValues(entries + ["b\t7 of"], vocab.lookup, LABELS, 2.0)
