@@ -24,7 +24,7 @@ shared out over --jobs worker processes (every k-th recording to worker k). Each
 as if it came first: the endpointer's detector starts afresh on each source and the decoders rebuild
 their feature front end per utterance, so --jobs and --limit do not change a recording's result.
 Recogniser variants for experiments: --nbest-margin, --max-unseen-trigrams, --noisy-below-db,
---min-agreeing, --accent, --garbage-words, --garbage-mass, --lm-discount, --language-weight,
+--min-agreeing, --trim-final-word, --accent, --garbage-words, --garbage-mass, --lm-discount, --language-weight,
 --ps-option KEY=VALUE (any PocketSphinx setting).
 """
 from __future__ import annotations
@@ -292,6 +292,8 @@ def main(argv=None):
                          "commands (default 20; 0: never)")
     ap.add_argument("--min-agreeing", type=int,
                     help="warps that must each hear the command acted on (default 2; 1: no agreement check)")
+    ap.add_argument("--trim-final-word", action="store_true",
+                    help="also try a rejected hypothesis without its last word (default: off)")
     ap.add_argument("--accent", choices=["american", "british"],
                     help="PocketSphinx pronunciations (default: british, American and British forms)")
     ap.add_argument("--ps-option", action="append", default=[], metavar="KEY=VALUE",
@@ -363,6 +365,8 @@ def recognizer_options(args) -> dict:
         options["noisy_below_db"] = args.noisy_below_db
     if args.min_agreeing is not None:
         options["min_agreeing"] = args.min_agreeing
+    if args.trim_final_word:
+        options["trim_final_word"] = True
     if args.accent:
         options["accents"] = args.accent == "british"
     if args.garbage_words:

@@ -45,7 +45,7 @@ Scored per condition, per recording:
   CPU, shared with the other --jobs);
 - real-time factor: recognition time (every utterance) / recording length.
 Recognition options for side-by-side runs: --warps, --min-agreeing, --max-unseen-trigrams,
---noisy-below-db, --decoder-processes.
+--noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
 
@@ -298,6 +298,8 @@ def main(argv=None):
                     help="word triples in no command allowed in a transcript (-1: no trigram check)")
     ap.add_argument("--noisy-below-db", type=float,
                     help="loudness range below which no unseen word triple is allowed (0: never)")
+    ap.add_argument("--trim-final-word", action="store_true",
+                    help="also try a rejected hypothesis without its last word")
     args = ap.parse_args(argv)
     for snr in args.snr:
         if snr != "clean":
@@ -344,6 +346,8 @@ def main(argv=None):
         tuning["max_unseen_trigrams"] = None if args.max_unseen_trigrams < 0 else args.max_unseen_trigrams
     if args.noisy_below_db is not None:
         tuning["noisy_below_db"] = args.noisy_below_db
+    if args.trim_final_word:
+        tuning["trim_final_word"] = True
     if tuning:
         options["tuning"] = tuning
 

@@ -53,6 +53,7 @@ NBEST_MARGIN = 150    # runners-up kept within this path score (log base 1.0001)
 MAX_UNSEEN_TRIGRAMS = 1  # word triples no command contains, allowed in an accepted transcript, see above
 NOISY_BELOW_DB = 20.0  # an utterance whose loudness range is below this is noisy: no such triple allowed
 MIN_AGREEING = 2  # warps whose hypotheses must hold the command acted on (pipeline.VoiceLoop.confirm)
+TRIM_FINAL_WORD = False  # try a rejected hypothesis without its last word (PocketSphinxRecognizer._trimmed)
 
 
 def _import_pocketsphinx():
@@ -296,7 +297,7 @@ class PocketSphinxRecognizer:
                  labels: list[str | None] | None = None, warps_by_pitch: bool = True,
                  accents: bool = True, pronunciations: str | None = None,
                  max_unseen_trigrams: int | None = MAX_UNSEEN_TRIGRAMS, noisy_below_db: float = NOISY_BELOW_DB,
-                 min_agreeing: int = MIN_AGREEING):
+                 min_agreeing: int = MIN_AGREEING, trim_final_word: bool = TRIM_FINAL_WORD):
         """labels: each sentence's intent (command_vocabulary.sentence_labels), to give every intent the
         same weight in the language model; garbage: out-of-vocabulary words (default: the shipped list, see command_vocabulary);
         decoder_options: extra PocketSphinx settings (e.g. {"beam": 1e-60}), for experiments;
@@ -312,7 +313,8 @@ class PocketSphinxRecognizer:
         noisy_below_db: below this loudness range (loudness_range_db) an utterance counts as noisy and,
         with the trigram check on, none may be missing (0: never). min_agreeing: how many warps must each
         have heard the command acted on (the voice loop checks it, see MIN_AGREEING; 1: no check; at most
-        the number of warps)."""
+        the number of warps). trim_final_word: a rejected hypothesis may also be tried without its last
+        word (see _trimmed)."""
         if processes is not None and processes < 1:
             raise ValueError(f"decoder processes must be at least 1, got {processes}")
         ps = _import_pocketsphinx()
@@ -332,6 +334,7 @@ class PocketSphinxRecognizer:
         self.trigrams: set[tuple[str, ...]] = set()
         self.max_unseen_trigrams = max_unseen_trigrams
         self.noisy_below_db = noisy_below_db
+        self.trim_final_word = trim_final_word
         if min_agreeing < 1:
             raise ValueError(f"min_agreeing must be at least 1, got {min_agreeing}")
         self.min_agreeing = min(min_agreeing, len(self.warps))  # one warp: nothing to compare
@@ -436,12 +439,37 @@ class PocketSphinxRecognizer:
         heard = [self._transcript(words, utterance_range_db) for words, score in ranked
                  if top - score <= self.nbest_margin]
         best = heard[0]
-        best.alternatives = heard[1:]
+        best.alternatives = heard[1:] + self._trimmed(heard, utterance_range_db)
         if len(self.warps) > 1:
-            best.opinions = [[self._transcript(words, utterance_range_db)  # each warp's own, deduplicated
-                              for words in dict.fromkeys(w for w, _ in hyps)]
-                             for _, hyps in sorted(by_decoder.items())]
+            opinions = []
+            for _, hyps in sorted(by_decoder.items()):  # each warp's own, deduplicated
+                own = [self._transcript(words, utterance_range_db) for words in dict.fromkeys(w for w, _ in hyps)]
+                opinions.append(own + self._trimmed(own, utterance_range_db))
+            best.opinions = opinions
         return best
+
+    def _trimmed(self, hypotheses: list[Transcript], utterance_range_db: float) -> list[Transcript]:
+        """With trim_final_word: each rejected hypothesis without its last word, where that passes the word
+        checks and the last word could not go on from the one before it in any command (noise after the
+        speech decoded as a word: "... with milk can"; not "... iced coffee with", whose "with" says that
+        more was said); tried after every hypothesis as heard. Empty otherwise."""
+        if not self.trim_final_word:
+            return []
+        seen = {t.words for t in hypotheses}
+        out = []
+        for t in hypotheses:
+            tokens = t.words.split()
+            if t.accepted or len(tokens) < 2 or (tokens[-2], tokens[-1]) in self.bigrams:
+                continue
+            shorter = " ".join(tokens[:-1])
+            if shorter in seen:
+                continue
+            seen.add(shorter)
+            candidate = self._transcript(shorter, utterance_range_db)
+            if candidate.accepted:
+                candidate.reason = f"last word left out ({tokens[-1]})"
+                out.append(candidate)
+        return out
 
     def _decode(self, pcm: bytes, which) -> dict[int, list[tuple[str, float]]]:
         """{warp index: its hypotheses} for the warps `which`, in the pool or here."""
