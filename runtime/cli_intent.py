@@ -54,6 +54,9 @@ def register(sub) -> None:
     p.add_argument("text", nargs="+", metavar="TEXT", help="sentences; '-' reads lines from stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--backend", default="auto", choices=["auto", "core", "numpy"])
+    p.add_argument("--area", metavar="AREA", help="where the command was heard (a satellite's area): "
+                                                  "fills the area of commands such as 'turn on the lights'")
+    p.add_argument("--floor", metavar="FLOOR", help="the floor the command was heard on")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("eval", help="evaluate a model on labelled data",
@@ -207,8 +210,12 @@ def cmd_predict(args) -> int:
     from safu.runtime.api import load
 
     model = load(args.model, backend=args.backend)
+    context = {k: v for k, v in (("area", args.area), ("floor", args.floor)) if v}
+    if context and model.answers is None:
+        print(f"note: {args.model} has no Home Assistant answer tables (trained from other data); "
+              "--area/--floor are not used", file=sys.stderr)
     for text in _texts(args):
-        p = model.predict(text)
+        p = model.predict(text, context=context or None)
         if args.json:
             print(json.dumps({"text": p.text, "intent": p.intent, "confidence": round(p.confidence, 6),
                               "slots": p.slots, "reason": p.reason}, ensure_ascii=False))

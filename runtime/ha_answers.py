@@ -28,16 +28,17 @@ import random
 import re
 from collections import Counter, defaultdict
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from safu.runtime.datasets.inventory import Inventory, load_inventory
 
 INVENTORY_SLOTS = ("name", "area", "floor")   # filled from the inventory's {name}/{area}/{floor}
-SAMPLES_PER_TEMPLATE = 200   # sampled sentences per template for the tables (all if it has fewer)
+SAMPLES_PER_TEMPLATE = 120   # sampled sentences per template for the tables (all if it has fewer)
 MIN_FEATURE_COUNT = 2        # features seen once in a class are left out of the stored tables
-NB_ALPHA = 0.5               # additive prior of the naive Bayes feature counts
+NB_PRIOR = 4.0               # weight, in sentences, of the intent-wide feature frequency in a class's estimate
 FILL_PENALTY = 1.0           # log-score cost of a slot found in the words rather than by the model
-DROP_PENALTY = 3.0           # log-score cost of leaving out a span the model found
+DROP_PENALTY = 6.0           # log-score cost of leaving out a span the model found (about a strong word: log of a class size)
 MODEL_LABEL_BONUS = 1.0      # a number keeps the slot the model gave it unless its neighbours disagree
 NUMERIC_SHARE = 0.3          # a slot takes spoken numbers if this share of its training surfaces are numbers
 ACCEPT_FLOOR = 0.5           # a rejected prediction in template words is accepted from this confidence up
@@ -115,6 +116,7 @@ def _features(text: str, spans, names: _Names) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=65536)
 def _number(surface: str) -> str | None:
     """The digits of a spoken or written number ("five" -> "5", "21" -> "21"), else None."""
     from safu.runtime.datasets.numbers import digit_form
@@ -171,7 +173,7 @@ class HomeAssistantAnswers:
         self.inventory = inventory
         self.names = _Names(inventory)
         self.tables = tables
-        self._vocab: dict[str, set[str]] = {}
+        self._background: dict[str, dict[str, float]] = {}
         self._gazetteers: dict[str, re.Pattern | None] = {}
         self._words: dict[str, set[str]] = {}
         self._wildcard = set(tables["wildcard"])
@@ -238,15 +240,18 @@ class HomeAssistantAnswers:
             free_text = {slot for slot, list_name in _slot_lists(s.grammar, s.node)
                          if s.grammar.slot_list(list_name).wildcard}
             context_slots = [k for k, v in requires.items() if isinstance(v, dict) and v.get("slot")]
+            keys: dict[frozenset, str] = {}
             pieces_list = s.grammar.enumerate(s.node) if n <= SAMPLES_PER_TEMPLATE else \
                 [s.grammar.sample(s.node, rng) for _ in range(SAMPLES_PER_TEMPLATE)]
             for pieces in pieces_list:
                 text, spans = render(pieces)
                 spans = [(name, value if value is not None else text[a:b], a, b)
                          for name, value, a, b in spans if b > a]
-                spanned = {sp[0] for sp in spans}
-                fixed = {k: v for k, v in s.fixed.items() if k not in spanned}
-                key = _class_key(spanned, fixed, [k for k in context_slots if k not in spanned])
+                spanned = frozenset(sp[0] for sp in spans)
+                key = keys.get(spanned)
+                if key is None:
+                    key = keys[spanned] = _class_key(spanned, {k: v for k, v in s.fixed.items() if k not in spanned},
+                                                     [k for k in context_slots if k not in spanned])
                 classes[s.intent][key] += 1
                 wildcard.update(f"{s.intent}|{key}|{slot}" for slot in free_text & spanned)
                 feats[f"{s.intent}|{key}"].update(_features(text, spans, names))
@@ -306,20 +311,26 @@ class HomeAssistantAnswers:
     # -- tables ----------------------------------------------------------------------------------
     def _scores(self, intent: str, features: set[str]) -> list[tuple[float, str]]:
         """(log-score, class) per answer class of the intent, best first: naive Bayes over the
-        features the intent's templates have (log prior + sum of log p(feature | class))."""
-        if intent not in self._vocab:
-            vocab = set()
-            for c in self.tables["classes"].get(intent, {}):
-                vocab |= set(self.tables["features"].get(f"{intent}|{c}", {}))
-            self._vocab[intent] = vocab
-        present = [f for f in features if f in self._vocab[intent]]
+        features the intent's templates have, log prior + sum of log p(feature | class), with
+        p smoothed towards the feature's frequency over all the intent's classes (a class with
+        few sentences is not favoured for what it has not seen)."""
+        if intent not in self._background:
+            counts = self.tables["classes"].get(intent, {})
+            total_f: Counter = Counter()
+            for c in counts:
+                total_f.update(self.tables["features"].get(f"{intent}|{c}", {}))
+            n_all = sum(counts.values())
+            self._background[intent] = {f: (k + 0.5) / (n_all + 1.0) for f, k in total_f.items()}
+        background = self._background[intent]
+        present = [(f, background[f]) for f in features if f in background]
         counts = self.tables["classes"].get(intent, {})
         total = sum(counts.values())
         out = []
         for c, n in counts.items():
             fc = self.tables["features"].get(f"{intent}|{c}", {})
-            denominator = math.log(n + 2 * NB_ALPHA)
-            score = math.log(n / total) + sum(math.log(fc.get(f, 0) + NB_ALPHA) - denominator for f in present)
+            denominator = math.log(n + NB_PRIOR)
+            score = math.log(n / total) + sum(math.log(fc.get(f, 0) + NB_PRIOR * p) - denominator
+                                              for f, p in present)
             out.append((score, c))
         out.sort(key=lambda r: (-r[0], r[1]))
         return out
