@@ -44,7 +44,8 @@ NUMERIC_SHARE = 0.3          # a slot takes spoken numbers if this share of its 
 ACCEPT_FLOOR = 0.5           # a rejected prediction in template words is accepted from this confidence up
 THRESHOLD_REASON = "out of scope: confidence"   # api.Prediction.reason of a below-threshold rejection
 FREE_TEXT_WORDS = 8          # longest free-text slot value found in the words
-CLASSES_TRIED = 40           # answer classes tried per sentence, best naive Bayes scores first
+SCORE_MARGIN = 12.0          # classes scoring this far below the best answer so far are not tried
+CONTEXT_BONUS = 3.0          # a command heard by a satellite that names no place is about its area
 JSON_VERSION = 1
 _WORD = re.compile(r"[\w']+")
 
@@ -539,12 +540,17 @@ class HomeAssistantAnswers:
                            reason=f"{rejected[0]} {text[rejected[2]:rejected[3]]!r} is not in the inventory")
         features = _features(text, spans, self.names)
         best = None
-        for score, cls in self._scores(intent, features)[:CLASSES_TRIED]:
+        for score, cls in self._scores(intent, features):
+            if best is not None and score < best[0] - SCORE_MARGIN:
+                break   # classes come best first: none further down can win
+            takes = json.loads(cls)[2]
+            if any(not context.get(k) for k in takes):
+                continue   # a template that takes the satellite's area matches only with one
             realised = self._realise(intent, cls, text, spans)
             if realised is None:
                 continue
             kept, filled, dropped, fit = realised
-            total = score + fit - DROP_PENALTY * dropped
+            total = score + fit - DROP_PENALTY * dropped + CONTEXT_BONUS * len(takes)
             if best is None or total > best[0]:
                 best = (total, cls, kept)
         if best is None:
