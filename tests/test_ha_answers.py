@@ -1,0 +1,183 @@
+"""Home Assistant answers (runtime/ha_answers.py): wordless slots, inventory names, per-intent
+values, context, and the tables stored in a trained model.
+
+The layer is tested on predictions written out by hand (the spans a tagger could give), so each
+case checks the layer alone; the last tests train a small model end to end."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from safu.runtime.api import Prediction, SlotSpan, load, train
+from safu.runtime.datasets.common import DataError
+from safu.runtime.datasets.inventory import load_inventory
+from safu.runtime.ha_answers import HomeAssistantAnswers
+
+
+@pytest.fixture(scope="module")
+def ha(shared_data):
+    """Tables fitted from HA's English templates with HA's test home."""
+    root = shared_data / "home-assistant-intents"
+    return HomeAssistantAnswers.from_templates([root / "sentences-en"], root / "tests-en" / "_fixtures.yaml")
+
+
+def pred(text: str, intent: str | None, *spans: tuple[str, str, str], confidence: float = 0.99,
+         reason: str | None = None) -> Prediction:
+    """A prediction with spans given as (slot, value, surface words in text)."""
+    out = []
+    for name, value, words in spans:
+        a = text.index(words)
+        out.append(SlotSpan(name, value, words, a, a + len(words)))
+    return Prediction(text, intent, confidence, {s.name: s.value for s in out}, out, reason=reason,
+                      best_intent=intent)
+
+
+def test_wordless_domain_comes_from_the_template(ha):
+    p = ha.answer(pred("turn on the living room lights", "HassTurnOn", ("area", "Living Room", "living room")))
+    assert p.slots == {"area": "Living Room", "domain": "light"}
+    p = ha.answer(pred("close the blinds in the kitchen", "HassTurnOff", ("area", "Kitchen", "kitchen"),
+                       ("device_class", "blind", "blinds")))
+    assert p.slots == {"area": "Kitchen", "device_class": "blind", "domain": "cover"}
+
+
+def test_context_area_fills_templates_that_take_it(ha):
+    text = "turn on the lights"
+    assert ha.answer(pred(text, "HassTurnOn"), {"area": "Kitchen"}).slots == {"domain": "light", "area": "Kitchen"}
+    assert ha.answer(pred(text, "HassTurnOn")).slots == {"domain": "light"}
+    # a sentence that names its area keeps it; the satellite's area does not replace it
+    p = ha.answer(pred("turn on the lights in the bedroom", "HassTurnOn", ("area", "Bedroom", "bedroom")),
+                  {"area": "Kitchen"})
+    assert p.slots == {"area": "Bedroom", "domain": "light"}
+    # a timer template takes no area from the context
+    p = ha.answer(pred("set a timer for 5 minutes", "HassStartTimer", ("minutes", "5", "5")), {"area": "Kitchen"})
+    assert p.slots == {"minutes": "5"}
+
+
+def test_whole_entity_name_wins_over_the_area_word_in_it(ha):
+    p = ha.answer(pred("turn off the bedroom lamp", "HassTurnOff", ("area", "Bedroom", "bedroom"),
+                       ("name", "lamp", "lamp")))
+    assert p.slots == {"name": "Bedroom Lamp"}
+    assert [(s.name, s.text) for s in p.spans] == [("name", "bedroom lamp")]
+
+
+def test_a_name_not_in_the_inventory_is_rejected(ha):
+    p = ha.answer(pred("turn on the flux capacitor", "HassTurnOn", ("name", "flux capacitor", "flux capacitor")))
+    assert p.intent is None and "not in the inventory" in p.reason and p.slots == {}
+    # a timer's name is free text, not an entity
+    p = ha.answer(pred("cancel the pizza timer", "HassCancelTimer", ("name", "pizza", "pizza")))
+    assert p.intent == "HassCancelTimer" and p.slots == {"name": "pizza"}
+
+
+def test_values_are_per_intent_and_template(ha):
+    # "open" is the cover state 'open' here, while the binary-sensor templates map it to 'on'
+    p = ha.answer(pred("are any curtains open in the living room", "HassGetState",
+                       ("device_class", "curtain", "curtains"), ("state", "on", "open"),
+                       ("area", "Living Room", "living room")))
+    assert p.slots == {"area": "Living Room", "device_class": "curtain", "domain": "cover", "state": "open"}
+    p = ha.answer(pred("is the shed window open", "HassGetState", ("name", "Shed Window", "shed window"),
+                       ("state", "open", "open")))
+    assert p.slots["state"] == "on" and p.slots["domain"] == "binary_sensor"
+
+
+def test_a_number_takes_the_slot_its_words_say(ha):
+    p = ha.answer(pred("remove 5 minutes from my timer", "HassDecreaseTimer", ("seconds", "5", "5")))
+    assert p.slots == {"minutes": "5"}
+
+
+def test_a_below_threshold_template_wording_is_accepted_chit_chat_is_not(ha):
+    reason = "out of scope: confidence 0.900 below the model's threshold 0.950"
+    p = ha.answer(Prediction("switch on the lights in the kitchen", None, 0.9, reason=reason,
+                             best_intent="HassTurnOn"))
+    assert p.intent == "HassTurnOn" and p.slots == {"area": "Kitchen", "domain": "light"}
+    p = ha.answer(Prediction("tell me a joke about lights", None, 0.9, reason=reason, best_intent="HassTurnOn"))
+    assert p.intent is None and p.reason == reason
+    # rejected as out of scope by the <none> class: left alone
+    p = ha.answer(Prediction("switch on the lights", None, 0.9, reason="out of scope: the model's <none> class",
+                             best_intent="<none>"))
+    assert p.intent is None
+
+
+def test_tables_round_trip_through_json(ha):
+    again = HomeAssistantAnswers.from_json(ha.to_json())
+    for p in [pred("turn on the living room lights", "HassTurnOn", ("area", "Living Room", "living room")),
+              pred("turn off the bedroom lamp", "HassTurnOff", ("area", "Bedroom", "bedroom"), ("name", "lamp", "lamp"))]:
+        assert again.answer(p, {"area": "Office"}).slots == ha.answer(p, {"area": "Office"}).slots
+    with pytest.raises(ValueError, match="m.safu: metadata ha.answers"):
+        HomeAssistantAnswers.from_json('{"tables": {"version": 99}, "inventory": {}}', "m.safu")
+    with pytest.raises(ValueError, match="m.safu: metadata ha.answers"):
+        HomeAssistantAnswers.from_json("not json", "m.safu")
+
+
+def test_no_templates_is_an_error_naming_the_path(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "hi", "intent": "Greet"}\n')
+    assert HomeAssistantAnswers.for_training([tmp_path]) is None
+    with pytest.raises(DataError, match="no Home Assistant template files"):
+        HomeAssistantAnswers.from_templates([tmp_path])
+
+
+def test_fixture_attributes_give_the_device_class(shared_data, tmp_path):
+    inv = load_inventory(shared_data / "home-assistant-intents" / "tests-en" / "_fixtures.yaml")
+    assert inv.entity_by_name("Curtain Left").device_class == "curtain"
+    bad = tmp_path / "inv.yaml"
+    bad.write_text("entities:\n  - {name: Lamp, id: light.lamp, attributes: [x]}\n")
+    with pytest.raises(DataError, match=r"inv.yaml:2: field 'attributes': expected a mapping"):
+        load_inventory(bad)
+
+
+TEMPLATES = """\
+language: en
+intents:
+  HassTurnOn:
+    data:
+      - sentences: ["(turn|switch) on [the] lights in [the] {area}", "(turn|switch) on [the] {area} lights"]
+        slots: {domain: light}
+      - sentences: ["(turn|switch) on [the] lights [in here]"]
+        slots: {domain: light}
+        requires_context: {area: {slot: true}}
+      - sentences: ["(turn|switch) on [the] {name}"]
+  HassTurnOff:
+    data:
+      - sentences: ["(turn|switch) off [the] lights in [the] {area}", "(turn|switch) off [the] {area} lights"]
+        slots: {domain: light}
+      - sentences: ["(turn|switch) off [the] lights [in here]"]
+        slots: {domain: light}
+        requires_context: {area: {slot: true}}
+      - sentences: ["(turn|switch) off [the] {name}"]
+"""
+INVENTORY = """\
+areas: [{name: Kitchen, id: kitchen}, {name: Living Room, id: living_room}, {name: Bedroom, id: bedroom}]
+entities:
+  - {name: Bedroom Lamp, id: light.bedroom_lamp, area: bedroom}
+  - {name: Desk Fan, id: fan.desk, area: living_room}
+"""
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ha")
+    (d / "templates.yaml").write_text(TEMPLATES)
+    (d / "home.yaml").write_text(INVENTORY)
+    out = d / "m.safu"
+    train([d / "templates.yaml"], output=out, inventory=d / "home.yaml")
+    return out
+
+
+def test_training_stores_the_tables_and_predict_uses_context(small_model):
+    model = load(small_model, backend="numpy")
+    assert model.answers is not None
+    assert model.predict("turn on the lights", context={"area": "Kitchen"}).slots == \
+        {"domain": "light", "area": "Kitchen"}
+    assert model.predict("turn off the kitchen lights").slots == {"area": "Kitchen", "domain": "light"}
+    assert model.predict("switch on the bedroom lamp").slots == {"name": "Bedroom Lamp"}
+    with pytest.raises(TypeError, match="context must be a dict"):
+        model.predict("turn on the lights", context="Kitchen")
+
+
+def test_cli_predict_area(small_model):
+    cmd = [sys.executable, "-m", "safu.runtime.cli", "predict", str(small_model), "--json",
+           "--area", "Living Room", "turn off the lights"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["slots"] == {"domain": "light", "area": "Living Room"}
