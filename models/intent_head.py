@@ -71,17 +71,25 @@ def warm_start(H: HeadFeatures, y: np.ndarray, U: np.ndarray, weights: np.ndarra
 
 def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.ndarray, l2: float,
                       iterations: int, weights: np.ndarray | None = None,
-                      checkpoints: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, dict]:
+                      checkpoints: tuple[int, ...] = (),
+                      dense_scale: np.ndarray | None = None,
+                      stop=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """L-BFGS on the weighted mean log-loss + l2/2 ||U||^2 from (U0, b0); returns (U, b, {iteration: (U, b)}).
 
     `checkpoints`: iteration numbers at which a copy of the solution is kept (to choose the
-    iteration count on held-out data from one run)."""
+    iteration count on held-out data from one run); `stop(kept)`, called after each checkpoint, ends
+    the run early when it returns True (held-out loss no longer falling). `dense_scale` (2D,): the dense columns are
+    fitted multiplied by it (a weaker penalty on their rows) and the scale is folded back into U."""
     M, C = len(y), U0.shape[1]
     w = np.ones(M) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
-    X, XT, Xd = H.sparse, H.sparse.T.tocsr(), H.dense
+    X, XT = H.sparse, H.sparse.T.tocsr()
     n_sparse = X.shape[1]
     shape = U0.shape
+    ds = np.ones(H.dense.shape[1]) if dense_scale is None else np.asarray(dense_scale, dtype=np.float64)
+    Xd = H.dense * ds
+    U0 = U0.copy()
+    U0[n_sparse:] /= ds[:, None]
 
     def objective(theta):
         U, b = theta[:-C].reshape(shape), theta[-C:]
@@ -94,18 +102,25 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
         gU = np.concatenate([XT @ G, Xd.T @ G]) + l2 * U
         return loss, np.concatenate([gU.ravel(), G.sum(axis=0)])
 
+    def unscale(theta):
+        U = theta[:-C].reshape(shape).copy()
+        U[n_sparse:] *= ds[:, None]
+        return U, theta[-C:].copy()
+
     kept: dict = {}
     count = [0]
 
     def callback(theta):
         count[0] += 1
         if count[0] in checkpoints:
-            kept[count[0]] = (theta[:-C].reshape(shape).copy(), theta[-C:].copy())
+            kept[count[0]] = unscale(theta)
+            if stop is not None and stop(kept):
+                raise StopIteration  # scipy >= 1.11 ends the minimisation and keeps this point
 
     theta0 = np.concatenate([U0.ravel(), b0])
     result = scipy.optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", callback=callback,
                                      options={"maxiter": iterations, "maxcor": 10})
-    U, b = result.x[:-C].reshape(shape), result.x[-C:]
+    U, b = unscale(result.x)
     for it in checkpoints:  # converged early: later checkpoints are the final solution
         kept.setdefault(it, (U, b))
     return U, b, kept
