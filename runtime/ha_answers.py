@@ -44,6 +44,8 @@ NUMERIC_SHARE = 0.3          # a slot takes spoken numbers if this share of its 
 ACCEPT_FLOOR = 0.5           # a rejected prediction in template words is accepted from this confidence up
 THRESHOLD_REASON = "out of scope: confidence"   # api.Prediction.reason of a below-threshold rejection
 FREE_TEXT_WORDS = 8          # longest free-text slot value found in the words
+FOREIGN_SHARE = 0.3          # an answer no tagged slot supports is out of scope when this share of its
+FOREIGN_WORDS = 2            # words, and at least this many, are in no template ("what is the capital of france")
 SCORE_MARGIN = 12.0          # classes scoring this far below the best answer so far are not tried
 CONTEXT_BONUS = 3.0          # a command heard by a satellite that names no place is about its area
 JSON_VERSION = 1
@@ -346,6 +348,19 @@ class HomeAssistantAnswers:
             self._words[intent] = words
         return self._words[intent]
 
+    def _foreign_words(self, intent: str, text: str, spans=()) -> tuple[int, int]:
+        """(words in no template of the intent, words), inventory names, numbers and the words of
+        `spans` (slot values, free text included) left out."""
+        masked = list(text.lower())
+        for sp in spans:
+            masked[sp[2]:sp[3]] = " " * (sp[3] - sp[2])
+        for kind in INVENTORY_SLOTS:
+            for a, b, _v in self.names.find(kind, text):
+                masked[a:b] = " " * (b - a)
+        words = [w for w in _WORD.findall("".join(masked)) if _number(w) is None]
+        known = self._template_words(intent) | set(self.tables.get("skip_words", []))
+        return sum(w not in known for w in words), len(words)
+
     def _in_template_words(self, pred) -> bool:
         """A prediction the model rejected for its confidence alone, whose every word is one the
         best intent's templates (or HA's skip words) say, or part of an inventory name: the
@@ -354,14 +369,8 @@ class HomeAssistantAnswers:
         if intent is None or not (pred.reason or "").startswith(THRESHOLD_REASON) \
                 or pred.confidence < ACCEPT_FLOOR or not self.tables["classes"].get(intent):
             return False
-        masked = list(pred.text.lower())
-        for kind in INVENTORY_SLOTS:
-            for a, b, _v in self.names.find(kind, pred.text):
-                masked[a:b] = " " * (b - a)
-        words = _WORD.findall("".join(masked))
-        known = self._template_words(intent) | set(self.tables.get("skip_words", []))
-        numbers = any(k.split("|")[0] == intent for k in self.tables["numeric"])
-        return bool(words) and all(w in known or (numbers and _number(w) is not None) for w in words)
+        foreign, words = self._foreign_words(intent, pred.text)
+        return words > 0 and foreign == 0
 
     def _gazetteer(self, slot: str):
         if slot not in self._gazetteers:
@@ -558,6 +567,12 @@ class HomeAssistantAnswers:
                            reason=f"no {intent} template fits: the slots it needs are not in the sentence")
         _total, cls, kept = best
         _need, fixed, context_slots = json.loads(cls)
+        tagged = [sp for sp in spans if len(sp) == 4 and any(k[2] == sp[2] and k[3] == sp[3] for k in kept)]
+        foreign = self._foreign_words(intent, text, kept)
+        if not tagged and foreign[0] >= max(FOREIGN_WORDS, FOREIGN_SHARE * foreign[1]):
+            return replace(pred, intent=None, slots={}, spans=[],
+                           reason=f"out of scope: {foreign[0]} of {foreign[1]} words are in no {intent} template "
+                                  "and no slot was found")
         slots, new_spans = {}, []
         for name, value, a, b in sorted(kept, key=lambda k: k[2]):
             value = self._value(intent, cls, name, text[a:b], value)

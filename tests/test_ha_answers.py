@@ -100,6 +100,15 @@ def test_a_below_threshold_template_wording_is_accepted_chit_chat_is_not(ha):
     assert p.intent is None
 
 
+def test_an_answer_no_slot_supports_in_foreign_words_is_out_of_scope(ha):
+    p = ha.answer(pred("what is the capital of france", "HassGetState"))
+    assert p.intent is None and "in no HassGetState template" in p.reason
+    # the same intent with a slot the model found, or in template words, stays
+    assert ha.answer(pred("is the front door locked", "HassGetState", ("name", "Front Door", "front door"),
+                          ("state", "locked", "locked"))).intent == "HassGetState"
+    assert ha.answer(pred("who made you", "HassRespond")).intent == "HassRespond"
+
+
 def test_tables_round_trip_through_json(ha):
     again = HomeAssistantAnswers.from_json(ha.to_json())
     for p in [pred("turn on the living room lights", "HassTurnOn", ("area", "Living Room", "living room")),
