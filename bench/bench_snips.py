@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     print(f"SNIPS: train {len(train)} sentences, test {len(test)}; one thread")
-    print(f"| model | top-1 acc | acc with rejection | slot F1 | train CPU s | train wall s | size KiB | predict us |")
+    print("| model | top-1 acc | acc with rejection | slot F1 | train CPU s | train wall s | size KiB | predict us |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         f1 = f"{r['slot_f1']:.3f}" if r["slot_f1"] is not None else "-"

@@ -26,7 +26,7 @@ from safu.models import features as feat
 from safu.models.adam import Adam, EarlyStopping
 from safu.models.bit_cipher import cipher_embeddings
 from safu.models.cooc import cooc_sums, normalise_blocks
-from safu.models.safu_unit import fit_W, internal_targets, log_softmax, softmax
+from safu.models.safu_unit import fit_W, log_softmax, softmax
 from safu.models.slot_transitions import fit_slot_transitions
 from safu.models.slot_unknown import with_rare_as_unknown
 from safu.models.slot_values import VALUE_BONUS, slot_value_entries
@@ -267,7 +267,7 @@ class _Fitter:
     # (type, label) pair at window slot k. One pass is O(T*K) instead of O(T*K*D).
     def slot_fit(self, batch: feat.Batch, labels: np.ndarray) -> None:
         c, R = self.c, self.R
-        r, K, D, N, S = c.slot_radius, 2 * c.slot_radius + 1, R.shape[1], R.shape[0], self.S
+        r, K, D, S = c.slot_radius, 2 * c.slot_radius + 1, R.shape[1], self.S
         rows, _, win = batch.slot_windows(r)
         centre = win[:, r]
         Q = np.empty(win.shape)

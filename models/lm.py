@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .bit_cipher import cipher_codes, cipher_embeddings, frequency_ranks
 from .lm_contexts import Contexts, build_contexts, doc_means
 from .lm_corpus import type_counts
 from .safu_unit import fit_W
-from .solver import explicit_fit, mean_l1
+from .solver import explicit_fit
 from .tokenizer import SPECIALS, Vocabulary
 
 CHUNK = 4096  # targets per chunk: bounds the (chunk, b, D) feature arrays to a few tens of MB

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from safu.export.intent_check import check_intent_model
-from safu.export.model_file import ModelFormatError, read_model_file
+from safu.export.model_file import ModelFormatError, read_model_file  # noqa: F401  (re-exported: callers catch it from here)
 from safu.models.intent_model import NONE_INTENT
 from safu.models.slot_decoding import label_parts, label_spans, legal_transitions, masked_transitions, viterbi_path
 from safu.models.slot_values import SlotValues

@@ -196,7 +196,7 @@ def test_core_viterbi_spans_equal_numpy_on_many_sentences(trained, tmp_path):
     from safu.models.slot_transitions import fit_slot_transitions
     mf = read_model_file(trained)
     assert "slot_transitions" in mf.tensors    # the trainer writes it
-    vocab, labels = mf.metadata["tokenizer.vocab"], mf.metadata["slot.labels"]
+    vocab = mf.metadata["tokenizer.vocab"]
     sentences = SENTENCES + _random_sentences(vocab, 400, 0)
     open_model = _with_tensors(trained, tmp_path / "t.safu")
     n = _spans_agree(open_model, sentences)

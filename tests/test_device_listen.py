@@ -3,7 +3,6 @@
 Also: the runtime does not import the device package until `listen` runs; clear one-line errors.
 """
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -32,8 +32,8 @@ def small_domain() -> list[Example]:
         out.append(_example(f"{verb} the {{area}} lights", "LightsOn", area=(area, AREAS[area])))
         out.append(_example(f"{verb.replace('on', 'off')} the {{area}} lights", "LightsOff", area=(area, AREAS[area])))
     for area in AREAS:
-        out.append(_example(f"lights on in the {{area}}", "LightsOn", area=(area, AREAS[area])))
-        out.append(_example(f"lights off in the {{area}}", "LightsOff", area=(area, AREAS[area])))
+        out.append(_example("lights on in the {area}", "LightsOn", area=(area, AREAS[area])))
+        out.append(_example("lights off in the {area}", "LightsOff", area=(area, AREAS[area])))
     for q in ["what's the weather", "what is the weather like today", "will it rain tomorrow",
               "is it going to be sunny", "weather forecast please", "how cold is it outside"]:
         out.append(Example(q, "GetWeather", []))
