@@ -43,6 +43,8 @@ MODEL_LABEL_BONUS = 1.0      # a number keeps the slot the model gave it unless 
 NUMERIC_SHARE = 0.3          # a slot takes spoken numbers if this share of its training surfaces are numbers
 ACCEPT_FLOOR = 0.5           # a rejected prediction in template words is accepted from this confidence up
 THRESHOLD_REASON = "out of scope: confidence"   # api.Prediction.reason of a below-threshold rejection
+AROUND_PRIOR = 5.0           # weight, in sentences, of the intent-wide neighbour frequency for one slot
+FREE_TEXT_FLOOR = -3.0       # free text is taken only where its neighbours score above this (log ratio)
 FREE_TEXT_WORDS = 8          # longest free-text slot value found in the words
 FOREIGN_SHARE = 0.3          # an answer no tagged slot supports is out of scope when this share of its
 FOREIGN_WORDS = 2            # words, and at least this many, are in no template ("what is the capital of france")
@@ -390,11 +392,12 @@ class HomeAssistantAnswers:
                     total.update(v)
             self._around_all[intent] = total
         left, right = _neighbours(text, a, b)
+        mine, every = self.tables["around"].get(slot, {}), self._around_all[intent]
+        n, n_all = sum(mine.values()) / 2, sum(every.values()) / 2
         out = 0.0
-        for counts in (self.tables["around"].get(slot, {}), self._around_all[intent]):
-            n = sum(counts.values()) / 2 or 1
-            sign = 1.0 if counts is not self._around_all[intent] else -1.0
-            out += sign * sum(math.log((counts.get(f, 0) + 0.1) / (n + 100.0)) for f in (f"L={left}", f"R={right}"))
+        for f in (f"L={left}", f"R={right}"):
+            p_all = (every.get(f, 0) + 0.1) / (n_all + 10.0)     # a neighbour no slot has: ratio 1
+            out += math.log((mine.get(f, 0) + AROUND_PRIOR * p_all) / (n + AROUND_PRIOR) / p_all)
         return out
 
     def _value(self, intent: str, cls: str, name: str, surface_text: str, model_value: str) -> str:
@@ -518,7 +521,7 @@ class HomeAssistantAnswers:
                     for j in range(i, min(i + FREE_TEXT_WORDS, len(tokens)))
                     if not any(tokens[i][0] < k[3] and k[2] < tokens[j][1] for k in kept)]
             scored = [(self._around_score(f"{intent}|{s}", text, a, b), a, b) for a, b in runs]
-            scored = [r for r in scored if r[0] > 0]
+            scored = [r for r in scored if r[0] > FREE_TEXT_FLOOR]
             if not scored:
                 return None
             score, a, b = max(scored, key=lambda r: (r[0], r[2] - r[1]))
