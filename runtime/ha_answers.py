@@ -381,6 +381,18 @@ class HomeAssistantAnswers:
                 if surfaces else None
         return self._gazetteers[slot]
 
+    def _widen(self, slot: str, text: str, sp: list) -> tuple:
+        """A model span as a candidate (start, end, value, True), widened to the longest surface
+        the templates use for the slot around it ("plugged" -> "plugged in")."""
+        pattern = self._gazetteer(slot)
+        if pattern is not None:
+            around = [m.span() for m in pattern.finditer(text.lower())
+                      if m.start() <= sp[2] and sp[3] <= m.end() and (m.start(), m.end()) != (sp[2], sp[3])]
+            if around:
+                a, b = max(around, key=lambda m: m[1] - m[0])
+                return a, b, text[a:b], True
+        return sp[2], sp[3], sp[1], True
+
     def _around_score(self, slot: str, text: str, a: int, b: int) -> float:
         """log P(neighbours | slot) / P(neighbours | any slot of the intent): > 0 where the words
         around text[a:b] are those the slot has in the templates ("5 minutes" for minutes)."""
@@ -490,7 +502,7 @@ class HomeAssistantAnswers:
                         [(a, b, v, False) for a, b, v in self.names.find(s, text)]
                 candidates += [(0.0 if m else -FILL_PENALTY, s, a, b, v, m) for a, b, v, m in found]
                 continue
-            found = [(sp[2], sp[3], sp[1], True) for sp in mine]
+            found = [self._widen(slot, text, sp) for sp in mine]
             if slot in self.tables["numeric"]:
                 found += [(sp[2], sp[3], sp[1], False) for sp in spans
                           if sp[0] != s and _number(text[sp[2]:sp[3]]) is not None]
@@ -530,7 +542,7 @@ class HomeAssistantAnswers:
             fit += score - FILL_PENALTY
         if len(kept) < len(need):
             return None
-        dropped = sum(1 for sp in spans if len(sp) == 4 and not any(k[2] == sp[2] and k[3] == sp[3] for k in kept))
+        dropped = sum(1 for sp in spans if len(sp) == 4 and not any(k[2] <= sp[2] and sp[3] <= k[3] for k in kept))
         return kept, filled, dropped, fit
 
     def answer(self, pred, context: dict | None = None):
@@ -570,7 +582,7 @@ class HomeAssistantAnswers:
                            reason=f"no {intent} template fits: the slots it needs are not in the sentence")
         _total, cls, kept = best
         _need, fixed, context_slots = json.loads(cls)
-        tagged = [sp for sp in spans if len(sp) == 4 and any(k[2] == sp[2] and k[3] == sp[3] for k in kept)]
+        tagged = [sp for sp in spans if len(sp) == 4 and any(k[2] <= sp[2] and sp[3] <= k[3] for k in kept)]
         foreign = self._foreign_words(intent, text, kept)
         if not tagged and foreign[0] >= max(FOREIGN_WORDS, FOREIGN_SHARE * foreign[1]):
             return replace(pred, intent=None, slots={}, spans=[],
