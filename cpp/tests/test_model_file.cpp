@@ -130,8 +130,8 @@ TEST(rejects_bad_entries) {
   CHECK_THROWS(FormatError, "nbytes is 8", parse(w3.build()));
 
   Writer w4;
-  w4.raw_tensor("x", 0, {1ull << 62, 1ull << 62}, {0, 0, 0, 0});  // product overflows
-  CHECK_THROWS(FormatError, "nbytes", parse(w4.build()));
+  w4.raw_tensor("x", 0, {1ull << 62, 1ull << 62}, {0, 0, 0, 0});  // the product overflows 64 bits
+  CHECK_THROWS(FormatError, "more than 2^48 elements", parse(w4.build()));  // refused before its nbytes are compared
 
   Writer w5;
   w5.str("bad", std::string("\xff\xfe", 2));
