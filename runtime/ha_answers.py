@@ -383,9 +383,10 @@ class HomeAssistantAnswers:
 
     def _widen(self, slot: str, text: str, sp: list) -> tuple:
         """A model span as a candidate (start, end, value, True), widened to the longest surface
-        the templates use for the slot around it ("plugged" -> "plugged in")."""
+        the templates use for the slot around it ("plugged" -> "plugged in") when its own words
+        are not one."""
         pattern = self._gazetteer(slot)
-        if pattern is not None:
+        if pattern is not None and _norm(text[sp[2]:sp[3]]) not in self._surfaces.get(slot, ()):
             around = [m.span() for m in pattern.finditer(text.lower())
                       if m.start() <= sp[2] and sp[3] <= m.end() and (m.start(), m.end()) != (sp[2], sp[3])]
             if around:
@@ -502,17 +503,18 @@ class HomeAssistantAnswers:
                         [(a, b, v, False) for a, b, v in self.names.find(s, text)]
                 candidates += [(0.0 if m else -FILL_PENALTY, s, a, b, v, m) for a, b, v, m in found]
                 continue
-            found = [self._widen(slot, text, sp) for sp in mine]
+            free = f"{intent}|{cls}|{s}" in self._wildcard
+            found = [(sp[2], sp[3], sp[1], True) if free else self._widen(slot, text, sp) for sp in mine]
             if slot in self.tables["numeric"]:
                 found += [(sp[2], sp[3], sp[1], False) for sp in spans
                           if sp[0] != s and _number(text[sp[2]:sp[3]]) is not None]
                 found += [(a, b, text[a:b], False) for a, b in numbers
                           if not any(a < sp[3] and sp[2] < b for sp in spans)]
-            if f"{intent}|{cls}|{s}" in self._wildcard:
-                free_text.append(s)
-            elif not found and self._gazetteer(slot) is not None:
+            if not found and self._gazetteer(slot) is not None:
                 found += [(m.start(), m.end(), m.group(), False)
                           for m in self._gazetteer(slot).finditer(text.lower())]
+            if not found and f"{intent}|{cls}|{s}" in self._wildcard:
+                free_text.append(s)   # a value the templates use wins over free text ("home")
             for a, b, v, m in found:
                 fit = self._around_score(slot, text, a, b) if slot in self.tables["numeric"] else 0.0
                 candidates.append((fit + (MODEL_LABEL_BONUS if m else -FILL_PENALTY), s, a, b, v, m))
