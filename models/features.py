@@ -88,9 +88,19 @@ class Batch:
         return rows, pos, win
 
 
+def pooled_rows(batch: Batch, R: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum_k weights[m, k] R[S[m, k]] over the valid positions, (M, D), as a sparse (M, N) x (N, D)
+    product: memory grows with the sentences and the vocabulary, not with tokens x D."""
+    import scipy.sparse as sparse
+
+    rows, cols = np.nonzero(batch.mask)
+    A = sparse.csr_matrix((weights[rows, cols], (rows, batch.S[rows, cols])), shape=(len(batch), R.shape[0]))
+    return np.asarray(A @ R)
+
+
 def row_features(batch: Batch, R: np.ndarray) -> np.ndarray:
     """f_row (M, D): mean token row over the L valid positions."""
-    return batch.row_sum(R[batch.flat]) / batch.L[:, None]
+    return pooled_rows(batch, R, np.broadcast_to(1.0 / batch.L[:, None], batch.S.shape))
 
 
 def intent_comparisons(batch: Batch, R: np.ndarray) -> np.ndarray:
@@ -105,7 +115,7 @@ def intent_attention(batch: Batch, R: np.ndarray, W: np.ndarray) -> tuple[np.nda
     Q = intent_comparisons(batch, R)
     Lmax = batch.S.shape[1]
     a = -log_softmax(Q @ W[:Lmax, :Lmax], batch.mask)
-    f = batch.row_sum(R[batch.flat] * a[batch.mask][:, None]) / a.sum(axis=1, keepdims=True)
+    f = pooled_rows(batch, R, a / a.sum(axis=1, keepdims=True))
     return f, a, Q
 
 
