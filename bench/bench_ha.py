@@ -271,6 +271,8 @@ def main(argv=None) -> int:
                                                "(default: train one, safu train defaults)")
     ap.add_argument("--save", type=Path, help="keep the trained model here")
     ap.add_argument("--max-sentences", type=int, help="training sentences per intent (default: safu's)")
+    ap.add_argument("--refit-answers", action="store_true",
+                    help="fit the HA answer tables from the templates even if the model stores them")
     ap.add_argument("--no-hassil", action="store_true", help="skip hassil even when installed")
     ap.add_argument("--backend", default="auto", help="safu backend: auto, core or numpy")
     ap.add_argument("--errors", type=int, default=0, help="print this many wrong answers per row")
@@ -308,7 +310,7 @@ def main(argv=None) -> int:
         from safu.runtime.ha_answers import HomeAssistantAnswers
     except ImportError:
         HomeAssistantAnswers = None
-    if stored is not None:
+    if stored is not None and not args.refit_answers:
         runners.append(SafuRunner(model, stored, "safu + HA answers (stored in the model)"))
     elif HomeAssistantAnswers is not None:
         inventory = load_inventory(data / "tests-en" / "_fixtures.yaml")

@@ -34,7 +34,7 @@ from pathlib import Path
 from safu.runtime.datasets.inventory import Inventory, load_inventory
 
 INVENTORY_SLOTS = ("name", "area", "floor")   # filled from the inventory's {name}/{area}/{floor}
-SAMPLES_PER_TEMPLATE = 120   # sampled sentences per template for the tables (all if it has fewer)
+SAMPLES_PER_TEMPLATE = 200   # sampled sentences per template for the tables (all if it has fewer)
 MIN_FEATURE_COUNT = 2        # features seen once in a class are left out of the stored tables
 NB_PRIOR = 4.0               # weight, in sentences, of the intent-wide feature frequency in a class's estimate
 FILL_PENALTY = 1.0           # log-score cost of a slot found in the words rather than by the model
@@ -115,7 +115,7 @@ def _features(text: str, spans, names: _Names) -> set[str]:
             if name == "name":   # its words too: "gas" is an entity and a device class
                 out |= names.entity_features(value)
                 out |= {f"name:{w}" for w in _WORD.findall(text[a:b].lower())}
-    words = ["<num>" if _is_number(w) else w for w in _WORD.findall("".join(masked))]
+    words = ["<num>" if _number(w) is not None else w for w in _WORD.findall("".join(masked))]
     out.update(words)
     out.update(f"{a}+{b}" for a, b in zip(words, words[1:]))   # word pairs: "<num>+minutes"
     return out
@@ -134,7 +134,7 @@ def _neighbours(text: str, a: int, b: int) -> tuple[str, str]:
     """The words just before and just after text[a:b] ("" at the ends), numbers as <num>."""
     left = _WORD.findall(text[:a].lower())
     right = _WORD.findall(text[b:].lower())
-    word = lambda ws: "" if not ws else ("<num>" if _is_number(ws) else ws)  # noqa: E731
+    word = lambda ws: "" if not ws else ("<num>" if _number(ws) is not None else ws)  # noqa: E731
     return word(left[-1] if left else ""), word(right[0] if right else "")
 
 
@@ -492,7 +492,7 @@ class HomeAssistantAnswers:
         it), the model's own label counting MODEL_LABEL_BONUS."""
         need = json.loads(cls)[0]
         kept: list[list] = []
-        numbers = [(m.start(), m.end()) for m in _WORD.finditer(text) if _is_number(m.group())]
+        numbers = [(m.start(), m.end()) for m in _WORD.finditer(text) if _number(m.group()) is not None]
         candidates = []   # (score, slot, start, end, value, from the model)
         free_text = []    # wildcard slots (media titles, shopping items, messages)
         for s in need:

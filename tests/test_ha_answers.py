@@ -73,9 +73,8 @@ def test_a_name_not_in_the_inventory_is_rejected(ha):
 
 def test_values_are_per_intent_and_template(ha):
     # "open" is the cover state 'open' here, while the binary-sensor templates map it to 'on'
-    p = ha.answer(pred("are any curtains open in the living room", "HassGetState",
-                       ("device_class", "curtain", "curtains"), ("state", "on", "open"),
-                       ("area", "Living Room", "living room")))
+    p = ha.answer(pred("are the living room curtains open", "HassGetState", ("area", "Living Room", "living room"),
+                       ("device_class", "curtain", "curtains"), ("state", "on", "open")))
     assert p.slots == {"area": "Living Room", "device_class": "curtain", "domain": "cover", "state": "open"}
     p = ha.answer(pred("is the shed window open", "HassGetState", ("name", "Shed Window", "shed window"),
                        ("state", "open", "open")))
