@@ -1,6 +1,6 @@
 """Figures of the training-input loaders: intents, sentences, vocabulary and expansion time.
 
-    python bench/bench_datasets.py [--shared /work/shared/data] [--cap 2000] [--seed 0]
+    python bench/bench_datasets.py [--shared ../shared/data] [--cap 2000] [--seed 0]
 
 Prints one row per data set (full English Home Assistant set with the sample inventory, SNIPS
 train and validate). Times are wall clock and process CPU time of load_examples/load_snips (CPU time is the fairer
@@ -32,8 +32,6 @@ def figures(name: str, load) -> None:
 
 def main() -> None:
     default = os.environ.get("SAFU_SHARED_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    if not Path(default).is_dir():
-        default = "/work/shared/data"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=default, help="folder with home-assistant-intents/ and snips/")
     ap.add_argument("--cap", type=int, default=None, help="max sentences per intent (default: the loader's)")

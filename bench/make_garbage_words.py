@@ -1,6 +1,6 @@
 """bench/make_garbage_words.py: regenerate device/garbage_words.txt, the recogniser's out-of-vocabulary words.
 
-    python bench/make_garbage_words.py [--shared /work/shared] [--count 400]
+    python bench/make_garbage_words.py [--shared ../shared] [--count 400]
 
 Takes the most frequent words of the SNIPS training utterances (weather, music, restaurants, books,
 films: everyday requests that are not home-automation commands, CC0) that the PocketSphinx dictionary
@@ -22,8 +22,6 @@ def main():
     ap.add_argument("--count", type=int, default=400)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "device", "garbage_words.txt"))
     args = ap.parse_args()
-    if not os.path.isdir(os.path.join(args.shared, "data", "snips")):
-        args.shared = "/work/shared"
     dict_path = os.path.join(pocketsphinx.get_model_path(), "en-us", "cmudict-en-us.dict")
     known = {line.split()[0] for line in open(dict_path, encoding="utf-8") if line.strip()}
     counts = collections.Counter()

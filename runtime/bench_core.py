@@ -54,8 +54,7 @@ def find_smart_home_model(explicit: str | None, log=print) -> Path:
     if DEFAULT_MODEL.exists():
         return DEFAULT_MODEL
     here = Path(__file__).resolve()
-    for base in (os.environ.get("SAFU_SHARED_DATA"), here.parents[1].parent / "shared" / "data",
-                 Path("/work/shared/data")):
+    for base in (os.environ.get("SAFU_SHARED_DATA"), here.parents[1].parent / "shared" / "data"):
         if base and (Path(base) / "home-assistant-intents").is_dir():
             out = Path(tempfile.mkdtemp(prefix="safu-bench-")) / "smart_home.safu"
             log(f"no built-in model; training one from {base}/home-assistant-intents (about a minute)")

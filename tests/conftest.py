@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 `shared_data`: the folder of public data sets (SNIPS, Home Assistant intents, tinyshakespeare).
-Looked up in order: $SAFU_SHARED_DATA, <repo>/../shared/data (CI layout), /work/shared/data.
+Looked up in order: $SAFU_SHARED_DATA, then <repo>/../shared/data (the CI layout).
 Tests that need it are skipped, with the reason, when it is absent.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 def _shared_data_candidates() -> list[Path]:
     env = os.environ.get("SAFU_SHARED_DATA")
-    return ([Path(env)] if env else []) + [REPO.parent / "shared" / "data", Path("/work/shared/data")]
+    return ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]
 
 
 @pytest.fixture(scope="session")

@@ -45,9 +45,10 @@ def test_char_offsets_cut_the_same_text():
 
 
 def test_real_sentences_match(shared_data_dir=None):
+    import os
     from pathlib import Path
     here = Path(__file__).resolve()
-    candidates = [here.parents[1].parent / "shared" / "data", Path("/work/shared/data")]
+    candidates = [Path(p) for p in [os.environ.get("SAFU_SHARED_DATA")] if p] + [here.parents[1].parent / "shared" / "data"]
     root = next((p for p in candidates if p.is_dir()), None)
     if root is None:
         pytest.skip("shared/data not found next to the repo")

@@ -1,8 +1,8 @@
 """SNIPS 2017 benchmark files (github.com/sonos/nlu-benchmark, 2017-06-custom-intent-engines).
 
     from safu.runtime.datasets.snips import load_snips, load_snips_file
-    train = load_snips("/work/shared/data/snips", split="train")       # train_*_full.json
-    test = load_snips("/work/shared/data/snips", split="validate")     # validate_*.json
+    train = load_snips("../shared/data/snips", split="train")       # train_*_full.json
+    test = load_snips("../shared/data/snips", split="validate")     # validate_*.json
 
 A file is {"<Intent>": [{"data": [{"text": "play "}, {"text": "jazz", "entity": "genre"}]}]}.
 The chunks are joined into the text; chunks with an entity become slot spans (value = surface).
