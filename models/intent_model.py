@@ -30,7 +30,7 @@ from safu.models.safu_unit import fit_W, log_softmax, softmax
 from safu.models.slot_transitions import fit_slot_transitions
 from safu.models.slot_unknown import with_rare_as_unknown
 from safu.models.slot_values import VALUE_BONUS, slot_value_entries
-from safu.models.intent_head import HeadFeatures, fit_logistic_head, head_features, warm_start
+from safu.models.intent_head import fit_logistic_head, head_features, warm_start
 from safu.models.solver import explicit_fit
 from safu.models.tokenizer import SPECIALS, UNK, Vocabulary, is_number, tokenize
 
@@ -65,14 +65,11 @@ class IntentConfig:
     polish_lr: float = 0.01      # SNIPS: 0.9886 top-1 vs 0.9843 at 10**-2.5 (bench/bench_snips.py)
     general_dims: int = 64       # general-English dimensions in the token rows (models/general_vectors.py; 0 = none):
                                  # CLINC150 val top-1 0.905 -> 0.923 with 64 (150 fixed iterations: 0.929 with 64, 0.930 with 128)
-    general_sif: float = 0.0     # smooth-inverse-frequency weight a of the general rows (0 = unweighted; 1e-3 lost 0.4 points)
     general_weight: float = 100.0  # the logistic layer fits the general columns times this (a weaker L2 on them)
     head: str = "logistic"       # intent layer: "logistic" (explicit fit, then L-BFGS warm-started from it) or "explicit"
     head_prior: float = 0.015    # L2 penalty of the logistic layer times the example count (a fixed prior:
                                  # CLINC150 val best at 1e-6 per example of 15k; small sets stay calibrated)
     head_iterations: int = 150   # L-BFGS iterations at most; stops when the held-out error has not fallen for 30
-    head_dense_first: bool = False  # start from a fit of the dense features alone (CLINC150 val 0.917 vs 0.923: off)
-    head_dense_iterations: int = 150
     seed: int = 0
 
     def validate(self) -> None:
@@ -191,7 +188,7 @@ def bio_labels(tokens, spans, label_index: dict) -> np.ndarray:
     return out
 
 
-def general_block(tokens: list[str], dims: int, sif: float = 0.0) -> np.ndarray:
+def general_block(tokens: list[str], dims: int) -> np.ndarray:
     """The general-English rows of the token table (models/general_vectors.py: vectors distilled once
     from a sentence encoder, with a subword fallback for words the table lacks): the first `dims`
     principal components, shifted by the table's per-dimension minimum so they are non-negative like
@@ -203,14 +200,7 @@ def general_block(tokens: list[str], dims: int, sif: float = 0.0) -> np.ndarray:
     dims = min(dims, table.dim)
     words = [t for t in tokens if t not in SPECIALS]
     G = np.zeros((len(tokens), dims))
-    M, found = table.matrix(words)
-    if sif and table.zipf is not None:
-        # Smooth inverse frequency: a frequent word ("the", "what") says little about the sentence;
-        # its row is shrunk by a / (a + p(word)) before the mean over the sentence.
-        rank = [table.index.get(hit[0], -1) if (hit := table.lookup(w)) else -1 for w in words]
-        p = np.array([10.0 ** (float(table.zipf[i]) - 9.0) if i >= 0 else 0.0 for i in rank])
-        M = M * (sif / (sif + p))[:, None]
-    G[len(tokens) - len(words):] = np.where(found[:, None], M[:, :dims], 0.0)
+    G[len(tokens) - len(words):] = table.matrix(words)[0][:, :dims]  # zero rows where nothing is found
     whole = table.vectors[:, :dims].astype(np.float64) * table.scale[:dims]
     low = whole.min(axis=0)
     l1 = float((whole - low).sum(axis=1).mean())
@@ -256,7 +246,7 @@ class _Fitter:
         blocks = 1 + Cn.shape[1] // bits
         parts = [E, Cn]
         if c.general_dims:
-            parts.append(general_block(self.vocab.tokens, c.general_dims, c.general_sif))
+            parts.append(general_block(self.vocab.tokens, c.general_dims))
             blocks += 1
         self.R = np.concatenate(parts, axis=1) / blocks
         return self.R
@@ -478,10 +468,7 @@ class _Fitter:
         H, w = self._head_inputs(batch.take(train), y[train])
         H_hold, _ = self._head_inputs(batch.take(hold), y[hold])
         l2 = c.head_prior / len(train)
-        if c.general_dims and c.head_dense_first:
-            U0, b0 = self.dense_first(H, y[train], w, l2)
-        else:
-            U0, b0 = warm_start(H, y[train], self.intent_U, w)
+        U0, b0 = warm_start(H, y[train], self.intent_U, w)
         checkpoints = tuple(range(10, c.head_iterations + 1, 10)) or (c.head_iterations,)
         rows = np.arange(len(hold))
         losses: dict = {}
@@ -505,15 +492,6 @@ class _Fitter:
         self.head_report = {"iterations": best, "held_out_error_loss": {k: [round(e, 4), round(v, 4)]
                                                                          for k, (e, v) in losses.items()}}
         return best
-
-    def dense_first(self, H, y: np.ndarray, w: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
-        """Start of the logistic layer when the rows carry general English: the dense features alone
-        (a small problem, 2D x C, quick to converge) fitted first; the word and bigram rows start at 0."""
-        n_sparse = H.sparse.shape[1]
-        dense_only = HeadFeatures(H.sparse[:, :0], H.dense)
-        U_d, b_d, _ = fit_logistic_head(dense_only, y, np.zeros((H.dense.shape[1], self.C)), np.zeros(self.C),
-                                        l2, self.c.head_dense_iterations, w, dense_scale=self.dense_scale())
-        return np.concatenate([np.zeros((n_sparse, self.C)), U_d]), b_d
 
     def logistic_head_refit(self, batch: feat.Batch, y: np.ndarray, iterations: int,
                             from_explicit: bool = False) -> None:

@@ -86,19 +86,11 @@ def cmd_data(args) -> int:
 
 
 def _print_matches(args, sentences: list[str]) -> None:
-    from safu.runtime.datasets.common import load_yaml
-    from safu.runtime.datasets.home_assistant import is_home_assistant, read_home_assistant
+    from safu.runtime.datasets.home_assistant import read_home_assistant
     from safu.runtime.datasets.inventory import load_inventory
-    from safu.runtime.datasets.load import _files, is_inventory
+    from safu.runtime.datasets.load import home_assistant_files
 
-    files, inventories = [], []
-    for path, _explicit in _files(args.data):
-        if path.suffix.lower() in (".yaml", ".yml"):
-            doc = load_yaml(path)
-            if is_home_assistant(doc):
-                files.append((path, doc))
-            elif is_inventory(doc):
-                inventories.append(path)
+    files, inventories = home_assistant_files(args.data)
     if not files:
         print("--match: no Home Assistant templates among DATA")
         return

@@ -154,13 +154,7 @@ def run_serve(args) -> int:
 
 
 async def _wait_for_signal(stop) -> None:
-    import asyncio
-    import signal
+    from safu.runtime.wyoming_server import stop_on_signals
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+    stop_on_signals(stop)
     await stop.wait()

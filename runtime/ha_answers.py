@@ -205,19 +205,11 @@ class HomeAssistantAnswers:
     def for_training(cls, paths, inventory: Inventory | str | Path | None = None,
                      seed: int = 0) -> "HomeAssistantAnswers | None":
         """As from_templates, None when the training inputs hold no Home Assistant templates."""
-        from safu.runtime.datasets.common import load_yaml
-        from safu.runtime.datasets.home_assistant import is_home_assistant, read_home_assistant
-        from safu.runtime.datasets.load import _files, is_inventory
+        from safu.runtime.datasets.home_assistant import read_home_assistant
+        from safu.runtime.datasets.load import home_assistant_files
 
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        files, inventories = [], []
-        for path, _explicit in _files(paths):
-            if path.suffix.lower() in (".yaml", ".yml"):
-                doc = load_yaml(path)
-                if is_home_assistant(doc):
-                    files.append((path, doc))
-                elif is_inventory(doc):
-                    inventories.append(path)
+        files, inventories = home_assistant_files(paths)
         if not files:
             return None
         if not isinstance(inventory, Inventory):

@@ -414,12 +414,7 @@ async def serve_wyoming(service: SpeechService, host: str, port: int,
             active.discard(task)
 
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+    stop_on_signals(stop)
     server = await asyncio.start_server(on_client, host=host, port=port, limit=limits.header_bytes)
     bound_port = server.sockets[0].getsockname()[1]
     if on_ready:
@@ -431,3 +426,13 @@ async def serve_wyoming(service: SpeechService, host: str, port: int,
             task.cancel()
         if active:
             await asyncio.wait(list(active), timeout=5)
+
+
+def stop_on_signals(stop) -> None:
+    """SIGTERM and SIGINT set `stop` (an asyncio.Event) in the running loop, where signals can be caught."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or no signals on this platform

@@ -44,6 +44,22 @@ def is_inventory(doc) -> bool:
         and not is_home_assistant(doc) and not is_rhino(doc)
 
 
+def home_assistant_files(paths) -> tuple[list, list[Path]]:
+    """([(path, parsed doc)] of the Home Assistant template files, [inventory paths]) among paths."""
+    from safu.runtime.datasets.common import load_yaml
+    from safu.runtime.datasets.home_assistant import is_home_assistant
+
+    files, inventories = [], []
+    for path, _explicit in _files(paths):
+        if path.suffix.lower() in (".yaml", ".yml"):
+            doc = load_yaml(path)
+            if is_home_assistant(doc):
+                files.append((path, doc))
+            elif is_inventory(doc):
+                inventories.append(path)
+    return files, inventories
+
+
 def _files(paths: list[str | Path]) -> list[tuple[Path, bool]]:
     """(file, named explicitly) in order; folders expanded recursively and sorted."""
     out = []
