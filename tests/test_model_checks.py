@@ -3,7 +3,6 @@ reader refuses each one with the same words: the numpy backend, the Python API o
 the exporters, `safu inspect`, and the C++ core."""
 import json
 import resource
-import time
 
 import numpy as np
 import pytest
@@ -120,13 +119,12 @@ def test_nan_threshold_no_longer_gives_invalid_json(tmp_path, capsys):
 def test_huge_metadata_is_refused_without_time_or_memory(tmp_path):
     """slot.radius = 2^32-1 used to hang and grow memory, a huge bucket count tried 16 GiB."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
     for name in ("radius_2_32_minus_1", "buckets_huge", "max_tokens_huge", "dim_huge"):
         case = next(c for c in CASES if c.name == name)
         path = str(case.write(tmp_path / f"{name}.safu"))
         with pytest.raises(IntentModelError):
             IntentModel(path, backend="numpy")
-    assert time.perf_counter() - start < 30    # generous: a hang is what this catches
+    # (a hang never reaches the raise; time is measured in tests/fuzz/fuzz_metadata.py, not asserted)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
 
 
