@@ -45,12 +45,12 @@ import queue
 import threading
 import time
 from importlib import resources
+from pathlib import Path
 from typing import Callable
-
-import yaml
 
 from safu.device.actuators import (ActionContext, ActuatorError, ActuatorTimeout, ConfigError, StepError,
                                    check_keys, check_number, make_actuator)
+from safu.runtime.datasets.common import DataError, load_yaml
 
 log = logging.getLogger("safu.device.actions")
 
@@ -63,6 +63,16 @@ MAX_WAITING = 8         # actions that may wait for the worker; more are dropped
 def _require(cond: bool, where: str, what: str):
     if not cond:
         raise ConfigError(f"{where}: {what}")
+
+
+def read_config(path: str, text: str):
+    """The actions file's YAML, read as YAML 1.2 (datasets.common.load_yaml): unquoted On/Off/Yes/No are
+    strings, only true/false are booleans (PyYAML's safe_load follows YAML 1.1, where a rule for intent
+    `On` or a slot value `off` became True/False). Raises ConfigError naming the file and line."""
+    try:
+        return load_yaml(Path(path), text=text)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def default_actions_path() -> str:
@@ -138,18 +148,15 @@ class ActionRunner:
     def from_file(cls, path: str) -> "ActionRunner":
         """Raises ConfigError (ValueError) naming the file and entry, OSError if unreadable."""
         with open(path, encoding="utf-8") as f:
-            try:
-                config = yaml.safe_load(f)
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        return cls(config, source=str(path), base_dir=os.path.dirname(os.path.abspath(path)))
+            text = f.read()
+        return cls(read_config(path, text), source=str(path), base_dir=os.path.dirname(os.path.abspath(path)))
 
     @classmethod
     def default(cls, state_file: str | None = None) -> "ActionRunner":
         """The shipped demo: switches a simulated GPIO board (state file in the working directory)."""
         path = default_actions_path()
         with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
+            config = read_config(path, f.read())
         if state_file:
             for settings in config["actuators"].values():
                 if settings.get("type") == "simulated_gpio":

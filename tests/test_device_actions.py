@@ -34,9 +34,44 @@ def test_bad_actions_files_name_file_and_entry(tmp_path, config, message):
 
 
 def test_bad_yaml_names_the_file(tmp_path):
-    (tmp_path / "a.yaml").write_text("actuators: [unclosed")
-    with pytest.raises(ConfigError, match=r"a.yaml: not valid YAML"):
+    (tmp_path / "a.yaml").write_text("actuators:\n  a: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"a.yaml:3: malformed YAML"):
         ActionRunner.from_file(str(tmp_path / "a.yaml"))
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match=r"empty.yaml: file is empty; expected a YAML mapping"):
+        ActionRunner.from_file(str(tmp_path / "empty.yaml"))
+
+
+def test_unquoted_on_off_yes_no_are_strings(tmp_path):
+    """YAML 1.2: only true/false are booleans. Under YAML 1.1 (yaml.safe_load) the intents On and Yes
+    became True (one rule), the slot value off became False and `value: on` was refused as 'true'."""
+    state = tmp_path / "gpio.json"
+    (tmp_path / "actions.yaml").write_text(f"""\
+actuators:
+  board: {{type: simulated_gpio, state_file: {state}, lines: {{on: 1, off: 2, yes: 3}}}}
+  out: {{type: print, file: {tmp_path / "log.jsonl"}}}
+actions:
+  - intent: On
+    slots: {{state: Off}}
+    do: [{{actuator: board, line: off, value: on}}]
+  - intent: Yes
+    do: [{{actuator: board, line: yes, value: ON}}]
+  - intent: No
+    slots: {{answer: no}}
+    do: [{{actuator: out, message: "{{answer}}"}}]
+""")
+    r = ActionRunner.from_file(str(tmp_path / "actions.yaml"))
+    assert [rule["intent"] for rule in r.rules] == ["On", "Yes", "No"]
+    assert [rule["slots"] for rule in r.rules] == [{"state": "off"}, {}, {"answer": "no"}]
+    assert r.run(ActionContext("On", {"state": "OFF"}))["rule"] == 0
+    assert json.loads(state.read_text())["lines"] == {"2": 1}  # line named off, driven on
+    assert r.run(ActionContext("Yes", {}))["rule"] == 1
+    assert json.loads(state.read_text())["lines"] == {"2": 1, "3": 1}
+    assert r.run(ActionContext("No", {"answer": "no"}))["rule"] == 2
+    assert r.run(ActionContext("True", {}))["rule"] is None
+    (tmp_path / "bool.yaml").write_text("actuators: {}\nretry: {attempts: true}\n")  # true is still a boolean
+    with pytest.raises(ConfigError, match=r"retry.attempts: expected .*got True"):
+        ActionRunner.from_file(str(tmp_path / "bool.yaml"))
 
 
 def test_rules_match_intent_and_slot_values(tmp_path):
