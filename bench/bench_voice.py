@@ -185,20 +185,15 @@ def run_cell(task):
     """One worker's share of one (mode, snr) cell: items are (index, recording) pairs."""
     mode, snr, model_path, items, cache, options = task
     from safu.device.actions import ActionRunner
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
+    from safu.device.asr_pocketsphinx import PocketSphinxConfig
     from safu.device.audio import ArraySource, WavSource
-    from safu.device.command_vocabulary import sentence_labels, slot_values
     from safu.device.pipeline import VoiceLoop
+    from safu.device.voice_builder import build_recognizer
     from safu.runtime.api import load
 
     model = load(model_path)
-    restricted = mode == "restricted"
-    options = dict(options)
-    balanced = options.pop("balanced", True)
-    recognizer = PocketSphinxRecognizer(model.sentences if restricted else None,
-                                        values=slot_values(model) if restricted else None,
-                                        labels=sentence_labels(model, model.sentences) if restricted and balanced else None,
-                                        **options)
+    recognizer = build_recognizer(model, open_vocabulary=mode != "restricted",
+                                  pocketsphinx=PocketSphinxConfig(**options))
     log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-"), "actions.jsonl")
     runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                            "default": {"do": [{"actuator": "log"}]}})
@@ -351,14 +346,14 @@ def main(argv=None):
 
 
 def recognizer_options(args) -> dict:
-    """PocketSphinxRecognizer keyword arguments from the command line (only what was given)."""
+    """PocketSphinxConfig fields from the command line (only what was given)."""
     options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // max(1, args.jobs))}
     if args.warps:
         options["warps"] = tuple(args.warps)
     if args.all_warps:
         options["warps_by_pitch"] = False
     if args.unbalanced_lm:
-        options["balanced"] = False
+        options["balanced_lm"] = False
     if args.max_unseen_trigrams is not None:
         options["max_unseen_trigrams"] = None if args.max_unseen_trigrams < 0 else args.max_unseen_trigrams
     if args.noisy_below_db is not None:
@@ -372,7 +367,7 @@ def recognizer_options(args) -> dict:
     if args.garbage_words:
         from safu.device.command_vocabulary import word_list
         with open(args.garbage_words, encoding="utf-8") as f:
-            options["garbage"] = word_list(f.read())
+            options["garbage"] = tuple(word_list(f.read()))
     for key, value in (("garbage_mass", args.garbage_mass), ("discount", args.lm_discount),
                        ("language_weight", args.language_weight), ("nbest_margin", args.nbest_margin)):
         if value is not None:

@@ -170,6 +170,7 @@ def _loop_for(model_path: str, options: dict):
     key = (model_path, json.dumps(options, sort_keys=True))
     if key not in _BUILT:
         from safu.device.actions import ActionRunner
+        from safu.device.asr_pocketsphinx import PocketSphinxConfig
         from safu.device.voice_builder import build_recognizer, build_voice_loop
         from safu.runtime.api import load
 
@@ -179,12 +180,8 @@ def _loop_for(model_path: str, options: dict):
         _BUILT.clear()
         model = load(model_path)
         options = dict(options)
-        tuning = options.pop("tuning", {})
-        recognizer = build_recognizer(model, **options)
-        for name, value in tuning.items():  # word-check settings make_recognizer does not take
-            if not hasattr(recognizer, name):
-                raise SystemExit(f"the recogniser has no setting {name!r}")
-            setattr(recognizer, name, value)
+        tuning = options.pop("tuning", {})  # word-check settings safu listen has no option for
+        recognizer = build_recognizer(model, pocketsphinx=PocketSphinxConfig(**tuning), **options)
         log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-real-"), "actions.jsonl")
         runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                                "default": {"do": [{"actuator": "log"}]}})

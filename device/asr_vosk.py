@@ -41,6 +41,7 @@ def check_model_dir(path: str) -> str:
 
 class VoskRecognizer:
     name = "vosk"
+    min_agreeing = 1  # one decoder: no agreement check
 
     def __init__(self, model_dir: str, sentences: list[str] | None, values: dict[str, list[str]] | None = None):
         check_model_dir(model_dir)
@@ -62,6 +63,10 @@ class VoskRecognizer:
 
     def close(self) -> None:
         """Nothing to free: the model goes with the object."""
+
+    def widen(self) -> Transcript | None:
+        """None: there is no other decoder to hear the last utterance with."""
+        return None
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()

@@ -5,16 +5,20 @@
     t = rec.recognize(samples)      # float32 16 kHz mono -> Transcript
     if t.accepted: model.predict(t.text)
 
-A Recognizer has `.name`, `.restricted` and `.recognize(samples) -> Transcript`. Restricted recognisers
+A Recognizer has what the voice loop (pipeline.VoiceLoop) uses: `.name`, `.restricted`,
+`.min_agreeing`, `.recognize(samples) -> Transcript`, `.widen()` and `.close()`. Restricted recognisers
 only know the words of the intent model's training sentences plus garbage words; a transcript with a
 garbage word (or with nothing) comes back with accepted=False and a reason, so it is never acted on.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from safu.device.asr_pocketsphinx import PocketSphinxConfig
 
 
 class RecognizerError(OSError):
@@ -31,7 +35,7 @@ class Transcript:
     # Runners-up (PocketSphinx N-best within a score margin), best first: the voice loop acts on the
     # first hypothesis, this one or a runner-up, that is accepted and that the intent model understands.
     alternatives: list["Transcript"] = field(default_factory=list)
-    # Loudest against quietest frames of the utterance, in dB (asr_pocketsphinx.loudness_range_db): an
+    # Loudest against quietest frames of the utterance, in dB (audio_conditioning.loudness_range_db): an
     # estimate of the speech-to-noise ratio (3-7 dB above it on the benchmark's speech in pink noise).
     # None: not measured.
     loudness_range_db: float | None = None
@@ -44,10 +48,13 @@ class Transcript:
 
 
 class Recognizer(Protocol):
-    name: str
-    restricted: bool
+    name: str          # the engine, as the events name it ("pocketsphinx", "vosk")
+    restricted: bool   # True: only the model's sentences (plus garbage words) can be heard
+    min_agreeing: int  # decoders whose opinions must each hold the command acted on (1: no check)
 
     def recognize(self, samples: np.ndarray) -> Transcript: ...
+
+    def widen(self) -> Transcript | None: ...  # the last utterance heard by more decoders (None: no more)
 
     def close(self) -> None: ...  # frees what the recogniser holds (PocketSphinx: its decoder processes)
 
@@ -67,7 +74,8 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
                     vosk_model: str | None = None, values: dict[str, list[str]] | None = None,
                     warps: tuple[float, ...] | None = None, processes: int | None = None,
                     labels: list[str | None] | None = None, pronunciations: str | None = None,
-                    accents: bool | None = None, min_agreeing: int | None = None) -> Recognizer:
+                    accents: bool | None = None, min_agreeing: int | None = None,
+                    pocketsphinx: "PocketSphinxConfig | None" = None) -> Recognizer:
     """engine "pocketsphinx" (default, model inside the wheel) or "vosk" (needs vosk_model, a directory).
 
     restricted=True needs `sentences` (IntentModel.sentences); `values` ({slot: surfaces}, from
@@ -79,16 +87,23 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
     Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
     (default: asr_pocketsphinx.WARPS for restricted recognition, three of them per utterance chosen by
     pitch; one for open, whose decoding is ten times slower); `processes`: worker processes they run in
-    (default: one per CPU core; 1: in this process). Call close() when done."""
+    (default: one per CPU core; 1: in this process). `pocketsphinx`: every other PocketSphinx setting
+    (asr_pocketsphinx.PocketSphinxConfig); the options above, where given, replace its fields. Call
+    close() when done."""
     if restricted and not sentences:
         raise ValueError("a restricted recogniser needs the model's training sentences (IntentModel.sentences)")
     if engine == "pocketsphinx":
-        from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
-        chosen = {key: value for key, value in (("accents", accents), ("min_agreeing", min_agreeing))
-                  if value is not None}
-        return PocketSphinxRecognizer(sentences if restricted else None, values=values, warps=warps,
-                                      processes=processes, labels=labels if restricted else None,
-                                      pronunciations=pronunciations, **chosen)
+        from dataclasses import replace
+
+        from safu.device.asr_pocketsphinx import PocketSphinxConfig, PocketSphinxRecognizer
+        chosen = {key: value for key, value in (("warps", warps), ("processes", processes),
+                                                ("pronunciations", pronunciations), ("accents", accents),
+                                                ("min_agreeing", min_agreeing)) if value is not None}
+        config = replace(pocketsphinx or PocketSphinxConfig(), **chosen)
+        return PocketSphinxRecognizer(sentences if restricted else None, values=values,
+                                      labels=labels if restricted else None, config=config)
+    if pocketsphinx is not None:
+        raise ValueError("a PocketSphinx configuration needs --asr pocketsphinx")
     if warps is not None and tuple(warps) != (1.0,):
         raise ValueError("warps are a PocketSphinx option (--asr pocketsphinx)")
     if processes is not None and processes != 1:

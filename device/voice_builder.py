@@ -4,8 +4,8 @@
     loop = build_voice_loop(model, recognizer, runner)        # WebRTC endpointer
     for event in loop.run(sources): ...
 
-runtime/cli_listen.py and bench/bench_voice_real.py both build through here, so that the benchmark
-hears speech the way `safu listen` does. The arguments mirror `safu listen`'s options; None leaves the
+runtime/cli_listen.py, bench/bench_voice.py and bench/bench_voice_real.py build through here, so that
+the benchmarks hear speech the way `safu listen` does. The arguments mirror `safu listen`'s options; None leaves the
 engine's default.
 """
 from __future__ import annotations
@@ -14,11 +14,12 @@ from __future__ import annotations
 def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = False,
                      vosk_model: str | None = None, warps=None, processes: int | None = None,
                      pronunciations: str | None = None, accent: str | None = None,
-                     min_agreeing: int | None = None):
+                     min_agreeing: int | None = None, pocketsphinx=None):
     """The recogniser for `model` (an IntentModel): restricted to its sentences and slot values unless
     `open_vocabulary`; PocketSphinx's language model gives every intent the same weight. accent:
     "british", "american" or None (the engine's default). Raises RecognizerError or ValueError (see
-    recognizer.make_recognizer). Call close() on it when done."""
+    recognizer.make_recognizer). pocketsphinx: an asr_pocketsphinx.PocketSphinxConfig for every other
+    PocketSphinx setting (the benchmarks' variants). Call close() on it when done."""
     from safu.device.command_vocabulary import sentence_labels, slot_values
     from safu.device.recognizer import make_recognizer
 
@@ -31,7 +32,7 @@ def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = F
                            warps=tuple(warps) if warps else None, processes=processes,
                            pronunciations=pronunciations,
                            accents=None if accent is None else accent == "british",
-                           min_agreeing=min_agreeing)
+                           min_agreeing=min_agreeing, pocketsphinx=pocketsphinx)
 
 
 def build_voice_loop(model, recognizer, runner=None, vad: str = "webrtc", min_confidence: float | None = None):

@@ -1,9 +1,9 @@
-"""The speaking pitch that chooses the PocketSphinx warps (device/pitch.py, asr_pocketsphinx.warps_for_pitch)."""
+"""The speaking pitch that chooses the PocketSphinx warps (device/pitch.py, warps.warps_for_pitch)."""
 import numpy as np
 import pytest
 
 from device_support import speak
-from safu.device.asr_pocketsphinx import PITCH_SPLIT_HZ, WARPS, WARPS_PER_PITCH, warps_for_pitch
+from safu.device.warps import PITCH_SPLIT_HZ, WARPS, WARPS_PER_PITCH, warps_for_pitch
 from safu.device.audio import WavSource
 from safu.device.pitch import median_pitch
 

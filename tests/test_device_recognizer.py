@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 
 from device_support import fixture_model_path, speak
-from safu.device.asr_pocketsphinx import with_merged_vowels
+from safu.device.asr_pocketsphinx import PocketSphinxConfig, PocketSphinxRecognizer
 from safu.device.asr_vosk import UNKNOWN, check_model_dir, vosk_grammar
 from safu.device.audio import WavSource
 from safu.device.command_vocabulary import slot_values
+from safu.device.pronunciations import with_merged_vowels
 from safu.device.recognizer import RecognizerError, make_recognizer
+
+
+def sphinx(sentences, values=None, **settings):
+    """A PocketSphinxRecognizer with these PocketSphinxConfig settings."""
+    return PocketSphinxRecognizer(sentences, values=values, config=PocketSphinxConfig(**settings))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,7 @@ def test_out_of_vocabulary_speech_is_rejected(restricted, tmp_path):
 
 def test_restricted_vocabulary_comes_from_the_model(restricted, model):
     assert restricted.vocabulary.phrases and "ceiling" in restricted.vocabulary.words
-    assert "penguins" not in restricted.vocabulary.words and "weather" in restricted.garbage
+    assert "penguins" not in restricted.vocabulary.words and "weather" in restricted.checks.garbage
 
 
 def test_open_vocabulary_recogniser_runs(tmp_path):
@@ -99,24 +105,22 @@ def test_vosk_with_a_real_model(model, tmp_path):
 
 
 def test_word_sequences_no_command_contains_are_rejected(restricted):
-    from safu.device.asr_pocketsphinx import word_ngrams
+    from safu.device.transcript_checks import word_ngrams
     assert word_ngrams("turn on", 2) == [("", "turn"), ("turn", "on"), ("on", "")]
     assert word_ngrams("turn on", 3) == [("", "", "turn"), ("", "turn", "on"), ("turn", "on", "")]
-    assert ("the", "the") not in restricted.bigrams and ("the", "ceiling") in restricted.bigrams
-    t = restricted._transcript("turn on the the ceiling light")
+    assert ("the", "the") not in restricted.checks.bigrams and ("the", "ceiling") in restricted.checks.bigrams
+    t = restricted.checks.transcript("turn on the the ceiling light")
     assert not t.accepted and t.reason == "word sequence in no command (the the)"
 
 
 def test_a_word_twice_in_a_row_is_rejected_even_where_the_sentences_have_it():
     """Template leftovers ("play the the beatles") put "the the" into the language model; a transcript
     with a word twice in a row is still no command ("whats the the date" was a false action)."""
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
-    rec = PocketSphinxRecognizer(["play the the beatles", "turn on the light", "what is the date"], warps=(1.0,),
-                                 processes=1)
-    assert ("the", "the") in rec.bigrams  # the word-pair check alone would let it through
-    t = rec._transcript("play the the beatles")
+    rec = sphinx(["play the the beatles", "turn on the light", "what is the date"], warps=(1.0,), processes=1)
+    assert ("the", "the") in rec.checks.bigrams  # the word-pair check alone would let it through
+    t = rec.checks.transcript("play the the beatles")
     assert not t.accepted and t.reason == "a word twice in a row (the the)"
-    assert rec._transcript("turn on the light").accepted
+    assert rec.checks.transcript("turn on the light").accepted
 
 
 NAMES = ["heater", "fan", "thermostat", "kettle", "radio", "lamp", "printer", "oven", "washer", "dryer", "toaster",
@@ -127,47 +131,45 @@ def test_a_name_in_a_carrier_it_never_stood_in_counts_as_its_class():
     """The language model's sentences pair each carrier with 8 names drawn at random, so "set the thermostat
     to nineteen" can miss word triples only because of its name; with entity names as one class it has
     none missing and is accepted. Without names to swap in there are no classes and it is rejected."""
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer, word_ngrams
+    from safu.device.transcript_checks import word_ngrams
     sentences = ["set the heater to twenty", "set my heater to nineteen", "turn the thermostat to low",
                  "turn off the kettle"]
-    plain = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)
-    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, values={"name": NAMES})
+    plain = sphinx(sentences, warps=(1.0,), processes=1)
+    rec = sphinx(sentences, warps=(1.0,), processes=1, values={"name": NAMES})
     words = "set the thermostat to nineteen"
-    assert sum(t not in rec.trigrams for t in word_ngrams(words, 3)) >= 2  # literally, two or more are missing
-    assert rec.entity_classes(words) == "set the <entity> to nineteen"
-    assert rec._transcript(words).accepted
-    t = plain._transcript(words)
+    assert sum(t not in rec.checks.trigrams for t in word_ngrams(words, 3)) >= 2  # literally, two or more are missing
+    assert rec.checks.entity_classes(words) == "set the <entity> to nineteen"
+    assert rec.checks.transcript(words).accepted
+    t = plain.checks.transcript(words)
     assert not t.accepted and "word sequences in no command" in t.reason
 
 
 def test_one_word_triple_no_command_contains_is_allowed_two_are_not():
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     sentences = ["turn on the kitchen light", "switch off the desk lamp", "set the kitchen light to blue",
                  "dim the desk lamp to ten"]
-    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)
+    rec = sphinx(sentences, warps=(1.0,), processes=1)
     # every adjacent pair of these occurs in some sentence above
-    assert rec._transcript("turn on the desk lamp").accepted  # one new triple: "on the desk"
-    t = rec._transcript("set the desk lamp to blue")  # two: "set the desk", "lamp to blue"
+    assert rec.checks.transcript("turn on the desk lamp").accepted  # one new triple: "on the desk"
+    t = rec.checks.transcript("set the desk lamp to blue")  # two: "set the desk", "lamp to blue"
     assert not t.accepted and t.reason == "2 word sequences in no command (set the desk, lamp to blue)"
-    loose = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, max_unseen_trigrams=None)
-    assert loose._transcript("set the desk lamp to blue").accepted
+    loose = sphinx(sentences, warps=(1.0,), processes=1, max_unseen_trigrams=None)
+    assert loose.checks.transcript("set the desk lamp to blue").accepted
 
 
 def test_noisy_speech_may_have_no_word_triple_missing_from_the_commands():
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     sentences = ["turn on the kitchen light", "switch off the desk lamp"]
-    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)  # noisy below 20 dB by default
-    assert rec._transcript("turn on the desk lamp", 30.0).accepted  # one new triple: "on the desk"
-    t = rec._transcript("turn on the desk lamp", 15.0)
+    rec = sphinx(sentences, warps=(1.0,), processes=1)  # noisy below 20 dB by default
+    assert rec.checks.transcript("turn on the desk lamp", 30.0).accepted  # one new triple: "on the desk"
+    t = rec.checks.transcript("turn on the desk lamp", 15.0)
     assert not t.accepted and t.loudness_range_db == 15.0
     assert t.reason == "1 word sequence in no command (on the desk), none allowed in noisy speech (15 dB loudness range)"
-    assert rec._transcript("turn on the kitchen light", 15.0).accepted  # every triple in a command
-    never = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, noisy_below_db=0)
-    assert never._transcript("turn on the desk lamp", 15.0).accepted
+    assert rec.checks.transcript("turn on the kitchen light", 15.0).accepted  # every triple in a command
+    never = sphinx(sentences, warps=(1.0,), processes=1, noisy_below_db=0)
+    assert never.checks.transcript("turn on the desk lamp", 15.0).accepted
 
 
 def test_loudness_range_estimates_the_speech_to_noise_ratio():
-    from safu.device.asr_pocketsphinx import loudness_range_db
+    from safu.device.audio_conditioning import loudness_range_db
     t = np.arange(32000) / 16000
     speech = np.zeros(48000, dtype=np.float32)
     speech[8000:40000] = 0.3 * np.sin(2 * np.pi * 220 * t)  # a tone between two stretches of silence
@@ -190,7 +192,7 @@ def test_the_recogniser_reports_the_loudness_range(restricted, tmp_path):
 
 def test_noise_floor_fills_digital_silence_and_leaves_noisy_audio_alone():
     import numpy as np
-    from safu.device.asr_pocketsphinx import with_noise_floor
+    from safu.device.audio_conditioning import with_noise_floor
     t = np.arange(16000) / 16000
     speech = np.zeros(32000, dtype=np.float32)
     speech[8000:24000] = 0.3 * np.sin(2 * np.pi * 220 * t)  # a tone between two stretches of exact zeros
@@ -204,8 +206,7 @@ def test_noise_floor_fills_digital_silence_and_leaves_noisy_audio_alone():
 
 
 def test_warps_give_one_decoder_each_and_still_hear_the_command(model, tmp_path):
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
-    rec = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1), processes=1)
+    rec = sphinx(model.sentences, values=slot_values(model), warps=(1.0, 1.1), processes=1)
     assert len(rec._decoders) == 2 and rec.processes == 1
     t = hear(rec, tmp_path, "turn off the desk fan", "en-us+f3", 170)
     assert t.accepted and t.text == "turn off the desk fan"
@@ -214,18 +215,17 @@ def test_warps_give_one_decoder_each_and_still_hear_the_command(model, tmp_path)
 
 
 def test_garbage_words_and_decoder_options_can_be_given(model):
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
-    rec = PocketSphinxRecognizer(model.sentences, warps=(1.0,), garbage=["weather", "pizza", "zzqx", "light"],
+    rec = sphinx(model.sentences, warps=(1.0,), garbage=("weather", "pizza", "zzqx", "light"),
                                  decoder_options={"beam": "1e-50"}, processes=1)
-    assert rec.garbage == {"weather", "pizza"}  # unpronounceable and command words are dropped
+    assert rec.checks.garbage == {"weather", "pizza"}  # unpronounceable and command words are dropped
     assert rec._decoders[0].config["beam"] == pytest.approx(1e-50)
     with pytest.raises(RecognizerError, match="unknown PocketSphinx option"):
-        PocketSphinxRecognizer(model.sentences, warps=(1.0,), decoder_options={"no_such_setting": 1})
+        sphinx(model.sentences, warps=(1.0,), decoder_options={"no_such_setting": 1})
     with pytest.raises(RecognizerError, match="beam"):
-        PocketSphinxRecognizer(None, decoder_options={"beam": "wide"})
+        sphinx(None, decoder_options={"beam": "wide"})
     # The same errors come back from decoder processes.
     with pytest.raises(RecognizerError, match="unknown PocketSphinx option 'no_such_setting'"):
-        PocketSphinxRecognizer(model.sentences, warps=(1.0, 1.1), decoder_options={"no_such_setting": 1}, processes=2)
+        sphinx(model.sentences, warps=(1.0, 1.1), decoder_options={"no_such_setting": 1}, processes=2)
 
 
 def test_voice_loop_acts_on_the_first_runner_up_the_model_understands(model):
@@ -329,11 +329,10 @@ def test_voice_loop_acts_only_when_enough_decoders_hear_the_command(model):
 
 
 def test_pocketsphinx_runners_up_are_ranked_within_the_margin(model, tmp_path):
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     src = WavSource(speak("turn off the desk fan", tmp_path / "s.wav", "en-us", 150))
     samples = src.read(10 ** 7)
-    only_best = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0,), nbest_margin=0)
-    wide = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1), nbest_margin=5000)
+    only_best = sphinx(model.sentences, values=slot_values(model), warps=(1.0,), nbest_margin=0)
+    wide = sphinx(model.sentences, values=slot_values(model), warps=(1.0, 1.1), nbest_margin=5000)
     t = only_best.recognize(samples)
     assert t.text == "turn off the desk fan" and t.alternatives == []
     t = wide.recognize(samples)
@@ -372,11 +371,10 @@ def test_decoder_processes_hear_what_one_process_hears(model, tmp_path):
     in-process decoding, utterance after utterance (the dither no longer depends on which decoders share
     a process); a dead worker is started again before the next utterance, which it hears the same, and a
     closed pool refuses to decode."""
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     utterances = [WavSource(speak(text, tmp_path / f"{k}.wav", "en-us+f3", 170)).read(10 ** 7)
                   for k, text in enumerate(["turn off the desk fan", "what is the capital of france"])]
-    here = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=1)
-    pooled = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=2)
+    here = sphinx(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=1)
+    pooled = sphinx(model.sentences, values=slot_values(model), warps=(1.0, 1.1, 1.2), processes=2)
     assert pooled.processes == 2 and pooled._decoders == []
     for k, samples in enumerate(utterances):
         a, b = here.recognize(samples), pooled.recognize(samples)
@@ -394,17 +392,16 @@ def test_decoder_processes_hear_what_one_process_hears(model, tmp_path):
     with pytest.raises(RecognizerError, match="closed"):
         pooled.recognize(samples)
     with pytest.raises(ValueError, match="at least 1"):
-        PocketSphinxRecognizer(model.sentences, warps=(1.0, 1.1), processes=0)
+        sphinx(model.sentences, warps=(1.0, 1.1), processes=0)
 
 
 def test_a_warp_decoder_made_after_an_unwarped_one_is_still_warped(model, tmp_path):
     """PocketSphinx keeps the warp in process-wide state and skips a warp string equal to the previous
     one, even across an unwarped decoder; the recogniser writes each decoder's warp differently."""
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     samples = WavSource(speak("what is the capital of france", tmp_path / "s.wav", "en-us+f3", 170)).read(10 ** 7)
 
     def heard(warps):
-        t = PocketSphinxRecognizer(model.sentences, warps=warps, processes=1).recognize(samples)
+        t = sphinx(model.sentences, warps=warps, processes=1).recognize(samples)
         return [t.words] + [a.words for a in t.alternatives]
 
     warped = heard((1.3,))
@@ -416,10 +413,9 @@ def test_a_warp_decoder_made_after_an_unwarped_one_is_still_warped(model, tmp_pa
 def test_pitch_chooses_the_warps_decoded_in_the_pool(model, tmp_path):
     """With warps chosen by pitch, a high voice is decoded by the three highest warps only: the pooled
     recogniser ranks exactly what an in-process one with just those warps ranks."""
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     samples = WavSource(speak("turn off the desk fan", tmp_path / "f.wav", "en-us+f3", 170)).read(10 ** 7)
-    by_pitch = PocketSphinxRecognizer(model.sentences, warps=(0.9, 1.0, 1.1, 1.3, 1.5), processes=2)
-    fixed = PocketSphinxRecognizer(model.sentences, warps=(1.1, 1.3, 1.5), processes=1, warps_by_pitch=False)
+    by_pitch = sphinx(model.sentences, warps=(0.9, 1.0, 1.1, 1.3, 1.5), processes=2)
+    fixed = sphinx(model.sentences, warps=(1.1, 1.3, 1.5), processes=1, warps_by_pitch=False)
     a, b = by_pitch.recognize(samples), fixed.recognize(samples)
     assert [a.words] + [t.words for t in a.alternatives] == [b.words] + [t.words for t in b.alternatives]
     assert a.text == "turn off the desk fan"
@@ -427,7 +423,7 @@ def test_pitch_chooses_the_warps_decoded_in_the_pool(model, tmp_path):
     assert [[t.words for t in h] for h in a.opinions] == [[t.words for t in h] for h in b.opinions]
     assert len(a.opinions) == 3 and all(h for h in a.opinions)
     # Widened: the two warps the pitch left out (0.9, 1.0) decoded too, all five ranked afresh; only once.
-    every = PocketSphinxRecognizer(model.sentences, warps=(0.9, 1.0, 1.1, 1.3, 1.5), processes=1, warps_by_pitch=False)
+    every = sphinx(model.sentences, warps=(0.9, 1.0, 1.1, 1.3, 1.5), processes=1, warps_by_pitch=False)
     wide, c = by_pitch.widen(), every.recognize(samples)
     assert [wide.words] + [t.words for t in wide.alternatives] == [c.words] + [t.words for t in c.alternatives]
     assert [[t.words for t in h] for h in wide.opinions] == [[t.words for t in h] for h in c.opinions]
@@ -438,29 +434,28 @@ def test_pitch_chooses_the_warps_decoded_in_the_pool(model, tmp_path):
 
 
 def test_user_pronunciations_add_words_and_bad_lines_are_named(tmp_path):
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     sentences = ["turn on the zorblax", "turn off the zorblax", "turn on the light"]
-    plain = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1)
+    plain = sphinx(sentences, warps=(1.0,), processes=1)
     assert "zorblax" not in plain.vocabulary.words and len(plain.vocabulary.skipped) == 2
     words = tmp_path / "words.txt"
     words.write_text("# our gadget\nzorblax Z AO R B L AE K S\n")
-    rec = PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words), accents=True)
+    rec = sphinx(sentences, warps=(1.0,), processes=1, pronunciations=str(words), accents=True)
     assert "zorblax" in rec.vocabulary.words and not rec.vocabulary.skipped
     t = hear(rec, tmp_path, "turn off the zorblax")
     assert t.accepted and t.words == "turn off the zorblax"
     words.write_text("zorblax Z AO R B L AE K S\nzorb Z Q R B\n")
     with pytest.raises(ValueError, match=r"words.txt line 2: unknown phone 'Q'"):
-        PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
+        sphinx(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
     words.write_text("zorblax\n")
     with pytest.raises(ValueError, match=r"words.txt line 1: no phones"):
-        PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
+        sphinx(sentences, warps=(1.0,), processes=1, pronunciations=str(words))
     with pytest.raises(RecognizerError, match="missing.txt"):
-        PocketSphinxRecognizer(sentences, warps=(1.0,), processes=1, pronunciations=str(tmp_path / "missing.txt"))
+        sphinx(sentences, warps=(1.0,), processes=1, pronunciations=str(tmp_path / "missing.txt"))
 
 
 def test_british_pronunciations_are_added():
-    from safu.device.asr_pocketsphinx import (extra_pronunciations, parse_pronunciations, with_non_rhotic_endings,
-                                              with_pronunciations)
+    from safu.device.pronunciations import (extra_pronunciations, parse_pronunciations, with_non_rhotic_endings,
+                                            with_pronunciations)
     dictionary = {"garage": ["garage G ER AA ZH", "garage(2) G ER AA JH"], "light": ["light L AY T"]}
     phones = {"G", "ER", "AA", "ZH", "JH", "AE", "R", "IH", "L", "AY", "T", "Z", "S", "K", "B", "TH", "UW", "M",
               "HH", "F", "P", "AH", "OW", "AO", "CH"}
@@ -480,10 +475,9 @@ def test_an_utterance_is_heard_the_same_whatever_came_before(model, tmp_path):
     """A PocketSphinx decoder's feature front end carries state from one utterance to the next, so this
     recording was heard as two different things before and after three others (measured with the front
     end kept); the recogniser rebuilds it per utterance."""
-    from safu.device.asr_pocketsphinx import PocketSphinxRecognizer
     first = WavSource(speak("send an email to my boss", tmp_path / "a.wav", "en-us+f3", 170)).read(10 ** 7)
     other = WavSource(speak("turn on the desk fan", tmp_path / "b.wav", "en-gb", 140)).read(10 ** 7)
-    rec = PocketSphinxRecognizer(model.sentences, values=slot_values(model), warps=(1.3,), processes=1)
+    rec = sphinx(model.sentences, values=slot_values(model), warps=(1.3,), processes=1)
 
     def heard():
         t = rec.recognize(first)

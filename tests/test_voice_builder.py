@@ -27,7 +27,8 @@ def bench():
 
 
 def test_recogniser_is_restricted_to_the_model_with_the_listen_defaults(model):
-    from safu.device.asr_pocketsphinx import MIN_AGREEING, WARPS
+    from safu.device.asr_pocketsphinx import MIN_AGREEING
+    from safu.device.warps import WARPS
     from safu.device.voice_builder import build_recognizer
 
     rec = build_recognizer(model, processes=1)
@@ -90,20 +91,20 @@ def test_a_rejected_hypothesis_is_tried_without_a_final_word_that_cannot_follow(
 
     rec = build_recognizer(model, warps=[1.0], processes=1)
     try:
-        assert rec.trim_final_word is False  # off unless asked for
-        rec.trim_final_word = True
+        assert rec.checks.trim_final_word is False  # off unless asked for
+        rec.checks.trim_final_word = True
         command = "turn on the kitchen lights"
-        assert rec._transcript(command).accepted
-        noise_word = next(w for w in sorted(rec.garbage) if ("lights", w) not in rec.bigrams)
+        assert rec.checks.transcript(command).accepted
+        noise_word = next(w for w in sorted(rec.checks.garbage) if ("lights", w) not in rec.checks.bigrams)
         heard = rec._ranked({0: [(f"{command} {noise_word}", 0.0)]}, float("inf"))
         assert not heard.accepted
         assert [(t.words, t.accepted) for t in heard.alternatives] == [(command, True)]
         assert heard.alternatives[0].reason == f"last word left out ({noise_word})"
         # a last word that could carry the command on ("... lights in") is a sign of more speech: kept
-        follower = next(w for a, w in sorted(rec.bigrams) if a == "lights" and w
-                        and not rec._transcript(f"{command} {w}").accepted)
+        follower = next(w for a, w in sorted(rec.checks.bigrams) if a == "lights" and w
+                        and not rec.checks.transcript(f"{command} {w}").accepted)
         assert rec._ranked({0: [(f"{command} {follower}", 0.0)]}, float("inf")).alternatives == []
-        rec.trim_final_word = False
+        rec.checks.trim_final_word = False
         assert rec._ranked({0: [(f"{command} {noise_word}", 0.0)]}, float("inf")).alternatives == []
     finally:
         rec.close()
