@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from rapidfuzz.distance import OSA  # C++ edit distance: the pure-Python one took a third of SNIPS training
 
 from safu.models.tokenizer import is_number
 
@@ -83,23 +84,8 @@ def _trigrams(word: str) -> set[str]:
 
 
 def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Optimal string alignment distance (a swap of neighbours counts 1); > limit once it is certain."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                v = min(v, prev2[j - 2] + 1)
-            cur[j] = v
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
+    """Optimal string alignment distance (a swap of neighbours counts 1); limit + 1 once it is more."""
+    return int(OSA.distance(a, b, score_cutoff=limit))
 
 
 class GeneralVectors:
