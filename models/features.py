@@ -2,7 +2,11 @@
 
 The per-utterance definition is docs/intent_model.md; models/reference.py computes it one utterance
 at a time in float32 and tests check the two agree. Here everything is vectorised over a padded
-batch so one pass over 13k SNIPS sentences takes well under a second.
+batch. Training memory grows with tokens only through small (tokens x K) arrays: pooled token rows
+are kept as sparse (sentences x vocabulary) weights (f = A @ R, never an (M, D) array for all
+sentences), and the per-position arithmetic runs over blocks of sentences (`row_blocks`). The small
+products with the attention matrices (`position_mix`) are plain sums in a fixed order, so a result
+does not depend on how the sentences are cut into blocks.
 """
 from __future__ import annotations
 
@@ -63,8 +67,27 @@ class Batch:
         mask = np.arange(Lmax)[None, :] < L[:, None]
         return cls(S, mask, L)
 
+    @classmethod
+    def from_flat(cls, ids: np.ndarray, lengths: np.ndarray) -> "Batch":
+        """The same batch as from_ids, from the ids of all sentences one after another and their lengths."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        L = lengths + 2
+        Lmax = int(L.max()) if len(L) else 2
+        pos = np.arange(Lmax)[None, :]
+        S = np.full((len(L), Lmax), PAD, dtype=np.int64)
+        S[:, 0] = SOD
+        S[(pos >= 1) & (pos <= lengths[:, None])] = ids   # row-major: sentence after sentence
+        S[np.arange(len(L)), lengths + 1] = EOD
+        return cls(S, pos < L[:, None], L)
+
     def __len__(self) -> int:
         return len(self.L)
+
+    def rows(self, sl: slice) -> "Batch":
+        """Sentences sl (a contiguous range) as views, cut to their longest row."""
+        L = self.L[sl]
+        Lmax = int(L.max()) if len(L) else 2
+        return Batch(self.S[sl, :Lmax], self.mask[sl, :Lmax], L)
 
     def take(self, rows) -> "Batch":
         L = self.L[rows]
@@ -88,19 +111,46 @@ class Batch:
         return rows, pos, win
 
 
-def pooled_rows(batch: Batch, R: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """sum_k weights[m, k] R[S[m, k]] over the valid positions, (M, D), as a sparse (M, N) x (N, D)
-    product: memory grows with the sentences and the vocabulary, not with tokens x D."""
+def row_blocks(batch: Batch, tokens: int):
+    """Yields slices of consecutive sentences holding about `tokens` positions each (at least one
+    sentence): the unit of the blockwise training arithmetic."""
+    ends = np.cumsum(batch.L)
+    start = 0
+    while start < len(batch):
+        before = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, before + tokens, side="right")))
+        yield slice(start, min(stop, len(batch)))
+        start = stop
+
+
+def position_mix(Q: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Q @ W for a small W (K, K') as K scaled-row sums in a fixed order: a row's result does not
+    depend on the other rows (BLAS kernels differ at block edges, which would make a blockwise fit
+    depend on the block size)."""
+    out = Q[:, 0, None] * W[0]
+    for k in range(1, Q.shape[1]):
+        out += Q[:, k, None] * W[k]
+    return out
+
+
+def pooled_weights(batch: Batch, weights: np.ndarray, vocab_size: int):
+    """A (M, N) sparse: A[m, t] = sum of weights[m, k] over the valid positions k with S[m, k] = t,
+    so that A @ R = sum_k weights[m, k] R[S[m, k]]: pooled token rows whose memory grows with the
+    tokens, not with tokens x D (or sentences x D)."""
     import scipy.sparse as sparse
 
     rows, cols = np.nonzero(batch.mask)
-    A = sparse.csr_matrix((weights[rows, cols], (rows, batch.S[rows, cols])), shape=(len(batch), R.shape[0]))
-    return np.asarray(A @ R)
+    return sparse.csr_matrix((weights[rows, cols], (rows, batch.S[rows, cols])), shape=(len(batch), vocab_size))
+
+
+def row_weights(batch: Batch, vocab_size: int):
+    """A_row (M, N): f_row = A_row @ R, the mean token row (also f_bow: the same 1/L weights)."""
+    return pooled_weights(batch, np.broadcast_to(1.0 / batch.L[:, None], batch.S.shape), vocab_size)
 
 
 def row_features(batch: Batch, R: np.ndarray) -> np.ndarray:
     """f_row (M, D): mean token row over the L valid positions."""
-    return pooled_rows(batch, R, np.broadcast_to(1.0 / batch.L[:, None], batch.S.shape))
+    return np.asarray(row_weights(batch, R.shape[0]) @ R)
 
 
 def intent_comparisons(batch: Batch, R: np.ndarray) -> np.ndarray:
@@ -110,13 +160,21 @@ def intent_comparisons(batch: Batch, R: np.ndarray) -> np.ndarray:
     return q_type[batch.S] * batch.mask
 
 
-def intent_attention(batch: Batch, R: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (f_att (M, D), a (M, Lmax), Q (M, Lmax)) of the intent SAFU (head = position 0)."""
-    Q = intent_comparisons(batch, R)
-    Lmax = batch.S.shape[1]
-    a = -log_softmax(Q @ W[:Lmax, :Lmax], batch.mask)
-    f = pooled_rows(batch, R, a / a.sum(axis=1, keepdims=True))
-    return f, a, Q
+def intent_attention_weights(batch: Batch, R: np.ndarray, W: np.ndarray, block_tokens: int) -> np.ndarray:
+    """a / sum_k a_k (M, Lmax) of the intent SAFU (head = position 0), zero at padding; computed over
+    blocks of sentences so the temporaries stay small."""
+    out = np.zeros(batch.S.shape)
+    for sl in row_blocks(batch, block_tokens):
+        sub = batch.rows(sl)
+        Lb = sub.S.shape[1]
+        a = -log_softmax(position_mix(intent_comparisons(sub, R), W[:Lb, :Lb]), sub.mask)
+        out[sl, :Lb] = a / a.sum(axis=1, keepdims=True)
+    return out
+
+
+def intent_attention(batch: Batch, R: np.ndarray, W: np.ndarray, block_tokens: int = 1 << 16):
+    """A_att (M, N) sparse: f_att = A_att @ R, the attention-pooled row."""
+    return pooled_weights(batch, intent_attention_weights(batch, R, W, block_tokens), R.shape[0])
 
 
 def intent_internal_targets(batch: Batch, R: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -127,9 +185,20 @@ def intent_internal_targets(batch: Batch, R: np.ndarray, G: np.ndarray) -> np.nd
     return V
 
 
-def slot_safu(win: np.ndarray, R: np.ndarray, W: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (h (T, K*D) cat features, a (T, K), X (T, K, D)) of the slot SAFU over windows."""
-    X = R[win]
-    Q = np.matmul(X, X[:, radius, :, None])[:, :, 0]
-    a = -log_softmax(Q @ W)
-    return (a[:, :, None] * X).reshape(len(win), -1), a, X
+def token_index(batch: Batch, rows: np.ndarray) -> np.ndarray:
+    """Indices, in slot_windows order (real tokens row by row), of the real tokens of `rows` (sorted)."""
+    n = batch.L - 2
+    first = np.concatenate([[0], np.cumsum(n)[:-1]])
+    counts = n[rows]
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(first[rows], counts) + offsets
+
+
+def slot_comparisons(win: np.ndarray, R: np.ndarray, radius: int, chunk: int = 4096) -> np.ndarray:
+    """Q (T, K) of the slot SAFU: R[w_k] . R[w_r] for each window, in chunks of windows (the
+    (chunk, K, D) gather is the only tokens x D array, and it is bounded)."""
+    Q = np.empty(win.shape)
+    for start in range(0, len(win), chunk):
+        X = R[win[start:start + chunk]]
+        Q[start:start + chunk] = np.matmul(X, X[:, radius, :, None])[:, :, 0]
+    return Q

@@ -28,18 +28,37 @@ from safu.models.safu_unit import log_softmax
 
 @dataclass
 class HeadFeatures:
-    """The intent layer's input H for M sentences: sparse [bag of words, bigrams] and dense [f_row, f_att]."""
+    """The intent layer's input H for M sentences, kept sparse: H = [X_bow, X_big, X_bow @ R, A_att @ R].
+
+    `sparse` (M, N + B) holds the bag-of-words and bigram features; f_row = X_bow @ R (the mean row
+    has the bag-of-words weights 1/L) and f_att = A_att @ R, so the dense (M, 2D) block is never
+    formed: memory grows with the tokens, and a product with U costs tokens x C, not M x 2D x C."""
 
     sparse: sparse.csr_matrix   # (M, N + B)
-    dense: np.ndarray           # (M, 2D)
+    att: sparse.csr_matrix      # (M, N) attention weights of each sentence's tokens
+    R: np.ndarray               # (N, D) token rows
+
+    def __len__(self) -> int:
+        return self.sparse.shape[0]
+
+    def sparse_weights(self, U: np.ndarray, R_row: np.ndarray) -> np.ndarray:
+        """U's sparse rows with the mean-row block folded into the bag-of-words rows."""
+        n_sparse, N, D = self.sparse.shape[1], self.R.shape[0], self.R.shape[1]
+        out = U[:n_sparse].copy()
+        out[:N] += R_row @ U[n_sparse:n_sparse + D]
+        return out
 
     def logits(self, U: np.ndarray, b: np.ndarray) -> np.ndarray:
-        n_sparse = self.sparse.shape[1]
-        return self.sparse @ U[:n_sparse] + self.dense @ U[n_sparse:] + b
+        n_sparse, D = self.sparse.shape[1], self.R.shape[1]
+        Z = np.asarray(self.sparse @ self.sparse_weights(U, self.R))
+        Z += self.att @ (self.R @ U[n_sparse + D:])
+        Z += b
+        return Z
 
 
-def head_features(batch, f_row: np.ndarray, f_att: np.ndarray, vocab_size: int, buckets: int) -> HeadFeatures:
-    """H of docs/intent_model.md (steps 1-4) for a feat.Batch, as one sparse and one dense block."""
+def head_features(batch, att, R: np.ndarray, vocab_size: int, buckets: int) -> HeadFeatures:
+    """H of docs/intent_model.md (steps 1-4) for a feat.Batch; `att` (M, N) sparse attention
+    weights (features.intent_attention)."""
     from safu.models.features import bigram_bucket
 
     M = len(batch)
@@ -54,16 +73,30 @@ def head_features(batch, f_row: np.ndarray, f_att: np.ndarray, vocab_size: int, 
         col_ids.append(vocab_size + big[r2, c2])
     H = sparse.csr_matrix((np.concatenate(data), (np.concatenate(row_ids), np.concatenate(col_ids))),
                           shape=(M, vocab_size + buckets))  # duplicates (a word twice) are summed
-    return HeadFeatures(H, np.concatenate([f_row, f_att], axis=1))
+    return HeadFeatures(H, att.tocsr(), R)
+
+
+ROWS_PER_BLOCK = 16384  # softmax and loss over blocks of sentences: (block, C) temporaries
+
+
+def _weighted_log_loss(Z: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+    """-sum_m weights_m log softmax(Z_m)[y_m] / sum weights, over blocks of rows."""
+    total = 0.0
+    for start in range(0, len(y), ROWS_PER_BLOCK):
+        sl = slice(start, start + ROWS_PER_BLOCK)
+        lp = log_softmax(Z[sl])
+        total += float(weights[sl] @ lp[np.arange(len(lp)), y[sl]])
+    return -total / float(weights.sum())
 
 
 def warm_start(H: HeadFeatures, y: np.ndarray, U: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The explicit layer as a starting point: rows centred, one scale chosen on the training log-loss."""
     Uc = U - U.mean(axis=1, keepdims=True)
     Z = H.logits(Uc, np.zeros(U.shape[1]))
+    weights = np.asarray(weights, dtype=np.float64)
     best = None
     for scale in (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
-        loss = -float((weights * log_softmax(scale * Z)[np.arange(len(y)), y]).sum() / weights.sum())
+        loss = _weighted_log_loss(scale * Z, y, weights)
         if best is None or loss < best[0]:
             best = (loss, scale)
     return best[1] * Uc, np.zeros(U.shape[1])
@@ -84,22 +117,35 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
     w = np.ones(M) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
     X, XT = H.sparse, H.sparse.T.tocsr()
-    n_sparse = X.shape[1]
+    A, AT = H.att, H.att.T.tocsr()
+    n_sparse, D = X.shape[1], H.R.shape[1]
     shape = U0.shape
-    ds = np.ones(H.dense.shape[1]) if dense_scale is None else np.asarray(dense_scale, dtype=np.float64)
-    Xd = H.dense * ds
+    ds = np.ones(2 * D) if dense_scale is None else np.asarray(dense_scale, dtype=np.float64)
+    R_row, R_att = H.R * ds[:D], H.R * ds[D:]   # the dense columns fitted times ds
     U0 = U0.copy()
     U0[n_sparse:] /= ds[:, None]
+    rows = np.arange(M)
 
     def objective(theta):
         U, b = theta[:-C].reshape(shape), theta[-C:]
-        Z = X @ U[:n_sparse] + Xd @ U[n_sparse:] + b
-        lp = log_softmax(Z)
-        loss = -float(w @ lp[np.arange(M), y]) + 0.5 * l2 * float((U * U).sum())
-        G = np.exp(lp)
-        G[np.arange(M), y] -= 1.0
-        G *= w[:, None]
-        gU = np.concatenate([XT @ G, Xd.T @ G]) + l2 * U
+        Z = np.asarray(X @ H.sparse_weights(U, R_row))
+        Z += A @ (R_att @ U[n_sparse + D:])
+        Z += b
+        loss = 0.5 * l2 * float((U * U).sum())
+        for start in range(0, M, ROWS_PER_BLOCK):   # Z becomes dLoss/dZ block by block, in place
+            Zb = Z[start:start + ROWS_PER_BLOCK]
+            r, yb = rows[:len(Zb)], y[start:start + ROWS_PER_BLOCK]
+            lp = log_softmax(Zb)
+            wb = w[start:start + ROWS_PER_BLOCK]
+            loss -= float(wb @ lp[r, yb])
+            np.exp(lp, out=Zb)
+            Zb[r, yb] -= 1.0
+            Zb *= wb[:, None]
+        G = Z
+        g_sparse = np.asarray(XT @ G)
+        g_row = R_row.T @ g_sparse[:H.R.shape[0]]
+        g_att = R_att.T @ np.asarray(AT @ G)
+        gU = np.concatenate([g_sparse, g_row, g_att]) + l2 * U
         return loss, np.concatenate([gU.ravel(), G.sum(axis=0)])
 
     def unscale(theta):

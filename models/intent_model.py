@@ -94,11 +94,59 @@ class IntentConfig:
 
 @dataclass
 class Prepared:
-    """Examples turned into ids and BIO labels."""
+    """Examples turned into flat token ids and BIO labels (one pass, counted as it goes: no token
+    lists are kept, so the memory is 16 bytes per token plus what grows with the vocabulary)."""
 
-    ids: list[np.ndarray]
-    intents: np.ndarray           # (M,) class index
-    slot_labels: list[np.ndarray]  # per example (n,) label index
+    vocab: Vocabulary
+    ids: np.ndarray          # (sum n,) token ids, sentence after sentence (each cut to max_tokens)
+    lengths: np.ndarray      # (M,) n of each sentence
+    labels: np.ndarray       # (sum n,) BIO label index of each token
+    synonyms: list[str]      # "slot\tsurface\tvalue" entries
+    slot_values: list[str]   # models/slot_values.slot_value_entries of the examples
+
+    def label_sequences(self):
+        ends = np.cumsum(self.lengths)
+        return (self.labels[e - n:e] for e, n in zip(ends, self.lengths))
+
+
+def prepare(examples, label_index: dict, cut: int) -> Prepared:
+    """Tokenises every example once. The vocabulary comes from the commands only: words seen only
+    in the out-of-scope sentences map to <unk>, as unseen words do at prediction time, so "<none>"
+    learns what unknown speech looks like and the tables do not grow by the size of the
+    out-of-scope list. Raises ValueError when no sentence has a token."""
+    from array import array
+
+    word_ids: dict[str, int] = {}          # token text -> provisional id (first seen first)
+    counts: Counter = Counter()            # token text -> occurrences in the commands
+    ids, labels = array("q"), array("q")
+    lengths = np.zeros(len(examples), dtype=np.int64)
+    synonyms: dict = {}
+    values: set = set()
+    for i, ex in enumerate(examples):
+        toks = tokenize(ex.text)
+        if ex.intent != NONE_INTENT:
+            counts.update(t.text for t in toks)
+        kept = toks[:cut]
+        ids.extend(word_ids.setdefault(t.text, len(word_ids)) for t in kept)
+        lengths[i] = len(kept)
+        labels.extend(bio_labels(kept, ex.slots, label_index).tolist())
+        for s in ex.slots:
+            if s.start < 0 or s.end <= s.start:
+                continue
+            surface = " ".join(t.text for t in toks if t.start < s.end and t.end > s.start)
+            if surface and s.value and s.value != ex.text[s.start:s.end]:
+                synonyms.setdefault((s.name, surface), Counter())[s.value] += 1
+        if ex.slots:
+            values.update(slot_value_entries([ex], [toks]))
+    if not lengths.any():
+        raise ValueError("every training sentence is empty after tokenisation")
+    vocab = Vocabulary(vocab_from_counts(counts))
+    final = np.array([vocab.lookup(w) for w in word_ids], dtype=np.int64)  # provisional -> vocabulary id
+    return Prepared(vocab=vocab, ids=final[np.frombuffer(ids, dtype=np.int64)], lengths=lengths,
+                    labels=np.frombuffer(labels, dtype=np.int64).copy(),
+                    synonyms=[f"{name}\t{surface}\t{cnt.most_common(1)[0][0]}"
+                              for (name, surface), cnt in sorted(synonyms.items())],
+                    slot_values=sorted(values))
 
 
 @dataclass
@@ -149,6 +197,8 @@ class TrainedIntentModel:
 
 
 STORED_SENTENCES = 10000  # training sentences kept in the model file (speech recognisers build on them)
+BLOCK_TOKENS = 1 << 15     # token positions per block of the blockwise training passes: bounds the
+                           # (tokens x labels) and (tokens x D) temporaries, whatever the data size
 
 
 def stored_sentences(examples, cap: int, rng) -> list[str]:
@@ -208,8 +258,12 @@ def general_block(tokens: list[str], dims: int) -> np.ndarray:
 
 
 def build_vocab(token_lists: list[list[str]]) -> list[str]:
-    counts = Counter(t for toks in token_lists for t in toks if not is_number(t))
-    words = sorted((w for w in counts if w not in SPECIALS), key=lambda w: (-counts[w], w))
+    return vocab_from_counts(Counter(t for toks in token_lists for t in toks))
+
+
+def vocab_from_counts(counts: Counter) -> list[str]:
+    """SPECIALS, then the words by falling count (ties alphabetical); numbers are left out (<num>)."""
+    words = sorted((w for w in counts if w not in SPECIALS and not is_number(w)), key=lambda w: (-counts[w], w))
     return SPECIALS + words
 
 
@@ -254,54 +308,75 @@ class _Fitter:
     # -- 2. slot tagger --------------------------------------------------------------------------
     # Every quantity below is a lookup into per-type tables: the window rows are static type rows,
     # so F = H^T Y for the cat features is R^T A_k with A_k (N, S) the attention mass of each
-    # (type, label) pair at window slot k. One pass is O(T*K) instead of O(T*K*D).
+    # (type, label) pair at window slot k. One pass is O(T*K) instead of O(T*K*D). The passes run
+    # over blocks of sentences: only (tokens x K) arrays are kept for all tokens, the (tokens x S)
+    # logits of the internal targets exist for one block at a time.
     def slot_fit(self, batch: feat.Batch, labels: np.ndarray) -> None:
         c, R = self.c, self.R
         r, K, D, S = c.slot_radius, 2 * c.slot_radius + 1, R.shape[1], self.S
-        rows, _, win = batch.slot_windows(r)
-        centre = win[:, r]
-        Q = np.empty(win.shape)
-        for sl in _chunks(len(win), 50000):
-            X = R[win[sl]]
-            Q[sl] = np.matmul(X, X[:, r, :, None])[:, :, 0]
+        blocks, T = [], 0
+        for sl in feat.row_blocks(batch, BLOCK_TOKENS):
+            _, _, win = batch.rows(sl).slot_windows(r)
+            blocks.append((win.astype(np.int32), feat.slot_comparisons(win, R, r), labels[T:T + len(win)]))
+            T += len(win)
         W = np.zeros((K, K))
         for round_ in range(c.tuning_rounds + 1):
-            a = -log_softmax(Q @ W)                                    # (T, K)
-            F_raw = self._slot_F(win, labels, a)
-            K_norm = float(a.sum(axis=1).mean()) + 1.0
+            F_raw, a_total = 0.0, 0.0
+            for win, Q, lab in blocks:
+                a = -log_softmax(feat.position_mix(Q, W))                  # (T_b, K)
+                F_raw = F_raw + self._slot_F(win, lab, a)
+                a_total += float(a.sum())
+            K_norm = a_total / max(T, 1) + 1.0
             U = explicit_fit(F_raw + c.slot_smoothing, K_norm)
             if round_ == c.tuning_rounds:
                 break
             RU = [R @ U[k * D:(k + 1) * D] for k in range(K)]          # K x (N, S)
-            logits = U[K * D + centre].copy()
-            for k in range(K):
-                logits += a[:, k, None] * RU[k][win[:, k]]
-            P = softmax(logits)
             cc = 2.0 * (1.0 + 1.0 / K) * np.log(max(S, 2))
-            V = np.empty_like(Q)
-            for k in range(K):
-                rr = RU[k][win[:, k]]                                  # (T, S)
-                V[:, k] = rr[np.arange(len(win)), labels] - (P * rr).sum(axis=1) + cc
-            W = fit_W(Q, V)
+            F_W = np.zeros((K, K))
+            for win, Q, lab in blocks:
+                a = -log_softmax(feat.position_mix(Q, W))
+                logits = U[K * D + win[:, r]]
+                for k in range(K):
+                    logits += a[:, k, None] * RU[k][win[:, k]]
+                P = softmax(logits)
+                V = np.empty_like(Q)
+                for k in range(K):
+                    rr = RU[k][win[:, k]]                              # (T_b, S)
+                    V[:, k] = rr[np.arange(len(win)), lab] - (P * rr).sum(axis=1) + cc
+                F_W += Q.T @ np.maximum(V, 0.0)
+            W = fit_W(np.eye(K), F_W)   # fit_W of the summed counts F = Q^T max(V, 0) (Q = I gives F back)
         self.slot_W, self.slot_U, self.slot_b = W, U, np.zeros(S)
-        self.slot_state = {"rows": rows, "win": win, "labels": labels, "a": a, "F_raw": F_raw, "K": K_norm}
+        self.slot_state = {"batch": batch, "labels": labels, "F_raw": F_raw, "K": K_norm}
+
+    def slot_windows(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(windows (T, K), attention a (T, K) with the fitted slot_W, labels (T,)) of the real tokens
+        of the slot batch's sentences `rows` (sorted; every sentence when None), as in slot_fit."""
+        st, r = self.slot_state, self.c.slot_radius
+        batch = st["batch"] if rows is None else st["batch"].take(rows)
+        labels = st["labels"] if rows is None else st["labels"][feat.token_index(st["batch"], rows)]
+        _, _, win = batch.slot_windows(r)
+        a = -log_softmax(feat.position_mix(feat.slot_comparisons(win, self.R, r), self.slot_W))
+        return win, a, labels
 
     def _slot_F(self, win: np.ndarray, labels: np.ndarray, a: np.ndarray) -> np.ndarray:
         """Raw F = H^T Y of the slot features: cat blocks via per-type attention mass, then word identity."""
         r, K, N, S = self.c.slot_radius, win.shape[1], self.R.shape[0], self.S
         blocks = []
         for k in range(K):
-            A = np.bincount(win[:, k] * S + labels, weights=a[:, k], minlength=N * S).reshape(N, S)
+            A = np.bincount(win[:, k].astype(np.int64) * S + labels, weights=a[:, k], minlength=N * S).reshape(N, S)
             blocks.append(self.R.T @ A)                                # (D, S)
-        F_word = np.bincount(win[:, r] * S + labels, minlength=N * S).reshape(N, S).astype(np.float64)
+        F_word = np.bincount(win[:, r].astype(np.int64) * S + labels, minlength=N * S).reshape(N, S).astype(np.float64)
         return np.concatenate(blocks + [F_word])
 
-    def slot_logit_parts(self, U: np.ndarray, win: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(cat-feature logits, word-identity logits) for windows, both (T, S)."""
+    def slot_logit_parts(self, U: np.ndarray, win: np.ndarray, a: np.ndarray,
+                         RU: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(cat-feature logits, word-identity logits) for windows, both (T, S); RU: the K tables
+        R @ U_k when already computed."""
         K, D = win.shape[1], self.R.shape[1]
+        RU = RU if RU is not None else [self.R @ U[k * D:(k + 1) * D] for k in range(K)]
         cat = np.zeros((len(win), self.S))
         for k in range(K):
-            cat += a[:, k, None] * (self.R @ U[k * D:(k + 1) * D])[win[:, k]]
+            cat += a[:, k, None] * RU[k][win[:, k]]
         return cat, U[K * D + win[:, self.c.slot_radius]]
 
     def slot_calibrate(self, hold_rows: np.ndarray) -> float:
@@ -312,26 +387,34 @@ class _Fitter:
         held-out tokens subtracted), restores the balance. Folded into slot_U; returns the weight.
         """
         st = self.slot_state
-        held = np.isin(st["rows"], hold_rows)
-        if not held.any():
+        win, a, y = self.slot_windows(np.sort(np.asarray(hold_rows, dtype=np.int64)))
+        if not len(win):
             return 1.0
-        F_hold = self._slot_F(st["win"][held], st["labels"][held], st["a"][held])
+        F_hold = self._slot_F(win, y, a)
         U_cal = explicit_fit(np.maximum(st["F_raw"] - F_hold, 0.0) + self.c.slot_smoothing, st["K"])
-        cat, word = self.slot_logit_parts(U_cal, st["win"][held], st["a"][held])
-        y = st["labels"][held]
-        best = max((float(np.mean(np.argmax(lam * cat + word, axis=1) == y)), -abs(np.log(lam)), lam)
-                   for lam in (0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0))
+        D, K = self.R.shape[1], win.shape[1]
+        RU = [self.R @ U_cal[k * D:(k + 1) * D] for k in range(K)]
+        lams = (0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0)
+        correct = np.zeros(len(lams), dtype=np.int64)
+        for start in range(0, len(win), BLOCK_TOKENS):
+            sl = slice(start, start + BLOCK_TOKENS)
+            cat, word = self.slot_logit_parts(U_cal, win[sl], a[sl], RU)
+            for i, lam in enumerate(lams):
+                correct[i] += int(np.count_nonzero(np.argmax(lam * cat + word, axis=1) == y[sl]))
+        best = max((float(correct[i] / len(win)), -abs(np.log(lam)), lam) for i, lam in enumerate(lams))
         lam = best[2]
-        D, K = self.R.shape[1], st["win"].shape[1]
         self.slot_U = self.slot_U.copy()
         self.slot_U[:K * D] *= lam
         return lam
 
     # -- 3. intent head --------------------------------------------------------------------------
+    # The pooled rows are kept as sparse (sentences x vocabulary) weights: f_row = A_row @ R,
+    # f_att = A_att @ R (features.pooled_weights), so products with them cost tokens x C and no
+    # (sentences x D) array is formed for all sentences.
     def intent_features(self, batch: feat.Batch, W: np.ndarray) -> dict:
-        f_row = feat.row_features(batch, self.R)
-        f_att, _, Q = feat.intent_attention(batch, self.R, W)
-        return {"batch": batch, "f_row": f_row, "f_att": f_att, "Q": Q}
+        N = len(self.vocab)
+        return {"batch": batch, "A_row": feat.row_weights(batch, N),
+                "A_att": feat.intent_attention(batch, self.R, W, BLOCK_TOKENS)}
 
     def class_weights(self, y: np.ndarray) -> np.ndarray:
         """Per-example weights giving every intent the same total mass: the explicit layer's
@@ -342,6 +425,8 @@ class _Fitter:
 
     def intent_F(self, fx: dict, y: np.ndarray) -> np.ndarray:
         """F = H^T Y for the intent features, accumulated sparsely for the bag-of-words blocks."""
+        import scipy.sparse as sparse
+
         c, N, B, C = self.c, len(self.vocab), self.c.bigram_buckets, self.C
         batch = fx["batch"]
         w = self.class_weights(y) if self.c.balance_intents else np.ones(len(batch))
@@ -359,22 +444,26 @@ class _Fitter:
             F_big = np.zeros((B, C))
             np.add.at(F_big, (big[r2, c2], y[r2]), (w / (batch.L - 1))[r2])
             parts.append(F_big)
-        Y = np.eye(C)[y] * w[:, None]
-        parts += [fx["f_row"].T @ Y, fx["f_att"].T @ Y]
+        Y = sparse.csr_matrix((w, (np.arange(len(y)), y)), shape=(len(y), C))   # weighted one-hot
+        parts += [self.R.T @ (fx["A_row"].T @ Y).toarray(), self.R.T @ (fx["A_att"].T @ Y).toarray()]
         return np.concatenate(parts)
+
+    def _bigram_logits(self, batch: feat.Batch, U_big: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(batch), U_big.shape[1]))
+        for sl in _chunks(len(batch), 4096):
+            S, mask, L = batch.S[sl], batch.mask[sl], batch.L[sl]
+            big = feat.bigram_bucket(S[:, :-1], S[:, 1:], len(U_big))
+            out[sl] = (U_big[big] * mask[:, 1:, None]).sum(axis=1) / (L - 1)[:, None]
+        return out
 
     def intent_logits(self, fx: dict, U: np.ndarray, b: np.ndarray) -> np.ndarray:
         N, B, D = len(self.vocab), self.c.bigram_buckets, self.R.shape[1]
-        batch = fx["batch"]
         U_bow, U_big, U_row, U_att = np.split(U, [N, N + B, N + B + D])
-        out = np.zeros((len(batch), U.shape[1]))
-        for sl in _chunks(len(batch), 4096):
-            S, mask, L = batch.S[sl], batch.mask[sl], batch.L[sl]
-            out[sl] = (U_bow[S] * mask[:, :, None]).sum(axis=1) / L[:, None]
-            if B:
-                big = feat.bigram_bucket(S[:, :-1], S[:, 1:], B)
-                out[sl] += (U_big[big] * mask[:, 1:, None]).sum(axis=1) / (L - 1)[:, None]
-        return out + fx["f_row"] @ U_row + fx["f_att"] @ U_att + b
+        out = np.asarray(fx["A_row"] @ (U_bow + self.R @ U_row))   # f_bow and f_row share the 1/L weights
+        if B:
+            out += self._bigram_logits(fx["batch"], U_big)
+        out += fx["A_att"] @ (self.R @ U_att)
+        return out + b
 
     def intent_fit(self, batch: feat.Batch, y: np.ndarray) -> None:
         self.y_all = y
@@ -391,12 +480,16 @@ class _Fitter:
             P = softmax(self.intent_logits(fx, U, np.zeros(C)))
             U_att = U[N + B + D:]
             cc = 2.0 * (1.0 + 1.0 / K_i) * np.log(max(C, 2))
-            G = U_att[:, y].T - P @ U_att.T                      # (M, D)
-            V = feat.intent_internal_targets(batch, self.R, G + cc)  # masked positions get no target
             Lmax = batch.S.shape[1]
-            W_part = fit_W(fx["Q"], V)
+            F_W = np.zeros((Lmax, Lmax))   # Q^T max(V, 0), summed over blocks of sentences
+            for sl in feat.row_blocks(batch, BLOCK_TOKENS):
+                sub = batch.rows(sl)
+                G = U_att[:, y[sl]].T - P[sl] @ U_att.T                      # (m, D)
+                V = feat.intent_internal_targets(sub, self.R, G + cc)  # masked positions get no target
+                Lb = sub.S.shape[1]
+                F_W[:Lb, :Lb] += feat.intent_comparisons(sub, self.R).T @ np.maximum(V, 0.0)
             W = np.zeros((K_i, K_i))
-            W[:Lmax, :Lmax] = W_part
+            W[:Lmax, :Lmax] = fit_W(np.eye(Lmax), F_W)   # Q = I: fit_W of the summed counts
         self.intent_W, self.intent_U, self.intent_b = W, U, np.zeros(C)
 
     def intent_block_logits(self, fx: dict, U: np.ndarray) -> list[np.ndarray]:
@@ -404,15 +497,9 @@ class _Fitter:
         N, B, D = len(self.vocab), self.c.bigram_buckets, self.R.shape[1]
         U_bow, U_big, U_row, U_att = np.split(U, [N, N + B, N + B + D])
         batch = fx["batch"]
-        bow = np.zeros((len(batch), U.shape[1]))
-        big = np.zeros_like(bow)
-        for sl in _chunks(len(batch), 4096):
-            S, mask, L = batch.S[sl], batch.mask[sl], batch.L[sl]
-            bow[sl] = (U_bow[S] * mask[:, :, None]).sum(axis=1) / L[:, None]
-            if B:
-                ids = feat.bigram_bucket(S[:, :-1], S[:, 1:], B)
-                big[sl] = (U_big[ids] * mask[:, 1:, None]).sum(axis=1) / (L - 1)[:, None]
-        return [bow, big, fx["f_row"] @ U_row, fx["f_att"] @ U_att]
+        bow = np.asarray(fx["A_row"] @ U_bow)
+        big = self._bigram_logits(batch, U_big) if B else np.zeros_like(bow)
+        return [bow, big, np.asarray(fx["A_row"] @ (self.R @ U_row)), np.asarray(fx["A_att"] @ (self.R @ U_att))]
 
     def intent_block_weights(self, fx_hold: dict, y_hold: np.ndarray, U: np.ndarray) -> np.ndarray:
         """Weights of the four feature blocks, by coordinate search on held-out log-loss.
@@ -447,8 +534,8 @@ class _Fitter:
 
     # -- 4. the discriminative intent layer ------------------------------------------------------
     def _head_inputs(self, batch: feat.Batch, y: np.ndarray):
-        fx = self.intent_features(batch, self.intent_W)
-        H = head_features(batch, fx["f_row"], fx["f_att"], len(self.vocab), self.c.bigram_buckets)
+        att = feat.intent_attention(batch, self.R, self.intent_W, BLOCK_TOKENS)
+        H = head_features(batch, att, self.R, len(self.vocab), self.c.bigram_buckets)
         w = self.class_weights(y) if self.c.balance_intents else np.ones(len(y))
         return H, w
 
@@ -521,7 +608,7 @@ class _Fitter:
             order = self.rng.permutation(len(batch))
             for sl in _chunks(len(order), 256):
                 idx = order[sl]
-                sub = {"batch": batch.take(idx), "f_row": fx["f_row"][idx], "f_att": fx["f_att"][idx]}
+                sub = {"batch": batch.take(idx), "A_row": fx["A_row"][idx], "A_att": fx["A_att"][idx]}
                 P = softmax(self.intent_logits(sub, U, b))
                 G = (P - np.eye(self.C)[y[idx]]) / len(idx)       # dLoss/dlogits
                 gU = np.zeros_like(U)
@@ -532,8 +619,8 @@ class _Fitter:
                     big, valid = sb.bigrams(B)
                     r2, c2 = np.nonzero(valid)
                     np.add.at(gU, N + big[r2, c2], G[r2] / (sb.L[r2, None] - 1))
-                gU[N + B:N + B + D] = sub["f_row"].T @ G
-                gU[N + B + D:] = sub["f_att"].T @ G
+                gU[N + B:N + B + D] = np.asarray(sub["A_row"] @ self.R).T @ G
+                gU[N + B + D:] = np.asarray(sub["A_att"] @ self.R).T @ G
                 opt.step([gU, G.sum(axis=0)])
             if stopper.update([U, b], self._dev_loss(fx_dev, y_dev, U, b)):
                 break
@@ -543,22 +630,26 @@ class _Fitter:
     def slot_polish(self, hold_rows: np.ndarray, epochs: int, lr: float) -> int:
         """Adam on slot_U/slot_b (window features and word identity), early stopping on the
         held-out examples' tokens; embeddings and W stay frozen. Returns epochs run."""
-        st = self.slot_state
-        K, D = st["win"].shape[1], self.R.shape[1]
-        held = np.isin(st["rows"], hold_rows)
+        batch = self.slot_state["batch"]
+        all_win, all_a, labels = self.slot_windows()
+        K, D = all_win.shape[1], self.R.shape[1]
+        held = np.isin(np.repeat(np.arange(len(batch)), batch.L - 2), hold_rows)
         tr, dv = np.nonzero(~held)[0], np.nonzero(held)[0]
         U, b = self.slot_U.copy(), self.slot_b.copy()
 
         def feats(idx):
-            win = st["win"][idx]
-            return (st["a"][idx][:, :, None] * self.R[win]).reshape(len(idx), -1), win[:, self.c.slot_radius]
+            win = all_win[idx]
+            return (all_a[idx][:, :, None] * self.R[win]).reshape(len(idx), -1), win[:, self.c.slot_radius]
 
         def dev_loss():
             if not len(dv):
                 return 0.0
-            h, centre = feats(dv)
-            lp = log_softmax(h @ U[:K * D] + U[K * D + centre] + b)
-            return -float(lp[np.arange(len(dv)), st["labels"][dv]].mean())
+            total = 0.0
+            for sl in _chunks(len(dv), 4096):   # (chunk, K*D) features at a time
+                h, centre = feats(dv[sl])
+                lp = log_softmax(h @ U[:K * D] + U[K * D + centre] + b)
+                total += float(lp[np.arange(len(h)), labels[dv[sl]]].sum())
+            return -total / len(dv)
 
         opt = Adam([U, b], lr)
         stopper = EarlyStopping([U, b], dev_loss())
@@ -571,7 +662,7 @@ class _Fitter:
                 h, centre = feats(idx)
                 P = softmax(h @ U[:K * D] + U[K * D + centre] + b)
                 G = P
-                G[np.arange(len(idx)), st["labels"][idx]] -= 1.0
+                G[np.arange(len(idx)), labels[idx]] -= 1.0
                 G /= len(idx)
                 gU = np.zeros_like(U)
                 gU[:K * D] = h.T @ G
@@ -625,35 +716,15 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         raise ValueError(f"training needs at least two intents, found only {intents[0]!r}: add examples of "
                          "another intent, or turn on none_class with out-of-scope sentences (an intent "
                          "model with one class cannot tell anything apart)")
-    say("tokenising")
-    tokenised = [tokenize(ex.text) for ex in examples]
-    if not any(tokenised):
-        raise ValueError("every training sentence is empty after tokenisation")
-    # The vocabulary comes from the commands only: words seen only in the out-of-scope sentences map
-    # to <unk>, as unseen words do at prediction time, so "<none>" learns what unknown speech looks
-    # like and the tables do not grow by the size of the out-of-scope list.
-    vocab = Vocabulary(build_vocab([[t.text for t in toks] for ex, toks in zip(examples, tokenised)
-                                    if ex.intent != NONE_INTENT]))
     slot_names = sorted({s.name for ex in examples for s in ex.slots if s.start >= 0 and s.end > s.start})
     slot_labels = ["O"] + [f"{p}-{n}" for n in slot_names for p in ("B", "I")]
     label_index = {lab: i for i, lab in enumerate(slot_labels)}
     intent_index = {name: i for i, name in enumerate(intents)}
-
+    say("tokenising")
     cut = config.max_tokens
-    ids = [np.array([vocab.lookup(t.text) for t in toks[:cut]], dtype=np.int64) for toks in tokenised]
-    labels = [bio_labels(toks[:cut], ex.slots, label_index) for toks, ex in zip(tokenised, examples)]
+    prep = prepare(examples, label_index, cut)
+    vocab = prep.vocab
     y = np.array([intent_index[ex.intent] for ex in examples])
-
-    synonyms = {}
-    for ex, toks in zip(examples, tokenised):
-        for s in ex.slots:
-            if s.start < 0 or s.end <= s.start:
-                continue
-            surface = " ".join(t.text for t in toks if t.start < s.end and t.end > s.start)
-            if surface and s.value and s.value != ex.text[s.start:s.end]:
-                synonyms.setdefault((s.name, surface), Counter())[s.value] += 1
-    synonym_entries = [f"{name}\t{surface}\t{cnt.most_common(1)[0][0]}"
-                       for (name, surface), cnt in sorted(synonyms.items())]
 
     # One fit on all examples. The held-out split calibrates the threshold with a leave-out model:
     # the intent layer is a closed form of counts F = H^T Y, so subtracting the held-out rows' counts
@@ -663,12 +734,12 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     n_hold = int(len(examples) * config.holdout) if len(examples) >= 20 else 0
     hold, train = order[:n_hold], order[n_hold:]
 
-    batch = feat.Batch.from_ids(ids)
+    batch = feat.Batch.from_flat(prep.ids, prep.lengths)
     f = _Fitter(config, vocab, len(intents), len(slot_labels))
     say("bit cipher and co-occurrence vectors")
     f.token_table(batch)
     say("slot SAFU")
-    f.slot_fit(with_rare_as_unknown(batch, len(vocab), seed=config.seed), np.concatenate(labels))  # slot_unknown.py
+    f.slot_fit(with_rare_as_unknown(batch, len(vocab), seed=config.seed), prep.labels)  # slot_unknown.py
     say("intent SAFU")
     f.intent_fit(batch, y)
     polish_epochs_run, threshold, block_w, slot_weight = 0, 0.0, np.ones(4), 1.0
@@ -692,7 +763,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
                                          config.polish_epochs, config.polish_lr)
             say("backprop polish (slots)")
             f.slot_polish_epochs_run = f.slot_polish(hold, config.polish_epochs, config.polish_lr)
-        P_hold = _predict_intents(f, [ids[i] for i in hold])
+        P_hold = _predict_batch(f, batch.take(hold))
         oos_ids = [vocab.encode(s, cut)[0] for s in (out_of_scope or [])]
         P_oos = _predict_intents(f, oos_ids) if oos_ids else np.zeros((0, len(intents)))
         threshold = calibrate_threshold(P_hold, y[hold], P_oos.max(axis=1) if len(P_oos) else np.zeros(0),
@@ -712,7 +783,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
             say("logistic intent layer")
             f.logistic_head_refit(batch, y, config.head_iterations, from_explicit=True)
         say("calibrating the out-of-scope threshold")
-        P_in = _predict_intents(f, ids)
+        P_in = _predict_batch(f, batch)
         P_oos = _predict_intents(f, [vocab.encode(s, cut)[0] for s in out_of_scope])
         threshold = calibrate_threshold(P_in, y, P_oos.max(axis=1), config.min_inscope_recall)
     final = f
@@ -722,12 +793,11 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     # `conversation_command` can never be tagged inside a HassTurnOn command).
     allowed = np.zeros((len(intents), len(slot_labels)), np.float32)
     allowed[:, 0] = 1.0
-    for yi, lab in zip(y, labels):
-        allowed[yi, lab] = 1.0
+    allowed[np.repeat(y, prep.lengths), prep.labels] = 1.0
     K_s = 2 * config.slot_radius + 1
     tensors = {
         "slot_allowed": allowed,
-        "slot_transitions": fit_slot_transitions(labels, slot_labels),  # BIO Viterbi scores
+        "slot_transitions": fit_slot_transitions(prep.label_sequences(), slot_labels),  # BIO Viterbi scores
         "token_table": final.R,
         "slot_W": final.slot_W,
         "slot_U": final.slot_U,
@@ -741,17 +811,20 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     seconds = time.perf_counter() - t0
     return TrainedIntentModel(
         config=config, vocab=vocab.tokens, intents=intents, slot_labels=slot_labels,
-        synonyms=synonym_entries, tensors=tensors, threshold=threshold, sentences=sentences,
+        synonyms=prep.synonyms, tensors=tensors, threshold=threshold, sentences=sentences,
         stats={"examples": len(examples), "seconds": seconds, "data_sha256": data_hash(examples),
                "polish_epochs_run": final.polish_epochs_run, "held_out": int(n_hold),
                "intent_block_weights": block_w.tolist(), "slot_block_weight": slot_weight,
-               "slot_values": slot_value_entries(examples, tokenised)})
+               "slot_values": prep.slot_values})
 
 
 def _predict_intents(f: _Fitter, id_lists: list[np.ndarray]) -> np.ndarray:
     if not id_lists:
         return np.zeros((0, f.C))
-    batch = feat.Batch.from_ids(id_lists)
+    return _predict_batch(f, feat.Batch.from_ids(id_lists))
+
+
+def _predict_batch(f: _Fitter, batch: feat.Batch) -> np.ndarray:
     return softmax(f.intent_logits(f.intent_features(batch, f.intent_W), f.intent_U, f.intent_b))
 
 
