@@ -50,6 +50,8 @@ FOREIGN_SHARE = 0.3          # an answer no tagged slot supports is out of scope
 FOREIGN_WORDS = 2            # words, and at least this many, are in no template ("what is the capital of france")
 SCORE_MARGIN = 12.0          # classes scoring this far below the best answer so far are not tried
 CONTEXT_BONUS = 3.0          # a command heard by a satellite that names no place is about its area
+FREE_NAME_COST = 1.5         # anchor words a free-text run loses per inventory name or slot word it holds
+ANCHOR_WORDS = 3             # a free-text slot is placed by up to this many template words either side of it
 JSON_VERSION = 1
 _WORD = re.compile(r"[\w']+")
 
@@ -103,13 +105,17 @@ class _Names:
         return out
 
 
-def _features(text: str, spans, names: _Names) -> set[str]:
-    """Words outside inventory-name spans (numbers as <num>), <slot> markers for those spans, the
-    named entity's domain/device class and the words of its name."""
+def _features(text: str, spans, names: _Names, free=()) -> set[str]:
+    """Words outside inventory-name and free-text spans (numbers as <num>), <slot> markers for
+    those spans, the named entity's domain/device class and the words of its name. `free`: the
+    names of free-text (wildcard) slots, whose words say nothing about the sentence's class."""
     masked = list(text.lower())
     out = set()
     for name, value, a, b, *_found in spans:
-        if name in INVENTORY_SLOTS:
+        if name in free:
+            masked[a:b] = " " * (b - a)
+            out.add(f"<{name}>")
+        elif name in INVENTORY_SLOTS:
             masked[a:b] = " " * (b - a)
             out.add(f"<{name}>")
             if name == "name":   # its words too: "gas" is an entity and a device class
@@ -136,6 +142,33 @@ def _neighbours(text: str, a: int, b: int) -> tuple[str, str]:
     right = _WORD.findall(text[b:].lower())
     word = lambda ws: "" if not ws else ("<num>" if _number(ws) is not None else ws)  # noqa: E731
     return word(left[-1] if left else ""), word(right[0] if right else "")
+
+
+def _marked_tokens(text: str, spans, free=()) -> list[tuple[int, int, str]]:
+    """(start, end, token) of the words of text: an inventory-name span is one <name>/<area>/
+    <floor> token, a free-text span one <free>, numbers <num>, other words as they are."""
+    out = []
+    marked = [(sp[2], sp[3], f"<{sp[0]}>" if sp[0] in INVENTORY_SLOTS else "<free>") for sp in spans
+              if sp[0] in INVENTORY_SLOTS or sp[0] in free]
+    for m in _WORD.finditer(text.lower()):
+        span = next((x for x in marked if x[0] <= m.start() < x[1]), None)
+        if span is None:
+            out.append((m.start(), m.end(), "<num>" if _number(m.group()) is not None else m.group()))
+        elif not out or out[-1][:2] != span[:2]:
+            out.append(span)
+    return out
+
+
+def _anchor_grams(tokens, a: int, b: int, skip=frozenset()) -> tuple[list[str], list[str]]:
+    """The 1..ANCHOR_WORDS-token contexts left and right of text[a:b] ("<s>"/"</s>" at the
+    ends; trailing skip words such as "please" left out on the right)."""
+    left = ["<s>"] + [t for s, e, t in tokens if e <= a]
+    right = [t for s, e, t in tokens if s >= b]
+    while right and right[-1] in skip:
+        right.pop()
+    right.append("</s>")
+    return ([" ".join(left[-k:]) for k in range(1, min(ANCHOR_WORDS, len(left)) + 1)],
+            [" ".join(right[:k]) for k in range(1, min(ANCHOR_WORDS, len(right)) + 1)])
 
 
 def _slot_lists(grammar, node, seen=frozenset()) -> set[tuple[str, str]]:
@@ -182,7 +215,9 @@ class HomeAssistantAnswers:
         self._gazetteers: dict[str, re.Pattern | None] = {}
         self._words: dict[str, set[str]] = {}
         self._wildcard = set(tables["wildcard"])
-        self._around_all: dict[str, Counter] = {}
+        self._intent_slots: dict[str, set[str]] = {}
+        self._anchors = {k: set(v) for k, v in tables.get("anchors", {}).items()}
+        self._around_all: dict[tuple[str, str], Counter] = {}
         self._surfaces = {k: set(v) for k, v in tables["surfaces"].items()}
 
     # -- fitting -------------------------------------------------------------------------------
@@ -229,7 +264,12 @@ class HomeAssistantAnswers:
         around: dict[str, Counter] = defaultdict(Counter)       # "intent|slot" -> L=word / R=word
         kinds: dict[str, Counter] = defaultdict(Counter)        # "intent|slot" -> number/text/known/unknown
         wildcard: set[str] = set()
+        anchors: dict[str, Counter] = defaultdict(Counter)      # "intent|class|slot" -> L=words / R=words
         rng = random.Random(seed)
+        # slot names that hold a list somewhere in the intent ("state" is a zone only in "is Ada
+        # at {zone:state}") are not free text in the features
+        listed = {(s.intent, slot) for s in templates.sentences for slot, list_name in _slot_lists(s.grammar, s.node)
+                  if not s.grammar.slot_list(list_name).wildcard}
         for s, (requires, _excludes) in zip(templates.sentences, templates.contexts):
             n = s.grammar.count(s.node)
             if n == 0:
@@ -251,7 +291,14 @@ class HomeAssistantAnswers:
                                                      [k for k in context_slots if k not in spanned])
                 classes[s.intent][key] += 1
                 wildcard.update(f"{s.intent}|{key}|{slot}" for slot in free_text & spanned)
-                feats[f"{s.intent}|{key}"].update(_features(text, spans, names))
+                feats[f"{s.intent}|{key}"].update(_features(
+                    text, spans, names, {n for n in free_text if (s.intent, n) not in listed}))
+                tokens = None
+                for name, _value, a, b in spans:
+                    if name in free_text:
+                        tokens = tokens or _marked_tokens(text, [sp for sp in spans if sp[0] != name], free_text)
+                        left, right = _anchor_grams(tokens, a, b)
+                        anchors[f"{s.intent}|{key}|{name}"].update([f"L={g}" for g in left] + [f"R={g}" for g in right])
                 for name, value, a, b in spans:
                     slot = f"{s.intent}|{name}"
                     surface = _norm(text[a:b])
@@ -260,6 +307,8 @@ class HomeAssistantAnswers:
                         values[f"{slot}|{surface}|{key}"][value] += 1
                     left, right = _neighbours(text, a, b)
                     around[slot].update((f"L={left}", f"R={right}"))
+                    if _number(surface) is not None:   # a number's neighbours, apart from words ("half")
+                        around[f"{slot}|#"].update((f"L={left}", f"R={right}"))
                     kinds[slot]["number" if _number(surface) is not None else "text"] += 1
                     if name in INVENTORY_SLOTS:
                         kinds[slot]["known" if _norm(value) in names.canonical[name] else "unknown"] += 1
@@ -277,6 +326,7 @@ class HomeAssistantAnswers:
             "numeric": sorted(k for k, v in kinds.items() if v["number"] >= NUMERIC_SHARE * (v["number"] + v["text"])),
             "inventory_only": sorted(k for k, v in kinds.items() if v.get("known") and not v.get("unknown")),
             "wildcard": sorted(wildcard),
+            "anchors": {k: sorted(v) for k, v in anchors.items()},
             "skip_words": sorted({w for phrase in templates.skip_words for w in _WORD.findall(phrase.lower())}),
         }
         return cls(templates.inventory, tables)
@@ -366,6 +416,12 @@ class HomeAssistantAnswers:
         foreign, words = self._foreign_words(intent, pred.text)
         return words > 0 and foreign == 0
 
+    def _slots_of(self, intent: str) -> set[str]:
+        """Every slot name the intent's templates give words."""
+        if intent not in self._intent_slots:
+            self._intent_slots[intent] = {n for c in self.tables["classes"].get(intent, {}) for n in json.loads(c)[0]}
+        return self._intent_slots[intent]
+
     def _gazetteer(self, slot: str):
         if slot not in self._gazetteers:
             surfaces = sorted(self.tables["surfaces"].get(slot, []), key=len, reverse=True)
@@ -388,16 +444,19 @@ class HomeAssistantAnswers:
 
     def _around_score(self, slot: str, text: str, a: int, b: int) -> float:
         """log P(neighbours | slot) / P(neighbours | any slot of the intent): > 0 where the words
-        around text[a:b] are those the slot has in the templates ("5 minutes" for minutes)."""
+        around text[a:b] are those the slot has in the templates ("5 minutes" for minutes). For a
+        number, the neighbours the slot's numbers have ("half" in "5 and a half minutes" is a
+        seconds value, but "5" before "minutes" is not seconds)."""
         intent = slot.split("|")[0]
-        if intent not in self._around_all:
+        family = "|#" if _number(text[a:b]) is not None and f"{slot}|#" in self.tables["around"] else ""
+        if (intent, family) not in self._around_all:
             total = Counter()
             for k, v in self.tables["around"].items():
-                if k.split("|")[0] == intent:
+                if k.split("|")[0] == intent and k.endswith("|#") == (family == "|#"):
                     total.update(v)
-            self._around_all[intent] = total
+            self._around_all[intent, family] = total
         left, right = _neighbours(text, a, b)
-        mine, every = self.tables["around"].get(slot, {}), self._around_all[intent]
+        mine, every = self.tables["around"].get(slot + family, {}), self._around_all[intent, family]
         n, n_all = sum(mine.values()) / 2, sum(every.values()) / 2
         out = 0.0
         for f in (f"L={left}", f"R={right}"):
@@ -476,7 +535,7 @@ class HomeAssistantAnswers:
                 return spans, sp
         return out, None
 
-    def _realise(self, intent: str, cls: str, text: str, spans: list[list]):
+    def _realise(self, intent: str, cls: str, text: str, spans: list[list], banned=frozenset()):
         """The class's slots with words, from the model's spans, the numbers and the known
         surfaces of the sentence. Returns (spans, slots filled from the words, model spans left
         out, fit of the neighbouring words) or None if a slot cannot be found. Each slot takes the
@@ -491,11 +550,14 @@ class HomeAssistantAnswers:
             slot = f"{intent}|{s}"
             mine = [sp for sp in spans if sp[0] == s]
             if s in INVENTORY_SLOTS:
-                found = [(sp[2], sp[3], sp[1], len(sp) == 4) for sp in mine] or \
-                        [(a, b, v, False) for a, b, v in self.names.find(s, text)]
+                found = [(sp[2], sp[3], sp[1], len(sp) == 4) for sp in mine if (sp[2], sp[3]) not in banned] or \
+                        [(a, b, v, False) for a, b, v in self.names.find(s, text) if (a, b) not in banned]
                 candidates += [(0.0 if m else -FILL_PENALTY, s, a, b, v, m) for a, b, v, m in found]
                 continue
             free = f"{intent}|{cls}|{s}" in self._wildcard
+            if free and f"{intent}|{cls}|{s}" in self._anchors:
+                free_text.append(s)   # placed by the template words around it, below
+                continue
             found = [(sp[2], sp[3], sp[1], True) if free else self._widen(slot, text, sp) for sp in mine]
             if slot in self.tables["numeric"]:
                 found += [(sp[2], sp[3], sp[1], False) for sp in spans
@@ -520,6 +582,17 @@ class HomeAssistantAnswers:
         for s in free_text:
             if any(k[0] == s for k in kept):
                 continue
+            anchors = self._anchors.get(f"{intent}|{cls}|{s}")
+            if anchors is not None:
+                run = self._anchored_run(intent, self._slots_of(intent), text, kept, anchors, [(sp[2], sp[3]) for sp in spans if sp[0] == s],
+                                         {n for n in need if f"{intent}|{cls}|{n}" in self._wildcard})
+                if run is None:
+                    return None
+                score, a, b, from_model = run
+                kept.append([s, text[a:b], a, b])
+                filled += not from_model
+                fit += score - (0.0 if from_model else FILL_PENALTY)
+                continue
             # the words the slot's neighbours in the templates frame best ("play ... on the TV")
             tokens = [m.span() for m in _WORD.finditer(text)
                       if not any(m.start() < k[3] and k[2] < m.end() for k in kept)]
@@ -536,8 +609,46 @@ class HomeAssistantAnswers:
             fit += score - FILL_PENALTY
         if len(kept) < len(need):
             return None
-        dropped = sum(1 for sp in spans if len(sp) == 4 and not any(k[2] <= sp[2] and sp[3] <= k[3] for k in kept))
+        # a model span of a free-text slot that overlaps the text chosen for it is not left out
+        dropped = sum(1 for sp in spans if len(sp) == 4 and not any(
+            (k[2] <= sp[2] and sp[3] <= k[3]) or (k[0] == sp[0] and k[0] in free_text and sp[2] < k[3] and k[2] < sp[3])
+            for k in kept))
         return kept, filled, dropped, fit
+
+    def _anchored_run(self, intent: str, need, text: str, kept, anchors: set[str], model_runs, free):
+        """The free-text value of a slot: the run of words (outside the slots kept) whose
+        neighbours are the longest contexts the templates have around the slot ("play the
+        {search_query} album", "play {search_query} on <name>"), at least one word of context on
+        each side (or the sentence's start/end). Ties go to the model's own span, then to less
+        text. Returns (fit, start, end, from the model) or None."""
+        tokens = _marked_tokens(text, kept, free)
+        words = [(a, b) for a, b, _t in tokens if not any(a < k[3] and k[2] < b for k in kept)]
+        skip = set(self.tables.get("skip_words", []))
+        # inventory names and other slots' words said in the sentence: a run holding one is a
+        # reading that leaves a slot the sentence has unfilled ("play The Office in the Kitchen")
+        known = {(a, b) for kind in INVENTORY_SLOTS for a, b, _v in self.names.find(kind, text)}
+        for slot in {f"{intent}|{n}" for n in need if f"{intent}|{n}" in self._surfaces}:
+            known |= {m.span() for m in self._gazetteer(slot).finditer(text.lower())}
+        best = None
+        for i in range(len(words)):
+            for j in range(i, min(i + FREE_TEXT_WORDS, len(words))):
+                a, b = words[i][0], words[j][1]
+                if any(a < k[3] and k[2] < b for k in kept) or \
+                        any(a < t[1] and t[0] < b and (t[0], t[1]) not in words for t in tokens):
+                    break
+                left, right = _anchor_grams(tokens, a, b, skip)
+                lk = max((k + 1 for k, g in enumerate(left) if f"L={g}" in anchors), default=0)
+                rk = max((k + 1 for k, g in enumerate(right) if f"R={g}" in anchors), default=0)
+                if lk == 0 or rk == 0:
+                    continue
+                mine = (a, b) in model_runs
+                inside = sum(1 for x, y in known if a <= x and y <= b)
+                key = (lk + rk - FREE_NAME_COST * inside, mine, -(b - a))
+                if best is None or key > best[0]:
+                    best = (key, a, b, mine)
+        if best is None:
+            return None
+        return 0.5 * (best[0][0] - 2), best[1], best[2], best[3]
 
     def answer(self, pred, context: dict | None = None):
         """The prediction in HA's shape (a new Prediction; `pred` is not changed). `context`:
@@ -556,7 +667,9 @@ class HomeAssistantAnswers:
         if rejected is not None:
             return replace(pred, intent=None, slots={}, spans=[],
                            reason=f"{rejected[0]} {text[rejected[2]:rejected[3]]!r} is not in the inventory")
-        features = _features(text, spans, self.names)
+        free = {k.split("|")[-1] for k in self._wildcard if k.startswith(f"{intent}|")}
+        free = {n for n in free if f"{intent}|{n}" not in self._surfaces and f"{intent}|{n}" not in self.tables["numeric"]}
+        features = _features(text, spans, self.names, free)
         best = None
         for score, cls in self._scores(intent, features):
             if best is not None and score < best[0] - SCORE_MARGIN:
@@ -565,6 +678,15 @@ class HomeAssistantAnswers:
             if any(not context.get(k) for k in takes):
                 continue   # a template that takes the satellite's area matches only with one
             realised = self._realise(intent, cls, text, spans)
+            if any(f"{intent}|{cls}|{n}" in self._anchors for n in json.loads(cls)[0]):
+                # a free-text value may hold a place name ("play The Office in the Kitchen"):
+                # each name the first reading kept is also tried left out
+                for k in (realised[0] if realised else []):
+                    if k[0] in INVENTORY_SLOTS:
+                        other = self._realise(intent, cls, text, spans, banned={(k[2], k[3])})
+                        if other is not None and (realised is None or other[3] - DROP_PENALTY * other[2]
+                                                  > realised[3] - DROP_PENALTY * realised[2]):
+                            realised = other
             if realised is None:
                 continue
             kept, filled, dropped, fit = realised

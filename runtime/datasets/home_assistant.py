@@ -18,8 +18,12 @@ Lists: `values` (strings, or {in, out} where `in` is itself a template such as "
 """
 from __future__ import annotations
 
+import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .common import DataError, line_of, require, type_name
 from .expand import TemplateSentence, expand_templates, format_count, match_sentence, sampling_note
@@ -47,6 +51,12 @@ WILDCARD_SAMPLES = {
                      "abbey road"],
 }
 GENERIC_WILDCARD = ["something", "the blue one", "my list"]
+# Random phrases added to every wildcard list: words of general English that no template says, so
+# that what is learnt is the wildcard's position ("play ... on the TV"), not a few example words,
+# and a title never seen in training is still a title.
+WILDCARD_FILLERS = 40
+FILLER_RANKS = (100, 15000)   # frequency ranks of the general-English words fillers are drawn from
+GENERAL_WORDS = Path(__file__).resolve().parent.parent / "data" / "general_english.npz"
 
 # requires_context/excludes_context keys that are entity attributes (others, like area: {slot: true},
 # describe the satellite and do not restrict {name}).
@@ -257,6 +267,12 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
             lists.setdefault(str(name), _slot_list(path, str(name), spec))
         skip_words += [str(w) for w in (doc.get("skip_words") or [])]
     rules = {name: _parse(path, src, f"expansion rule <{name}>") for name, (path, src) in rules_src.items()}
+    fillers = _fillers([doc for _path, doc in files])
+    for name, slot_list in list(lists.items()):
+        if slot_list.wildcard:
+            rng = random.Random(f"wildcard {name}")
+            lists[name] = SlotList(slot_list.values + [ListValue(Text(f)) for f in rng.sample(fillers, min(
+                WILDCARD_FILLERS, len(fillers)))], wildcard=True)
     lists.update(inventory.slot_lists())   # Home Assistant fills these from the home, not from files
     base = Grammar(rules, lists)
 
@@ -307,6 +323,38 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
                       f"({'; '.join(shown[:4])}{f'; {len(shown) - 4} more' if len(shown) > 4 else ''}); "
                       "their {name} takes any entity of the domain (or any entity) instead")
     return HomeAssistantTemplates(sentences, skip_words, inventory, report, n_files, contexts)
+
+
+def _strings(doc):
+    if isinstance(doc, str):
+        yield doc
+    elif isinstance(doc, dict):
+        for k, v in doc.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _strings(v)
+
+
+def _fillers(docs) -> list[str]:
+    """Wildcard fillers: 1-3 general-English words (a quarter led by "the") that are in none of
+    the files' strings. Empty when the shipped word table is missing."""
+    try:
+        with np.load(GENERAL_WORDS, allow_pickle=False) as f:
+            words = f["words"].tobytes().decode("utf-8").split("\n")
+    except (OSError, KeyError, ValueError):
+        return []
+    said = {w for d in docs for text in _strings(d) for w in re.findall(r"[a-z']+", text.lower())}
+    pool = [w for w in words[FILLER_RANKS[0]:FILLER_RANKS[1]] if w.isalpha() and w.isascii() and w not in said]
+    if not pool:
+        return []
+    rng = random.Random(0)
+    out = set()
+    while len(out) < 4 * WILDCARD_FILLERS:
+        phrase = " ".join(rng.choice(pool) for _ in range(rng.choice((1, 2, 2, 3))))
+        out.add(f"the {phrase}" if rng.random() < 0.25 else phrase)
+    return sorted(out)
 
 
 def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,
