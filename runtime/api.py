@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from safu.export.intent_check import check_intent_model
-from safu.export.model_file import ModelFormatError, read_model_file  # noqa: F401  (re-exported: callers catch it from here)
+from safu.export.model_file import ModelFormatError, decode_model  # noqa: F401  (re-exported: callers catch it from here)
 from safu.models.intent_model import NONE_INTENT
 from safu.models.slot_decoding import label_parts, label_spans, legal_transitions, masked_transitions, viterbi_path
 from safu.models.slot_values import SlotValues
@@ -49,41 +49,95 @@ class Prediction:
 
 
 class IntentModel:
-    """A loaded intent model; `predict` is thread-safe (no mutable state)."""
+    """A loaded intent model; `predict` is thread-safe (no mutable state but first-use caches).
+
+    With the C++ core the file is parsed and checked once, by the core; what only Python reads
+    (the vocabulary, the training sentences, the slot tables of the numpy decoder) is parsed from
+    the same bytes on first use, so loading costs the core's parse and nothing more."""
 
     def __init__(self, path, backend: str = "auto"):
-        from safu.runtime.backends import make_forward
+        from safu.runtime.backends import core_forward, numpy_forward, uses_core
 
         self.path = str(path)
-        mf = read_model_file(path)
-        layout = check_intent_model(mf, self.path)  # the C++ core's checks and words, before anything is built
-        self.metadata = mf.metadata
-        self.vocab = Vocabulary(mf.require("tokenizer.vocab"))
-        self.max_tokens = int(mf.require("tokenizer.max_tokens"))
-        self.intents = list(mf.require("intent.labels"))  # may include NONE_INTENT
-        self.slot_labels = list(mf.require("slot.labels"))
+        self.backend = backend
+        core = uses_core(backend)   # raises for an unknown backend or a missing core
+        with open(path, "rb") as f:
+            self._image = f.read()
+        if core:
+            self._forward = core_forward(self._image, self.path)   # the core's checks, in the same words
+            self.intents = list(self._forward.intents)   # may include NONE_INTENT
+            self.slot_labels = list(self._forward.slot_labels)
+            self.threshold = float(self._forward.threshold)
+            self.max_tokens = int(self._forward.max_tokens)
+            answers = self._forward.metadata.get("ha.answers")
+        else:
+            mf = self._model_file
+            self._forward = numpy_forward(mf, self.path)   # check_intent_model before anything is built
+            self.intents = list(mf.require("intent.labels"))
+            self.slot_labels = list(mf.require("slot.labels"))
+            self.threshold = float(mf.require("intent.threshold"))
+            self.max_tokens = int(mf.require("tokenizer.max_tokens"))
+            answers = mf.metadata.get("ha.answers")
         self.slot_names = sorted({lab[2:] for lab in self.slot_labels if lab != "O"})
-        self.threshold = float(mf.require("intent.threshold"))
-        self.sentences = list(mf.metadata.get("train.sentences", []))
-        self.synonyms = {}
-        for entry in mf.metadata.get("slot.synonyms", []):
-            name, surface, value = entry.split("\t")
-            self.synonyms[(name, surface)] = value
-        self.slot_allowed = (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
-        self.slot_transitions = mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
-        self.slot_legal = legal_transitions(self.slot_labels)
-        self.slot_parts = label_parts(self.slot_labels)
         self._masked = {}   # intent index -> masked transitions, filled on first use (a race only
                             # computes the same array twice, so predict stays thread-safe)
-        self.slot_values = SlotValues(list(mf.metadata["slot.values"]), self.vocab.lookup, self.slot_labels,
-                                      float(mf.metadata.get("slot.value_bonus", 0.0))) \
-            if mf.metadata.get("slot.values") else None
         self.answers = None   # Home Assistant answers (runtime/ha_answers.py), stored by training on HA templates
-        if mf.metadata.get("ha.answers"):
+        if answers:
             from safu.runtime.ha_answers import HomeAssistantAnswers
-            self.answers = HomeAssistantAnswers.from_json(mf.metadata["ha.answers"], self.path)
-        self.backend = backend
-        self._forward = make_forward(path, mf, backend, layout)
+            self.answers = HomeAssistantAnswers.from_json(answers, self.path)
+
+    # What only Python reads, parsed from the loaded bytes on first use (a race parses twice).
+    @cached_property
+    def _model_file(self):
+        return decode_model(self._image, self.path)
+
+    @cached_property
+    def metadata(self) -> dict:
+        return self._model_file.metadata
+
+    @cached_property
+    def vocab(self) -> Vocabulary:
+        return Vocabulary(self._model_file.require("tokenizer.vocab"))
+
+    @cached_property
+    def sentences(self) -> list[str]:
+        """The training sentences stored in the model (the voice recogniser's language)."""
+        return list(self.metadata.get("train.sentences", []))
+
+    @cached_property
+    def synonyms(self) -> dict:
+        """{(slot, surface tokens): canonical value} of slot.synonyms."""
+        out = {}
+        for entry in self.metadata.get("slot.synonyms", []):
+            name, surface, value = entry.split("\t")
+            out[(name, surface)] = value
+        return out
+
+    @cached_property
+    def slot_allowed(self):
+        mf = self._model_file
+        return (mf.tensor("slot_allowed") > 0) if "slot_allowed" in mf.tensors else None
+
+    @cached_property
+    def slot_transitions(self):
+        mf = self._model_file
+        return mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
+
+    @cached_property
+    def slot_legal(self):
+        return legal_transitions(self.slot_labels)
+
+    @cached_property
+    def slot_parts(self):
+        return label_parts(self.slot_labels)
+
+    @cached_property
+    def slot_values(self) -> SlotValues | None:
+        md = self.metadata
+        if not md.get("slot.values"):
+            return None
+        return SlotValues(list(md["slot.values"]), self.vocab.lookup, self.slot_labels,
+                          float(md.get("slot.value_bonus", 0.0)))
 
     def __repr__(self) -> str:
         return f"IntentModel({self.path!r}, intents={len(self.intents)}, vocab={len(self.vocab)})"

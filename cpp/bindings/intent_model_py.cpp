@@ -136,13 +136,17 @@ void bind_intent_model(py::module_& m) {
            py::arg("path"), "Loads a kind-'intent' .safu file; raises FormatError/ShapeError/IoError.")
       .def_static(
           "from_bytes",
-          [](py::bytes data) {
-            std::string s = data;
-            py::gil_scoped_release release;
-            safu::ModelFile f = safu::ModelFile::from_bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-            return std::make_unique<M>(safu::IntentModel(f), "<bytes>");
+          [](const py::bytes& data, const std::string& source) {
+            char* bytes = nullptr;
+            Py_ssize_t size = 0;
+            if (PyBytes_AsStringAndSize(data.ptr(), &bytes, &size) != 0) throw py::error_already_set();
+            py::gil_scoped_release release;  // `data` is immutable and referenced by the caller
+            safu::ModelFile f =
+                safu::ModelFile::from_bytes(reinterpret_cast<const uint8_t*>(bytes), size_t(size), source);
+            return std::make_unique<M>(safu::IntentModel(f), source);
           },
-          py::arg("data"))
+          py::arg("data"), py::arg("source") = "<bytes>",
+          "Loads a file image held in memory; `source` names it in errors and in .path.")
       .def("forward", &M::forward, py::arg("ids"),
            "(p_intent float32 (C,), p_slot float32 (n, S)) for token ids (any integer dtype, 1-D).")
       .def("predict", &M::predict, py::arg("text"),

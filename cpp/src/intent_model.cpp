@@ -2,9 +2,11 @@
 #include "safu/intent_model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <mutex>
 #include <unordered_map>
 
 #include "safu/errors.h"
@@ -24,22 +26,16 @@ float dot(const float* x, const float* y, size_t n) {
   return s;
 }
 
-// out (N, C) = R (N, D) @ U[rows row0 .. row0+D) (C columns), accumulated in double.
-std::vector<float> project(const std::vector<float>& R, size_t N, size_t D, const std::vector<float>& U,
-                           size_t row0, size_t C) {
-  std::vector<float> out(N * C);
-  std::vector<double> acc(C);
-  for (size_t t = 0; t < N; ++t) {
-    std::fill(acc.begin(), acc.end(), 0.0);
-    for (size_t d = 0; d < D; ++d) {
-      double r = R[t * D + d];
-      if (r == 0.0) continue;
-      const float* u = &U[(row0 + d) * C];
-      for (size_t c = 0; c < C; ++c) acc[c] += r * u[c];
-    }
-    for (size_t c = 0; c < C; ++c) out[t * C + c] = float(acc[c]);
+// out (C,) = r (D,) @ U[rows row0 .. row0+D) (C columns), accumulated in double (acc: C scratch).
+void project_row(const float* r, size_t D, const float* U, size_t row0, size_t C, double* acc, float* out) {
+  std::fill(acc, acc + C, 0.0);
+  for (size_t d = 0; d < D; ++d) {
+    double x = r[d];
+    if (x == 0.0) continue;
+    const float* u = &U[(row0 + d) * C];
+    for (size_t c = 0; c < C; ++c) acc[c] += x * u[c];
   }
-  return out;
+  for (size_t c = 0; c < C; ++c) out[c] = float(acc[c]);
 }
 
 }  // namespace
@@ -195,29 +191,45 @@ IntentModel::IntentModel(const ModelFile& f) {
   }
 
   slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
+  slot_U_window_.assign(slot_U.begin(), slot_U.begin() + ptrdiff_t(Ks * D * S));
   intent_bow_.assign(intent_U.begin(), intent_U.begin() + ptrdiff_t(N * C));
   intent_big_.assign(intent_U.begin() + ptrdiff_t(N * C), intent_U.begin() + ptrdiff_t((N + B) * C));
+  intent_U_rows_.assign(intent_U.begin() + ptrdiff_t((N + B) * C), intent_U.end());
 
-  // Caches.
-  cmp_sod_.resize(N_);
-  for (size_t t = 0; t < N_; ++t) cmp_sod_[t] = dot(&R_[t * D_], &R_[SOD * D_], D_);
+  // Caches: sized here, each token's rows filled when a forward pass first meets it (fill_token).
+  cmp_sod_.assign(N_, 0.0f);
   top_ = std::min(N_, kTopTypes);
-  cmp_top_.resize(top_ * top_);
-  for (size_t s = 0; s < top_; ++s)
-    for (size_t t = 0; t < top_; ++t) cmp_top_[s * top_ + t] = dot(&R_[s * D_], &R_[t * D_], D_);
-  slot_proj_.resize(Ks_ * N_ * S_);
-  for (size_t k = 0; k < Ks_; ++k) {
-    std::vector<float> p = project(R_, N_, D_, slot_U, k * D_, S_);
-    std::copy(p.begin(), p.end(), slot_proj_.begin() + ptrdiff_t(k * N_ * S_));
-  }
-  intent_row_proj_ = project(R_, N_, D_, intent_U, N_ + B_, C_);
-  intent_att_proj_ = project(R_, N_, D_, intent_U, N_ + B_ + D_, C_);
+  cmp_top_.assign(top_ * top_, 0.0f);
+  slot_proj_.assign(Ks_ * N_ * S_, 0.0f);
+  intent_row_proj_.assign(N_ * C_, 0.0f);
+  intent_att_proj_.assign(N_ * C_, 0.0f);
+  filled_.reset(new std::atomic<uint8_t>[N_]);
+  for (size_t t = 0; t < N_; ++t) filled_[t].store(0, std::memory_order_relaxed);
+  fill_mutex_.reset(new std::mutex);
+}
+
+void IntentModel::fill_token(int32_t id) const {
+  size_t t = size_t(id);
+  if (filled_[t].load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(*fill_mutex_);
+  if (filled_[t].load(std::memory_order_relaxed)) return;  // another thread filled it meanwhile
+  const float* r = &R_[t * D_];
+  cmp_sod_[t] = dot(r, &R_[SOD * D_], D_);
+  if (t < top_)
+    for (size_t u = 0; u < top_; ++u) cmp_top_[t * top_ + u] = dot(r, &R_[u * D_], D_);
+  std::vector<double> acc(std::max(S_, C_));
+  for (size_t k = 0; k < Ks_; ++k)
+    project_row(r, D_, slot_U_window_.data(), k * D_, S_, acc.data(), &slot_proj_[(k * N_ + t) * S_]);
+  project_row(r, D_, intent_U_rows_.data(), 0, C_, acc.data(), &intent_row_proj_[t * C_]);
+  project_row(r, D_, intent_U_rows_.data(), D_, C_, acc.data(), &intent_att_proj_[t * C_]);
+  filled_[t].store(1, std::memory_order_release);
 }
 
 size_t IntentModel::memory_bytes() const {
-  size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_b_.size() + intent_W_.size() +
-                  intent_bow_.size() + intent_big_.size() + intent_b_.size() + cmp_sod_.size() + cmp_top_.size() +
-                  slot_proj_.size() + intent_row_proj_.size() + intent_att_proj_.size() + slot_trans_.size();
+  size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_U_window_.size() + slot_b_.size() +
+                  intent_W_.size() + intent_bow_.size() + intent_big_.size() + intent_U_rows_.size() +
+                  intent_b_.size() + cmp_sod_.size() + cmp_top_.size() + slot_proj_.size() +
+                  intent_row_proj_.size() + intent_att_proj_.size() + slot_trans_.size();
   return floats * sizeof(float);
 }
 
@@ -315,6 +327,8 @@ void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws
   }
   size_t L = n + 2;
   seq[L - 1] = EOD;
+  for (size_t k = 0; k < L; ++k) fill_token(seq[k]);
+  fill_token(PAD);  // the slot windows' padding
   intent_forward(seq, L, ws, p_intent);
   for (size_t j = 1; j <= n; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_, slot_logits_only);
   // Finite weights (checked at load) can still overflow float32 on an input; never answer NaN.

@@ -22,11 +22,15 @@ std::string num(uint64_t v) { return std::to_string(v); }
 // The product of a tensor's nonzero dims is at most this (docs/format.md).
 constexpr uint64_t MAX_NONZERO_ELEMS = uint64_t(1) << 48;
 
-// True if s is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
-bool valid_utf8(const std::string& s) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = 0;
+// True if the n bytes at p are well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
+bool valid_utf8(const unsigned char* p, size_t n) {
+  size_t i = 0;
   while (i < n) {
+    if (i + 8 <= n) {  // eight ASCII bytes at a time (most of a model's strings are ASCII)
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ull) == 0) { i += 8; continue; }
+    }
     unsigned char c = p[i];
     size_t len;
     uint32_t cp;
@@ -113,10 +117,21 @@ class Cursor {
   double f64(const std::string& what) { uint64_t b = u64(what); double d; std::memcpy(&d, &b, 8); return d; }
   std::string bytes(uint64_t len, const std::string& what) {
     need(len, what);
+    if (!valid_utf8(p_ + pos_, size_t(len)))
+      throw FormatError(src_ + ": " + what + " at metadata offset " + num(pos_) + " is not valid UTF-8");
     std::string s(reinterpret_cast<const char*>(p_ + pos_), size_t(len));
-    if (!valid_utf8(s)) throw FormatError(src_ + ": " + what + " at metadata offset " + num(pos_) + " is not valid UTF-8");
     pos_ += len;
     return s;
+  }
+  // string(what, 0, 0) appended to `out` when it would succeed (true); false, with nothing read,
+  // where string() would throw. Names nothing, so a long string array builds no message per element.
+  bool try_string(std::vector<std::string>& out) {
+    if (left() < 4) return false;
+    uint64_t len = le_u32(p_ + pos_);
+    if (len > left() - 4 || !valid_utf8(p_ + pos_ + 4, size_t(len))) return false;
+    out.emplace_back(reinterpret_cast<const char*>(p_ + pos_ + 4), size_t(len));
+    pos_ += 4 + len;
+    return true;
   }
   // A u32 length then that many bytes; `max_len` = 0 means only bounded by the section.
   std::string string(const std::string& what, uint32_t min_len, uint32_t max_len) {
@@ -147,7 +162,8 @@ MetaValue read_value(Cursor& c, const std::string& what, const std::string& src)
       uint32_t count = c.u32(what + " count");
       c.need(uint64_t(count) * 4, what + " (" + num(count) + " strings)");  // each needs >= 4 bytes
       v.str_array.reserve(count);
-      for (uint32_t i = 0; i < count; ++i) v.str_array.push_back(c.string(what + "[" + num(i) + "]", 0, 0));
+      for (uint32_t i = 0; i < count; ++i)  // a bad element is read again by string(), which names it
+        if (!c.try_string(v.str_array)) v.str_array.push_back(c.string(what + "[" + num(i) + "]", 0, 0));
       break;
     }
     case 7: {

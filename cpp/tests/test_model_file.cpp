@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "check.h"
+#include "safu/crc32.h"
 #include "safu/errors.h"
 #include "safu/model_file.h"
 #include "tiny_models.h"
@@ -13,6 +14,24 @@ using testing_safu::Writer;
 
 static std::vector<uint8_t> valid() { return testing_safu::tiny_intent_model(); }
 static ModelFile parse(const std::vector<uint8_t>& b) { return ModelFile::from_bytes(b.data(), b.size()); }
+
+TEST(crc32_matches_zlib_at_every_length_and_in_pieces) {
+  const uint8_t digits[] = {'1', '2', '3', '4', '5', '6', '7', '8', '9'};
+  CHECK(safu::crc32(digits, 9) == 0xCBF43926u);  // the standard check value
+  // Byte-at-a-time reference over lengths around the 8-byte steps, and split runs continuing a CRC.
+  std::vector<uint8_t> data(67);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i * 37 + 11);
+  for (size_t n = 0; n <= data.size(); ++n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; ++i) {
+      c ^= data[i];
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (0xEDB88320u ^ (c >> 1)) : (c >> 1);
+    }
+    uint32_t want = c ^ 0xFFFFFFFFu;
+    CHECK(safu::crc32(data.data(), n) == want);
+    CHECK(safu::crc32(data.data() + n / 3, n - n / 3, safu::crc32(data.data(), n / 3)) == want);
+  }
+}
 
 TEST(reads_valid_file) {
   ModelFile f = parse(valid());

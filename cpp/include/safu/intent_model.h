@@ -5,21 +5,28 @@
 //   safu::Prediction p = model.predict("turn on the kitchen lights", ws);
 //   // p.intent == "HassTurnOn", p.spans[0].name == "area", p.spans[0].value == "kitchen"
 //
-// A loaded model is immutable: any number of threads may call forward/predict at once, each
-// with its own workspace. After loading, the hot path does not allocate (the workspace is
-// sized for max_tokens); predict() allocates only the strings it returns.
+// Any number of threads may call forward/predict at once, each with its own workspace. The hot
+// path does not allocate (the workspace is sized for max_tokens); predict() allocates only the
+// strings it returns.
 //
-// Load-time caches (every token-dependent quantity is a lookup into static tables):
+// Per-token caches (every token-dependent quantity is a lookup into these tables):
 //   cmp_sod[t]   = R[t] . R[<sod>]                       (N)       intent head comparisons
 //   cmp_top      = R R^T over the first `top` type ids    (top, top) slot comparisons
 //   slot_proj[k] = R @ slot_U[k*D:(k+1)*D]               (K_s, N, S)
 //   intent_row_proj / intent_att_proj = R @ intent_U rows (N, C) each
-// so a slot position costs O(K_s^2 + K_s*S) and the intent block O(L^2 + L*C).
+// so a slot position costs O(K_s^2 + K_s*S) and the intent block O(L^2 + L*C). Loading only sizes
+// them: a token's rows (about K_s*D*S + 2*D*C + top*D multiply-adds) are computed the first time a
+// forward pass meets the token, under a mutex, and read without one after that (an atomic flag per
+// token). So a load costs the file's parse and checks, and each new word its rows once; the values
+// are those a full build at load would give.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -110,6 +117,7 @@ class IntentModel {
 
  private:
   float compare(int32_t s, int32_t t) const;  // R[s] . R[t], from the cache when possible
+  void fill_token(int32_t t) const;            // computes token t's cache rows unless they are there
   void intent_forward(const int32_t* seq, size_t L, IntentWorkspace& ws, float* p_intent) const;
   // p_out gets probabilities, or only logits when `logits_only` (predict needs just the argmax).
   void slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p_out, bool logits_only) const;
@@ -128,6 +136,7 @@ class IntentModel {
   std::vector<float> R_;          // (N, D)
   std::vector<float> slot_W_;     // (K_s, K_s)
   std::vector<float> slot_id_;    // (N, S) word-identity rows of slot_U
+  std::vector<float> slot_U_window_;  // (K_s*D, S) rows of slot_U that project R (slot_proj)
   std::vector<float> slot_b_;     // (S,)
   std::vector<uint8_t> slot_allowed_;  // (C, S) 1 where an intent uses a slot label; empty = all allowed
   std::vector<uint8_t> slot_legal_;    // (S+1, S) 1 where BIO allows the transition (row 0 = start)
@@ -141,14 +150,17 @@ class IntentModel {
   std::vector<float> intent_W_;   // (K_i, K_i)
   std::vector<float> intent_bow_; // (N, C) rows [0, N) of intent_U
   std::vector<float> intent_big_; // (B, C) rows [N, N+B)
+  std::vector<float> intent_U_rows_;  // (2D, C) rows [N+B, N+B+2D): project R (intent_row/att_proj)
   std::vector<float> intent_b_;   // (C,)
-  // caches
-  std::vector<float> cmp_sod_;          // (N,)
+  // caches, row t written once by fill_token (under fill_mutex_) before filled_[t] is set
+  mutable std::vector<float> cmp_sod_;          // (N,)
   size_t top_ = 0;
-  std::vector<float> cmp_top_;          // (top, top)
-  std::vector<float> slot_proj_;        // (K_s, N, S)
-  std::vector<float> intent_row_proj_;  // (N, C)
-  std::vector<float> intent_att_proj_;  // (N, C)
+  mutable std::vector<float> cmp_top_;          // (top, top)
+  mutable std::vector<float> slot_proj_;        // (K_s, N, S)
+  mutable std::vector<float> intent_row_proj_;  // (N, C)
+  mutable std::vector<float> intent_att_proj_;  // (N, C)
+  std::unique_ptr<std::atomic<uint8_t>[]> filled_;  // (N,) 1 once token t's rows are in the caches
+  std::unique_ptr<std::mutex> fill_mutex_;          // (pointers keep the model movable)
 };
 
 }  // namespace safu
