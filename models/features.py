@@ -136,11 +136,24 @@ def position_mix(Q: np.ndarray, W: np.ndarray) -> np.ndarray:
 def pooled_weights(batch: Batch, weights: np.ndarray, vocab_size: int):
     """A (M, N) sparse: A[m, t] = sum of weights[m, k] over the valid positions k with S[m, k] = t,
     so that A @ R = sum_k weights[m, k] R[S[m, k]]: pooled token rows whose memory grows with the
-    tokens, not with tokens x D (or sentences x D)."""
+    tokens, not with tokens x D (or sentences x D). `weights`: (M, Lmax), or the valid positions'
+    weights row after row (sum L,)."""
+    values = weights if weights.ndim == 1 else weights[batch.mask]
+    return position_matrix(batch.L, batch.S[batch.mask], values, vocab_size)
+
+
+def position_matrix(counts: np.ndarray, columns: np.ndarray, values: np.ndarray, width: int):
+    """CSR (len(counts), width) from entries given row after row, counts[m] of them in row m;
+    repeated columns in a row are summed."""
     import scipy.sparse as sparse
 
-    rows, cols = np.nonzero(batch.mask)
-    return sparse.csr_matrix((weights[rows, cols], (rows, batch.S[rows, cols])), shape=(len(batch), vocab_size))
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    index_type = np.int32 if max(width, int(indptr[-1])) < 2**31 else np.int64
+    A = sparse.csr_matrix((np.asarray(values, dtype=np.float64), columns.astype(index_type), indptr.astype(index_type)),
+                          shape=(len(counts), width))
+    A.sum_duplicates()
+    return A
 
 
 def row_weights(batch: Batch, vocab_size: int):
@@ -161,18 +174,21 @@ def intent_comparisons(batch: Batch, R: np.ndarray) -> np.ndarray:
 
 
 def intent_attention_weights(batch: Batch, R: np.ndarray, W: np.ndarray, block_tokens: int) -> np.ndarray:
-    """a / sum_k a_k (M, Lmax) of the intent SAFU (head = position 0), zero at padding; computed over
-    blocks of sentences so the temporaries stay small."""
-    out = np.zeros(batch.S.shape)
+    """a / sum_k a_k of the intent SAFU (head = position 0) at the valid positions, row after row
+    (sum L,); computed over blocks of sentences so the temporaries stay small."""
+    out = np.empty(int(batch.L.sum()))
+    at = 0
     for sl in row_blocks(batch, block_tokens):
         sub = batch.rows(sl)
         Lb = sub.S.shape[1]
         a = -log_softmax(position_mix(intent_comparisons(sub, R), W[:Lb, :Lb]), sub.mask)
-        out[sl, :Lb] = a / a.sum(axis=1, keepdims=True)
+        n = int(sub.L.sum())
+        out[at:at + n] = (a / a.sum(axis=1, keepdims=True))[sub.mask]
+        at += n
     return out
 
 
-def intent_attention(batch: Batch, R: np.ndarray, W: np.ndarray, block_tokens: int = 1 << 16):
+def intent_attention(batch: Batch, R: np.ndarray, W: np.ndarray, block_tokens: int = 1 << 15):
     """A_att (M, N) sparse: f_att = A_att @ R, the attention-pooled row."""
     return pooled_weights(batch, intent_attention_weights(batch, R, W, block_tokens), R.shape[0])
 

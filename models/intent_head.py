@@ -59,20 +59,14 @@ class HeadFeatures:
 def head_features(batch, att, R: np.ndarray, vocab_size: int, buckets: int) -> HeadFeatures:
     """H of docs/intent_model.md (steps 1-4) for a feat.Batch; `att` (M, N) sparse attention
     weights (features.intent_attention)."""
-    from safu.models.features import bigram_bucket
+    from safu.models.features import bigram_bucket, position_matrix, row_weights
 
-    M = len(batch)
-    rows, cols = np.nonzero(batch.mask)
-    data = [(1.0 / batch.L)[rows]]
-    row_ids, col_ids = [rows], [batch.S[rows, cols]]
+    H = row_weights(batch, vocab_size)   # f_bow: 1/L per position, a word twice is summed
     if buckets:
-        big = bigram_bucket(batch.S[:, :-1], batch.S[:, 1:], buckets)
-        r2, c2 = np.nonzero(batch.mask[:, 1:])
-        data.append((1.0 / (batch.L - 1))[r2])
-        row_ids.append(r2)
-        col_ids.append(vocab_size + big[r2, c2])
-    H = sparse.csr_matrix((np.concatenate(data), (np.concatenate(row_ids), np.concatenate(col_ids))),
-                          shape=(M, vocab_size + buckets))  # duplicates (a word twice) are summed
+        pairs = batch.mask[:, 1:]
+        big = position_matrix(batch.L - 1, bigram_bucket(batch.S[:, :-1], batch.S[:, 1:], buckets)[pairs],
+                              np.repeat(1.0 / (batch.L - 1), batch.L - 1), buckets)
+        H = sparse.hstack([H, big], format="csr")
     return HeadFeatures(H, att.tocsr(), R)
 
 

@@ -477,14 +477,15 @@ class _Fitter:
             U = explicit_fit(self.intent_F_raw + c.smoothing, K_norm)
             if round_ == c.tuning_rounds:
                 break
-            P = softmax(self.intent_logits(fx, U, np.zeros(C)))
             U_att = U[N + B + D:]
             cc = 2.0 * (1.0 + 1.0 / K_i) * np.log(max(C, 2))
             Lmax = batch.S.shape[1]
             F_W = np.zeros((Lmax, Lmax))   # Q^T max(V, 0), summed over blocks of sentences
             for sl in feat.row_blocks(batch, BLOCK_TOKENS):
                 sub = batch.rows(sl)
-                G = U_att[:, y[sl]].T - P[sl] @ U_att.T                      # (m, D)
+                P = softmax(self.intent_logits({"batch": sub, "A_row": fx["A_row"][sl], "A_att": fx["A_att"][sl]},
+                                               U, np.zeros(C)))
+                G = U_att[:, y[sl]].T - P @ U_att.T                          # (m, D)
                 V = feat.intent_internal_targets(sub, self.R, G + cc)  # masked positions get no target
                 Lb = sub.S.shape[1]
                 F_W[:Lb, :Lb] += feat.intent_comparisons(sub, self.R).T @ np.maximum(V, 0.0)
