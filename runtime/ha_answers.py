@@ -49,7 +49,8 @@ FREE_TEXT_WORDS = 8          # longest free-text slot value found in the words
 FOREIGN_SHARE = 0.3          # an answer no tagged slot supports is out of scope when this share of its
 FOREIGN_WORDS = 2            # words, and at least this many, are in no template ("what is the capital of france")
 SCORE_MARGIN = 12.0          # classes scoring this far below the best answer so far are not tried
-CONTEXT_BONUS = 3.0          # a command heard by a satellite that names no place is about its area
+CONTEXT_BONUS = 6.0          # a command heard by a satellite that names no place is about its area
+LOOKUP_PENALTY = 3.0         # cost of a name found by lookup only whose words the intent's templates say anyway
 FREE_NAME_COST = 1.5         # anchor words a free-text run loses per inventory name or slot word it holds
 ANCHOR_WORDS = 3             # a free-text slot is placed by up to this many template words either side of it
 JSON_VERSION = 1
@@ -370,17 +371,17 @@ class HomeAssistantAnswers:
             self._background[intent] = {f: (k + 0.5) / (n_all + 1.0) for f, k in total_f.items()}
         background = self._background[intent]
         present = [(f, background[f]) for f in features if f in background]
-        counts = self.tables["classes"].get(intent, {})
-        total = sum(counts.values())
-        out = []
-        for c, n in counts.items():
-            fc = self.tables["features"].get(f"{intent}|{c}", {})
-            denominator = math.log(n + NB_PRIOR)
-            score = math.log(n / total) + sum(math.log(fc.get(f, 0) + NB_PRIOR * p) - denominator
-                                              for f, p in present)
-            out.append((score, c))
+        out = [(self._class_score(intent, c, present), c) for c in self.tables["classes"].get(intent, {})]
         out.sort(key=lambda r: (-r[0], r[1]))
         return out
+
+    def _class_score(self, intent: str, c: str, present) -> float:
+        counts = self.tables["classes"][intent]
+        n = counts[c]
+        fc = self.tables["features"].get(f"{intent}|{c}", {})
+        denominator = math.log(n + NB_PRIOR)
+        return math.log(n / sum(counts.values())) + sum(math.log(fc.get(f, 0) + NB_PRIOR * p) - denominator
+                                                        for f, p in present)
 
     def _template_words(self, intent: str) -> set[str]:
         """Words the intent's templates say outside any inventory name ("house", "everywhere")."""
@@ -497,7 +498,7 @@ class HomeAssistantAnswers:
             place = [sp for sp in out if sp[0] in ("area", "floor") and ent[0] <= sp[2] and sp[3] <= ent[1]
                      and (sp[2], sp[3]) != (ent[0], ent[1])]
             named = [sp for sp in out if sp[0] == "name"]
-            if place and named and all(ent[0] <= sp[2] and sp[3] <= ent[1] for sp in named):
+            if place and all(ent[0] <= sp[2] and sp[3] <= ent[1] for sp in named):
                 out = [sp for sp in out if sp not in place and sp[0] != "name"]
                 out.append(["name", ent[2], ent[0], ent[1]])
         return out
@@ -690,6 +691,12 @@ class HomeAssistantAnswers:
             if realised is None:
                 continue
             kept, filled, dropped, fit = realised
+            # an inventory name found in the words, not by the model, whose every word is one the
+            # intent's templates say anyway ("light up the living room": the entity "Light")
+            looked_up = sum(1 for k in kept if k[0] in INVENTORY_SLOTS and not any(
+                (sp[0], sp[2], sp[3]) == (k[0], k[2], k[3]) for sp in spans)
+                and set(_WORD.findall(text[k[2]:k[3]].lower())) <= self._template_words(intent))
+            fit -= LOOKUP_PENALTY * looked_up
             total = score + fit - DROP_PENALTY * dropped + CONTEXT_BONUS * len(takes)
             if best is None or total > best[0]:
                 best = (total, cls, kept)
