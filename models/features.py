@@ -84,10 +84,9 @@ class Batch:
         return len(self.L)
 
     def rows(self, sl: slice) -> "Batch":
-        """Sentences sl (a contiguous range) as views, cut to their longest row."""
-        L = self.L[sl]
-        Lmax = int(L.max()) if len(L) else 2
-        return Batch(self.S[sl, :Lmax], self.mask[sl, :Lmax], L)
+        """Sentences sl (a contiguous range) as views of the same width: row sums (softmax over
+        the positions) then add the same terms in the same order as over the whole batch."""
+        return Batch(self.S[sl], self.mask[sl], self.L[sl])
 
     def take(self, rows) -> "Batch":
         L = self.L[rows]
@@ -177,11 +176,10 @@ def intent_attention_weights(batch: Batch, R: np.ndarray, W: np.ndarray, block_t
     """a / sum_k a_k of the intent SAFU (head = position 0) at the valid positions, row after row
     (sum L,); computed over blocks of sentences so the temporaries stay small."""
     out = np.empty(int(batch.L.sum()))
-    at = 0
+    at, Lmax = 0, batch.S.shape[1]
     for sl in row_blocks(batch, block_tokens):
         sub = batch.rows(sl)
-        Lb = sub.S.shape[1]
-        a = -log_softmax(position_mix(intent_comparisons(sub, R), W[:Lb, :Lb]), sub.mask)
+        a = -log_softmax(position_mix(intent_comparisons(sub, R), W[:Lmax, :Lmax]), sub.mask)
         n = int(sub.L.sum())
         out[at:at + n] = (a / a.sum(axis=1, keepdims=True))[sub.mask]
         at += n

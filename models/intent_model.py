@@ -487,8 +487,7 @@ class _Fitter:
                                                U, np.zeros(C)))
                 G = U_att[:, y[sl]].T - P @ U_att.T                          # (m, D)
                 V = feat.intent_internal_targets(sub, self.R, G + cc)  # masked positions get no target
-                Lb = sub.S.shape[1]
-                F_W[:Lb, :Lb] += feat.intent_comparisons(sub, self.R).T @ np.maximum(V, 0.0)
+                F_W += feat.intent_comparisons(sub, self.R).T @ np.maximum(V, 0.0)
             W = np.zeros((K_i, K_i))
             W[:Lmax, :Lmax] = fit_W(np.eye(Lmax), F_W)   # Q = I: fit_W of the summed counts
         self.intent_W, self.intent_U, self.intent_b = W, U, np.zeros(C)
