@@ -152,13 +152,22 @@ class IntentModel {
   std::vector<float> intent_big_; // (B, C) rows [N, N+B)
   std::vector<float> intent_U_rows_;  // (2D, C) rows [N+B, N+B+2D): project R (intent_row/att_proj)
   std::vector<float> intent_b_;   // (C,)
+  // A cache table: floats left uninitialised (a row is written before it is read, see filled_), so
+  // loading touches none of its pages and a large vocabulary's table costs memory as words are used.
+  struct CacheTable {
+    std::unique_ptr<float[]> data;
+    size_t n = 0;
+    void allocate(size_t count) { data.reset(new float[count]); n = count; }
+    float& operator[](size_t i) const { return data[i]; }
+    size_t size() const { return n; }
+  };
   // caches, row t written once by fill_token (under fill_mutex_) before filled_[t] is set
-  mutable std::vector<float> cmp_sod_;          // (N,)
+  CacheTable cmp_sod_;          // (N,)
   size_t top_ = 0;
-  mutable std::vector<float> cmp_top_;          // (top, top)
-  mutable std::vector<float> slot_proj_;        // (K_s, N, S)
-  mutable std::vector<float> intent_row_proj_;  // (N, C)
-  mutable std::vector<float> intent_att_proj_;  // (N, C)
+  CacheTable cmp_top_;          // (top, top)
+  CacheTable slot_proj_;        // (K_s, N, S)
+  CacheTable intent_row_proj_;  // (N, C)
+  CacheTable intent_att_proj_;  // (N, C)
   std::unique_ptr<std::atomic<uint8_t>[]> filled_;  // (N,) 1 once token t's rows are in the caches
   std::unique_ptr<std::mutex> fill_mutex_;          // (pointers keep the model movable)
 };
