@@ -3,9 +3,12 @@
     audio.py               AudioSource: WavSource, PcmStreamSource (stdin), MicrophoneSource (sounddevice)
     endpointer.py          utterances from a stream: WebRTC VAD (from pocketsphinx) or energy, pre-roll, max length
     recognizer.py          Recognizer interface, Transcript, make_recognizer("pocketsphinx" | "vosk")
-    asr_pocketsphinx.py    PocketSphinx with a command n-gram LM + garbage words (restricted) or open vocabulary
+    asr_pocketsphinx.py    PocketSphinxConfig; the decoder: command n-gram LM + garbage words (restricted) or open
+    pronunciations.py      the pronunciation dictionary: CMUdict, British forms (accent_pronunciations.txt), the user's
+    audio_conditioning.py  noise floor and dither before decoding; the loudness range the word checks use
+    warps.py               vocal-tract warps chosen by pitch;  pitch.py  speaking pitch of an utterance
+    transcript_checks.py   which hypotheses may be acted on (garbage words, word pairs and triples of the commands)
     decoder_pool.py        PocketSphinx warp decoders in worker subprocesses, side by side
-    pitch.py               speaking pitch of an utterance (picks the warps);  accent_pronunciations.txt
     asr_vosk.py            Vosk with a phrase-list grammar + [unk] (model directory from the user)
     command_vocabulary.py  spoken-form sentences from IntentModel.sentences; garbage (OOV) words
     arpa.py                ARPA n-gram writer;  spoken_numbers.py  digits <-> number words

@@ -85,7 +85,7 @@ def make_recognizer(engine: str = "pocketsphinx", sentences: list[str] | None = 
     (restricted mode; None: the engine's default, on for PocketSphinx). `min_agreeing`: warps that must
     each hear a command before it is acted on (PocketSphinx; default asr_pocketsphinx.MIN_AGREEING).
     Raises RecognizerError or ValueError. `warps`: PocketSphinx vocal-tract warps
-    (default: asr_pocketsphinx.WARPS for restricted recognition, three of them per utterance chosen by
+    (default: warps.WARPS for restricted recognition, three of them per utterance chosen by
     pitch; one for open, whose decoding is ten times slower); `processes`: worker processes they run in
     (default: one per CPU core; 1: in this process). `pocketsphinx`: every other PocketSphinx setting
     (asr_pocketsphinx.PocketSphinxConfig); the options above, where given, replace its fields. Call

@@ -25,7 +25,8 @@ from .model_file import write_file_atomic
 RUNTIME_DIR = Path(__file__).resolve().parent / "c_runtime"
 RUNTIME_FILES = ("safu_mcu.h", "safu_mcu.c", "safu_app.h", "safu_app.c", "host_main.c",
                  "CMakeLists.txt", "compare_output.cmake")
-BOARD_FILES = ("startup.c", "board_main.c", "cortex_m.ld.in")
+BOARD_FILES = ("startup.c", "board_main.c", "cortex_m.ld.in")   # in c_runtime/boards/
+TOOLCHAIN_DIR = RUNTIME_DIR / "toolchains"   # CMake toolchain files: Cortex-M3/M4F/M7, aarch64 and armhf Linux
 
 # Used when neither --utterances nor training sentences in the model give test inputs.
 DEFAULT_UTTERANCES = (
@@ -39,11 +40,6 @@ DEFAULT_UTTERANCES = (
 MAX_DEFAULT_UTTERANCES = 12
 MAX_UTTERANCE_BYTES = 1000   # the UART line buffer on the board is 1024 bytes
 
-
-def _device_dir() -> Path:
-    import safu.device
-
-    return Path(safu.device.__file__).resolve().parent
 
 
 # ---------------------------------------------------------------- C literal helpers
@@ -287,11 +283,10 @@ def export_c(model, out_dir, int8: bool = False, utterances: list[str] | None = 
     for name in RUNTIME_FILES:
         write_file_atomic(out / name, (RUNTIME_DIR / name).read_bytes())
         written.append(out / name)
-    dev = _device_dir()
     for name in BOARD_FILES:
-        write_file_atomic(out / "boards" / name, (dev / "boards" / name).read_bytes())
+        write_file_atomic(out / "boards" / name, (RUNTIME_DIR / "boards" / name).read_bytes())
         written.append(out / "boards" / name)
-    for src in sorted((dev / "toolchains").glob("*.cmake")):
+    for src in sorted(TOOLCHAIN_DIR.glob("*.cmake")):
         write_file_atomic(out / "toolchains" / src.name, src.read_bytes())
         written.append(out / "toolchains" / src.name)
     return written

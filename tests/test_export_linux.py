@@ -1,5 +1,5 @@
 """Linux boards: the C++ core (cpp/) and safu-run cross-compile for aarch64 and armhf with the
-toolchain files in device/toolchains/, their C++ tests pass under qemu-aarch64 / qemu-arm (ctest,
+toolchain files in export/c_runtime/toolchains/, their C++ tests pass under qemu-aarch64 / qemu-arm (ctest,
 CMAKE_CROSSCOMPILING_EMULATOR), and safu-run prints exactly the x86 host's JSON lines.
 Skips with a reason when cpp/ is not in this checkout or a cross toolchain is missing."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from safu.export import c_build  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CPP = REPO / "cpp"
-TOOLCHAINS = REPO / "device" / "toolchains"
+TOOLCHAINS = REPO / "export" / "c_runtime" / "toolchains"
 CROSS = {"aarch64": ("aarch64-linux-gnu.cmake", "aarch64-linux-gnu-g++"),
          "armhf": ("arm-linux-gnueabihf.cmake", "arm-linux-gnueabihf-g++")}
 
