@@ -51,7 +51,7 @@ def reference_agreement(model_path: Path, host_out: str) -> dict:
     from safu.models.tokenizer import Vocabulary
 
     mf = read_model_file(model_path)
-    ref, vocab = IntentReference(mf), Vocabulary(mf.metadata["tokenizer.vocab"])
+    ref, vocab = IntentReference(mf), Vocabulary.from_metadata(mf.metadata)
     worst, same_intent, same_slots, n = 0.0, 0, 0, 0
     for line in host_out.splitlines()[:-1]:
         r = json.loads(line)
@@ -76,7 +76,7 @@ def onnx_agreement(model_path: Path, out: Path, sentences: list[str]) -> dict:
 
     export_onnx(model_path, out)
     mf = read_model_file(model_path)
-    ref, vocab = IntentReference(mf), Vocabulary(mf.metadata["tokenizer.vocab"])
+    ref, vocab = IntentReference(mf), Vocabulary.from_metadata(mf.metadata)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     worst, same = 0.0, 0
     for s in sentences:

@@ -47,6 +47,7 @@ class IntentLayout:
     slot_labels: list
     threshold: float
     synonyms: list            # (slot, surface, value)
+    aliases: dict = field(default_factory=dict)   # word -> token id (tokenizer.aliases / alias_ids)
     weights: dict = field(default_factory=dict)   # name -> float32 ndarray (int8 dequantised)
 
 
@@ -119,6 +120,9 @@ class _Reader:
     def str_array(self, key: str) -> list:
         return list(self.meta(key, "STR_ARRAY", lambda k, v: k == KV_STR_ARRAY))
 
+    def u32_array(self, key: str) -> list:
+        return [int(x) for x in self.meta(key, "U32_ARRAY", lambda k, v: k == KV_U32_ARRAY)]
+
     def f32_tensor(self, name: str, expect: tuple, allow_i8: bool) -> np.ndarray:
         """load_f32 of cpp/src/tensor_load.h: shape, dtype, scale, then every value finite."""
         tensors = self.mf.tensors
@@ -163,6 +167,26 @@ def _check_vocab(r: _Reader, tokens: list) -> None:
         seen[tok] = i
 
 
+def _check_aliases(r: _Reader, vocab: list) -> dict:
+    """tokenizer.aliases / tokenizer.alias_ids, both or neither (Vocabulary::set_aliases of
+    cpp/src/tokenizer.cpp): same length, no word twice, no word that is a token, ids of real words."""
+    if not (r.has("tokenizer.aliases") or r.has("tokenizer.alias_ids")):
+        return {}
+    words = r.str_array("tokenizer.aliases")
+    ids = r.u32_array("tokenizer.alias_ids")
+    if len(words) != len(ids):
+        r.fail(f"tokenizer.aliases has {len(words)} entries but tokenizer.alias_ids {len(ids)}")
+    index = {t: i for i, t in enumerate(vocab)}
+    out: dict = {}
+    for k, (w, i) in enumerate(zip(words, ids)):
+        if not w or w in index or w in out:
+            r.fail(f"tokenizer.aliases[{k}] '{shown(w)}' is empty, a token or repeated, expected a new word")
+        if not len(SPECIALS) <= i < len(vocab):
+            r.fail(f"tokenizer.alias_ids[{k}] is {i}, expected a word id in [{len(SPECIALS)}, {len(vocab)})")
+        out[w] = i
+    return out
+
+
 def check_intent_metadata(model_file, source: str | None = None) -> IntentLayout:
     """The metadata checks only (no tensor is read): dims, ranges, labels, threshold, synonyms."""
     r = _Reader(model_file, source if source is not None else model_file.path)
@@ -171,6 +195,7 @@ def check_intent_metadata(model_file, source: str | None = None) -> IntentLayout
         r.fail(f"general.kind is '{shown(kind)}', expected 'intent'")
     vocab = r.str_array("tokenizer.vocab")
     _check_vocab(r, vocab)
+    aliases = _check_aliases(r, vocab)
     D = r.u32("model.dim")
     max_tokens = r.u32("tokenizer.max_tokens")
     radius = r.u32("slot.radius")
@@ -209,7 +234,7 @@ def check_intent_metadata(model_file, source: str | None = None) -> IntentLayout
             synonyms.append(tuple(parts))
     return IntentLayout(vocab=vocab, dim=D, max_tokens=max_tokens, radius=radius, buckets=B,
                         intent_labels=intent_labels, slot_labels=slot_labels, threshold=float(threshold),
-                        synonyms=synonyms)
+                        synonyms=synonyms, aliases=aliases)
 
 
 def check_intent_model(model_file, source: str | None = None) -> IntentLayout:

@@ -293,3 +293,9 @@ class GeneralVectors:
         if va is None or vb is None:
             return None
         return float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb) + 1e-12))
+
+
+@lru_cache(maxsize=None)
+def default_table() -> GeneralVectors:
+    """The shipped table, read once per process (its lookup cache and trigram index are shared)."""
+    return GeneralVectors.load()

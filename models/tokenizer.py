@@ -75,21 +75,34 @@ def is_number(token: str) -> bool:
 
 
 class Vocabulary:
-    """Token strings <-> ids; ids 0..5 are SPECIALS."""
+    """Token strings <-> ids; ids 0..5 are SPECIALS. `aliases` maps words that are not tokens to the
+    id that stands in for them (models/word_aliases.py); they are looked up after the tokens."""
 
-    def __init__(self, tokens: list[str]):
+    def __init__(self, tokens: list[str], aliases: dict[str, int] | None = None):
         if list(tokens[:len(SPECIALS)]) != SPECIALS:
             raise ValueError(f"vocabulary must start with the specials {SPECIALS}")
         self.tokens = list(tokens)
         self.index = {t: i for i, t in enumerate(self.tokens)}
         if len(self.index) != len(self.tokens):
             raise ValueError("vocabulary has duplicate tokens")
+        self.aliases = dict(aliases or {})
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> "Vocabulary":
+        """The vocabulary of a model file: tokenizer.vocab and the optional tokenizer.aliases /
+        tokenizer.alias_ids (checked by export/intent_check.py)."""
+        words = metadata.get("tokenizer.aliases", [])
+        ids = metadata.get("tokenizer.alias_ids", [])
+        return cls(list(metadata["tokenizer.vocab"]), {w: int(i) for w, i in zip(words, ids)})
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def lookup(self, token: str) -> int:
         i = self.index.get(token)
+        if i is not None:
+            return i
+        i = self.aliases.get(token)
         if i is not None:
             return i
         return NUM if is_number(token) else UNK

@@ -97,7 +97,7 @@ class IntentModel:
 
     @cached_property
     def vocab(self) -> Vocabulary:
-        return Vocabulary(self._model_file.require("tokenizer.vocab"))
+        return Vocabulary.from_metadata(self.metadata)
 
     @cached_property
     def sentences(self) -> list[str]:

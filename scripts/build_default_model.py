@@ -26,8 +26,9 @@ def main(argv=None) -> int:
     from safu.models.intent_model import IntentConfig
     from safu.runtime.api import train
 
-    # No general-English rows: they would take the int8 export past 256 KiB of flash on the Cortex-M4.
-    config = IntentConfig(bigram_buckets=512, polish_epochs=args.polish, none_class=True, general_dims=0)
+    # No general-English rows nor word aliases: they would take the int8 export past 256 KiB of flash on the Cortex-M4.
+    config = IntentConfig(bigram_buckets=512, polish_epochs=args.polish, none_class=True, general_dims=0,
+                          alias_cosine=0.0)
     model = train([args.intents], output=args.output, config=config, progress=lambda s: print("..", s))
     for line in model.stats.get("report", []):
         print(line)

@@ -28,6 +28,7 @@ TINY_UTTERANCES = [
     "",
     "xyzzy plugh",
     "turn turn turn on on the the fan fan tv tv lamp lamp lights lights kitchen kitchen",
+    "switch on the Lamps and the televisions",
 ]
 
 
@@ -68,6 +69,10 @@ def tiny_intent_model(seed: int = 0, dim: int = 8, radius: int = 2, buckets: int
         "intent.threshold": 0.3,
         "train.sentences": TINY_UTTERANCES[:6],
     }
+    if vocab_words is None:   # aliases (models/word_aliases.py): words read as a token they stand for
+        aliases = {"lamps": "lamp", "televisions": "tv", "kitchens": "kitchen"}
+        metadata["tokenizer.aliases"] = sorted(aliases)
+        metadata["tokenizer.alias_ids"] = [vocab.index(aliases[w]) for w in sorted(aliases)]
     return metadata, tensors
 
 

@@ -76,7 +76,7 @@ def test_trained_model_matches_reference(trained):
 def test_encode_matches_python_vocabulary(trained):
     from safu.models.tokenizer import Vocabulary
     mf = read_model_file(trained)
-    vocab = Vocabulary(mf.metadata["tokenizer.vocab"])
+    vocab = Vocabulary.from_metadata(mf.metadata)
     cc = core.IntentModel(str(trained))
     for s in SENTENCES:
         np.testing.assert_array_equal(cc.encode(s), vocab.encode(s, mf.metadata["tokenizer.max_tokens"])[0])

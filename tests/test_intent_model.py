@@ -96,7 +96,7 @@ def test_training_features_match_the_reference_forward(trained):
     """The batched training-time computation and the one-utterance reference agree."""
     model, path = trained
     mf = read_model_file(path)
-    vocab = Vocabulary(mf.metadata["tokenizer.vocab"])
+    vocab = Vocabulary.from_metadata(mf.metadata)
     f = _Fitter(model.config, vocab, len(model.intents), len(model.slot_labels))
     f.R, f.intent_W = mf.tensor("token_table").astype(np.float64), mf.tensor("intent_W").astype(np.float64)
     f.intent_U, f.intent_b = mf.tensor("intent_U").astype(np.float64), mf.tensor("intent_b").astype(np.float64)

@@ -86,6 +86,30 @@ IntentModel::IntentModel(const ModelFile& f) {
     }
   }
   vocab_ = Vocabulary(tokens);
+  if (f.has("tokenizer.aliases") || f.has("tokenizer.alias_ids")) {  // export/intent_check.py _check_aliases
+    const std::vector<std::string>& words = f.get_str_array("tokenizer.aliases");
+    const MetaValue& idv = f.meta("tokenizer.alias_ids");
+    if (idv.type != MetaType::U32_ARRAY)
+      throw FormatError(src + ": metadata 'tokenizer.alias_ids' is " + meta_type_name(idv.type) +
+                        ", expected U32_ARRAY");
+    const std::vector<uint32_t>& ids = idv.u32_array;
+    if (words.size() != ids.size())
+      throw FormatError(src + ": tokenizer.aliases has " + std::to_string(words.size()) +
+                        " entries but tokenizer.alias_ids " + std::to_string(ids.size()));
+    std::unordered_map<std::string, size_t> seen;
+    seen.reserve(words.size());
+    for (size_t k = 0; k < words.size(); ++k) {
+      const std::string& w = words[k];
+      if (w.empty() || vocab_.contains(w) || !seen.emplace(w, k).second)
+        throw FormatError(src + ": tokenizer.aliases[" + std::to_string(k) + "] '" + shown(w) +
+                          "' is empty, a token or repeated, expected a new word");
+      if (ids[k] < uint32_t(N_SPECIALS) || ids[k] >= tokens.size())
+        throw FormatError(src + ": tokenizer.alias_ids[" + std::to_string(k) + "] is " + std::to_string(ids[k]) +
+                          ", expected a word id in [" + std::to_string(N_SPECIALS) + ", " +
+                          std::to_string(tokens.size()) + ")");
+    }
+    vocab_.set_aliases(words, ids);
+  }
   N_ = vocab_.size();
   D_ = f.get_u32("model.dim");
   max_tokens_ = f.get_u32("tokenizer.max_tokens");

@@ -63,9 +63,17 @@ Vocabulary::Vocabulary(const std::vector<std::string>& tokens) : tokens_(tokens)
                         std::to_string(ids_.at(tokens[i])) + " and " + std::to_string(i) + ")");
 }
 
+void Vocabulary::set_aliases(const std::vector<std::string>& words, const std::vector<uint32_t>& ids) {
+  aliases_.clear();
+  aliases_.reserve(words.size());
+  for (size_t i = 0; i < words.size() && i < ids.size(); ++i) aliases_.emplace(words[i], int32_t(ids[i]));
+}
+
 int32_t Vocabulary::lookup(const std::string& token) const {
   auto it = ids_.find(token);
   if (it != ids_.end()) return it->second;
+  auto al = aliases_.find(token);
+  if (al != aliases_.end()) return al->second;
   return is_number_token(token) ? NUM : UNK;
 }
 

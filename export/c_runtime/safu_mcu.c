@@ -166,9 +166,9 @@ static int compare_token(const char *text, int32_t start, int32_t end, const cha
     return 0;
 }
 
-/* Id of the token: binary search of the sorted vocabulary, else <num> / <unk>. */
+/* Id of the token: binary search of the sorted tokens and aliases, else <num> / <unk>. */
 static int32_t lookup(const char *text, int32_t start, int32_t end) {
-    int32_t lo = 0, hi = SAFU_N_VOCAB - 1, i, numeric = 1;
+    int32_t lo = 0, hi = SAFU_N_ENTRIES - 1, i, numeric = 1;
     while (lo <= hi) {
         int32_t mid = lo + (hi - lo) / 2;
         int c = compare_token(text, start, end, safu_vocab_text + safu_vocab_offset[mid]);

@@ -49,12 +49,18 @@ class Vocabulary {
 
   size_t size() const { return tokens_.size(); }
   const std::string& token(int32_t id) const { return tokens_[size_t(id)]; }
-  // Exact match -> id; else <num> for numbers; else <unk>.
+  // Words that are not tokens, read as the given ids (tokenizer.aliases / tokenizer.alias_ids; the
+  // caller has checked them: no token, no repeat, ids of real words).
+  void set_aliases(const std::vector<std::string>& words, const std::vector<uint32_t>& ids);
+  size_t n_aliases() const { return aliases_.size(); }
+  bool contains(const std::string& token) const { return ids_.count(token) != 0; }
+  // Exact match -> id; else an alias -> its id; else <num> for numbers; else <unk>.
   int32_t lookup(const std::string& token) const;
 
  private:
   std::vector<std::string> tokens_;
   std::unordered_map<std::string, int32_t> ids_;
+  std::unordered_map<std::string, int32_t> aliases_;
 };
 
 }  // namespace safu
