@@ -2,8 +2,12 @@
 
     safu bench [--model M.safu] [--format md|json]      # or: python bench/bench_core.py
 
-1. Intent latency per utterance: C++ core (timed inside C++, and through the Python binding),
-   the numpy reference, onnxruntime on the ONNX export (when safu.export.onnx_export exists).
+1. Intent latency per utterance: the public API `safu.load(p).predict(text)`, the C++ core (timed
+   inside C++, and through the Python binding), the numpy reference, onnxruntime on the ONNX export
+   (when safu.export.onnx_export exists); and the time `safu.load(p)` takes.
+   With --snips DIR / --clinc150 DIR: the same calls on a model trained (`safu train`'s defaults) on
+   that data set, over its test sentences, beside fastText's Python `model.predict` on a fastText
+   model trained on the same sentences (when the `fasttext` module is installed), with both load times.
 2. Streaming LM time per token at stream lengths 16, 128, 1024, 8192: the core's cached-comparison
    stream vs a standard causal attention baseline (numpy, KV cache: each token attends to all
    earlier ones, so time per token grows with the length).
@@ -68,6 +72,65 @@ def find_smart_home_model(explicit: str | None, log=print) -> Path:
 # 1. intent latency
 
 
+def load_ms(load, path, repeats: int = 7) -> float:
+    """Milliseconds of load(path), the best of `repeats` (the first one too: nothing is cached between loads)."""
+    return _best_of(lambda: load(path), repeats, 1) * 1e3
+
+
+CHUNK = 8   # sentences per timed run in side_by_side
+
+
+def side_by_side(calls: dict, texts: list[str], repeats: int = 7) -> dict:
+    """us per utterance of each call (name -> fn(list of texts) -> seconds taken), timed in turn on
+    the same chunks of CHUNK sentences: each chunk's best of `repeats` rounds, summed over the chunks.
+    Short interleaved runs keep what another process does on the machine out of the ratios."""
+    total = dict.fromkeys(calls, 0.0)
+    for k in range(0, len(texts), CHUNK):
+        chunk = texts[k:k + CHUNK]
+        best = dict.fromkeys(calls, float("inf"))
+        for _ in range(repeats):
+            for name, fn in calls.items():
+                best[name] = min(best[name], fn(chunk))
+        for name in calls:
+            total[name] += best[name]
+    return {name: seconds / len(texts) * 1e6 for name, seconds in total.items()}
+
+
+def timed(fn):
+    """A side_by_side call: fn(text) for each text of the chunk, timed with perf_counter."""
+    def run(chunk):
+        t0 = time.perf_counter()
+        for t in chunk:
+            fn(t)
+        return time.perf_counter() - t0
+    return run
+
+
+def api_core_calls(model_path: Path, texts: list[str]) -> dict:
+    """side_by_side calls of the public API, the binding and the core itself (timed inside C++)."""
+    import safu
+
+    model = safu.load(model_path)
+    core = model._forward   # the binding's IntentModel the API calls
+    if not hasattr(core, "bench_predict"):
+        raise ValueError("safu bench needs the C++ core backend (safu._core)")
+    for t in texts:   # first use fills the core's per-token tables; time the steady state
+        model.predict(t)
+    return {"core": lambda chunk: core.bench_predict(chunk, 1) * 1e-9 * len(chunk),
+            "binding": timed(core.predict), "api": timed(model.predict)}
+
+
+API_CORE_ROWS = (("core", "C++ core", "predict(text), timed in C++"),
+                 ("binding", "C++ core via Python", "_core.IntentModel.predict(text)"),
+                 ("api", "public API", "safu.load(p).predict(text)"))
+
+
+def api_core_rows(model_path: Path, texts: list[str], repeats: int = 7) -> list[dict]:
+    """The public API, the binding and the core itself on `texts`: rows of us per utterance."""
+    us = side_by_side(api_core_calls(model_path, texts), texts * max(1, 64 // len(texts)), repeats)
+    return [{"backend": backend, "what": what, "us": us[key]} for key, backend, what in API_CORE_ROWS]
+
+
 def intent_latency(model_path: Path, repeats: int = 5) -> list[dict]:
     from safu import _core
     from safu.runtime.api import load
@@ -76,14 +139,11 @@ def intent_latency(model_path: Path, repeats: int = 5) -> list[dict]:
     core = _core.IntentModel(str(model_path))
     numpy_model = load(model_path, backend="numpy")
     ids = [core.encode(t).astype(np.int64) for t in texts]
-    rows = []
+    rows = api_core_rows(model_path, texts, repeats)
 
     def per_utt(fn):
         return _best_of(lambda: [fn(i) for i in range(len(texts))], repeats, 20) / len(texts) * 1e6
 
-    core_ns = min(core.bench_predict(texts, 20) for _ in range(20 * repeats))  # many short runs, best one
-    rows.append({"backend": "C++ core", "what": "predict(text), timed in C++", "us": core_ns / 1e3})
-    rows.append({"backend": "C++ core via Python", "what": "predict(text)", "us": per_utt(lambda i: core.predict(texts[i]))})
     rows.append({"backend": "C++ core via Python", "what": "forward(ids)", "us": per_utt(lambda i: core.forward(ids[i]))})
     ref = numpy_model._forward
     rows.append({"backend": "numpy reference", "what": "forward(ids)",
@@ -111,6 +171,104 @@ def intent_latency(model_path: Path, repeats: int = 5) -> list[dict]:
     for r in rows:
         r["x_core"] = None if r["us"] is None else r["us"] / base
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 1b. public data sets: safu beside fastText
+
+DATASET_NAMES = {"snips": "SNIPS", "clinc150": "CLINC150"}
+TEST_ROWS = 1000   # test sentences timed per data set
+
+
+def dataset_split(name: str, folder: Path) -> tuple[list, list[str]]:
+    """(training files for `safu train`, test sentences) of a data set folder: SNIPS train_*_full ->
+    validate_*; CLINC150 train.jsonl -> val.jsonl (null rows are out-of-scope sentences)."""
+    from safu.runtime.datasets import load_examples, load_snips
+    from safu.runtime.datasets.snips import snips_files
+
+    if name == "snips":
+        return snips_files(folder, "train"), [ex.text for ex in load_snips(folder, "validate").examples]
+    train, test = folder / "train.jsonl", folder / "val.jsonl"
+    for f in (train, test):
+        if not f.is_file():
+            raise FileNotFoundError(f"--clinc150 {folder}: no {f.name} (expected the CLINC150 folder)")
+    return [train], [ex.text for ex in load_examples([test]).examples]
+
+
+def fasttext_text(text: str) -> str:
+    """fastText's input: lower-cased, punctuation split off (as bench/bench_intents.py trains it)."""
+    import re
+    return " ".join(re.findall(r"\w+|[^\w\s]", text.lower()))
+
+
+def _train_fasttext(train_files: list, out: str) -> None:
+    """fastText supervised on the same sentences as safu (plus the shipped out-of-scope ones as the
+    class <oos>), bench/bench_intents.py's settings; run in a fresh process (fastText's training hit
+    NaN inside a long-running one)."""
+    import fasttext
+
+    from safu.runtime.api import out_of_scope_sentences
+    from safu.runtime.datasets import load_examples
+
+    rows = [(ex.text, ex.intent or "<oos>") for ex in load_examples(train_files).examples]
+    rows += [(t, "<oos>") for t in out_of_scope_sentences()]
+    data = out + ".txt"
+    with open(data, "w", encoding="utf-8") as f:
+        f.writelines(f"__label__{label} {fasttext_text(text)}\n" for text, label in rows)
+    model = fasttext.train_supervised(data, lr=0.5, epoch=25, wordNgrams=2, bucket=200_000, dim=50,
+                                      thread=1, seed=0, verbose=0)
+    model.save_model(out + ".part")
+    os.replace(out + ".part", out)
+    os.remove(data)
+
+
+def dataset_latency(name: str, folder: Path, cache: Path, log=print, repeats: int = 7) -> dict:
+    """safu's three calls and fastText's predict on the data set's test sentences, and both load times.
+    Models are trained into `cache` unless there already."""
+    import multiprocessing
+
+    from safu.runtime.api import load, train
+
+    folder = Path(folder)
+    train_files, test = dataset_split(name, folder)
+    texts = test[:TEST_ROWS]
+    safu_path = cache / f"{name}.safu"
+    if not safu_path.exists():
+        log(f"training safu on {DATASET_NAMES[name]} ({folder}) into {safu_path}")
+        train(train_files, output=safu_path)
+    calls = api_core_calls(safu_path, texts)
+    loads = [{"model": f"safu ({DATASET_NAMES[name]})", "call": "safu.load(p)", "ms": load_ms(load, safu_path),
+              "file_kib": safu_path.stat().st_size / 1024}]
+    try:
+        import fasttext
+    except ImportError:
+        fasttext = None
+    else:
+        ft_path = cache / f"{name}.fasttext.bin"
+        if not ft_path.exists():
+            log(f"training fastText on {DATASET_NAMES[name]} into {ft_path}")
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                pool.apply(_train_fasttext, (train_files, str(ft_path)))
+        ft = fasttext.load_model(str(ft_path))
+        prepared = {t: fasttext_text(t) for t in texts}
+        calls["fasttext"] = timed(lambda t: ft.predict(prepared[t]))
+    us = side_by_side(calls, texts, repeats)
+    rows = [{"backend": backend, "what": what, "us": us[key]} for key, backend, what in API_CORE_ROWS]
+    if fasttext is None:
+        rows.append({"backend": "fastText", "what": "not installed (pip install fasttext-numpy2)", "us": None})
+    else:
+        rows.append({"backend": "fastText", "what": "model.predict(text), text lower-cased and split beforehand",
+                     "us": us["fasttext"]})
+        loads.append({"model": f"fastText ({DATASET_NAMES[name]})", "call": "fasttext.load_model(p)",
+                      "ms": load_ms(lambda p: fasttext.load_model(str(p)), ft_path),
+                      "file_kib": ft_path.stat().st_size / 1024})
+    core_us = rows[0]["us"]
+    fasttext_us = rows[-1]["us"] if rows[-1]["backend"] == "fastText" else None
+    for r in rows:
+        r["x_core"] = None if r["us"] is None else r["us"] / core_us
+        r["x_fasttext"] = None if r["us"] is None or fasttext_us is None else r["us"] / fasttext_us
+    return {"name": DATASET_NAMES[name], "folder": str(folder), "test_sentences": len(texts),
+            "intent": rows, "load": loads}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +421,20 @@ def markdown(result: dict) -> str:
              "| backend | call | us / utterance | x C++ core |", "|---|---|---:|---:|"]
     for r in result["intent"]:
         lines.append(f"| {r['backend']} | {r['what']} | {_fmt(r['us'], 2)} | {_fmt(r['x_core'], 1)} |")
+    if result.get("load"):
+        lines += ["", "| model | load | ms | file KiB |", "|---|---|---:|---:|"]
+    for r in result.get("load", []):
+        lines.append(f"| {r['model']} | {r['call']} | {_fmt(r['ms'], 1)} | {_fmt(r['file_kib'], 0)} |")
+    for d in result.get("datasets", []):
+        lines += ["", f"{d['name']} ({d['test_sentences']} test sentences, one at a time; model trained with "
+                  "`safu train`'s defaults):", "",
+                  "| backend | call | us / utterance | x C++ core | x fastText |", "|---|---|---:|---:|---:|"]
+        for r in d["intent"]:
+            lines.append(f"| {r['backend']} | {r['what']} | {_fmt(r['us'], 2)} | {_fmt(r['x_core'], 2)} | "
+                         f"{_fmt(r['x_fasttext'], 2)} |")
+        lines += ["", "| model | load | ms | file KiB |", "|---|---|---:|---:|"]
+        for r in d["load"]:
+            lines.append(f"| {r['model']} | {r['call']} | {_fmt(r['ms'], 1)} | {_fmt(r['file_kib'], 0)} |")
     if "stream" in result:
         lines += ["", f"Streaming LM (N={result['lm_vocab']}, b=32, r=4), time per token at a stream length:", "",
                   "| stream length | C++ core us/token | vs length 16 | causal attention (numpy, KV cache) us/token | vs length 16 |",
@@ -294,18 +466,29 @@ def single_thread():
     return threadpool_limits(1)
 
 
-def run(model: str | None = None, stream: bool = True, mem: bool = True, log=print) -> dict:
+def run(model: str | None = None, stream: bool = True, mem: bool = True, log=print,
+        datasets: dict | None = None, cache: str | None = None) -> dict:
+    """datasets: {"snips" | "clinc150": folder}; cache: where their trained models are kept (None: a
+    temporary folder, so they are trained afresh)."""
     with single_thread():
-        return _run(model, stream, mem, log)
+        if cache is None:
+            with tempfile.TemporaryDirectory(prefix="safu-bench-") as tmp:
+                return _run(model, stream, mem, log, datasets or {}, Path(tmp))
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        return _run(model, stream, mem, log, datasets or {}, Path(cache))
 
 
-def _run(model, stream, mem, log) -> dict:
+def _run(model, stream, mem, log, datasets: dict, cache: Path) -> dict:
     from safu import _core
+    from safu.runtime.api import load
 
     path = find_smart_home_model(model, log)
     core = _core.IntentModel(str(path))
     result = {"model": str(path), "vocab": core.vocab_size, "intents": len(core.intents),
-              "slot_labels": len(core.slot_labels), "dim": core.dim, "intent": intent_latency(path)}
+              "slot_labels": len(core.slot_labels), "dim": core.dim, "intent": intent_latency(path),
+              "load": [{"model": path.name, "call": "safu.load(p)", "ms": load_ms(load, path),
+                        "file_kib": path.stat().st_size / 1024}]}
+    result["datasets"] = [dataset_latency(name, Path(folder), cache, log) for name, folder in datasets.items()]
     if stream:
         lm_path = bench_lm_file(Path(tempfile.mkdtemp(prefix="safu-bench-")) / "lm.safu")
         result["lm_vocab"] = _core.LmModel(str(lm_path)).vocab_size
