@@ -26,7 +26,7 @@ def bigram_bucket(a: np.ndarray, b: np.ndarray, buckets: int) -> np.ndarray:
 
 @dataclass
 class Batch:
-    """Padded sequences `<sod> ids <eod>`: S (M, Lmax) int64, mask (M, Lmax) bool, L (M,).
+    """Padded sequences `<sod> ids <eod>`: S (M, Lmax) int32 token ids, mask (M, Lmax) bool, L (M,) int64.
 
     `flat` holds the valid ids row by row (S[mask]); `starts` the first flat index of each row.
     """
@@ -59,7 +59,7 @@ class Batch:
     def from_ids(cls, id_lists: list[np.ndarray]) -> "Batch":
         L = np.array([len(x) + 2 for x in id_lists], dtype=np.int64)
         Lmax = int(L.max()) if len(L) else 2
-        S = np.full((len(id_lists), Lmax), PAD, dtype=np.int64)
+        S = np.full((len(id_lists), Lmax), PAD, dtype=np.int32)
         for m, ids in enumerate(id_lists):
             S[m, 0] = SOD
             S[m, 1:len(ids) + 1] = ids
@@ -74,7 +74,7 @@ class Batch:
         L = lengths + 2
         Lmax = int(L.max()) if len(L) else 2
         pos = np.arange(Lmax)[None, :]
-        S = np.full((len(L), Lmax), PAD, dtype=np.int64)
+        S = np.full((len(L), Lmax), PAD, dtype=np.int32)
         S[:, 0] = SOD
         S[(pos >= 1) & (pos <= lengths[:, None])] = ids   # row-major: sentence after sentence
         S[np.arange(len(L)), lengths + 1] = EOD
@@ -104,7 +104,7 @@ class Batch:
         M, Lmax = self.S.shape
         rows, pos = np.nonzero(self.mask & (np.arange(Lmax)[None, :] > 0)
                                & (np.arange(Lmax)[None, :] < (self.L - 1)[:, None]))
-        S_ext = np.full((M, Lmax + 2 * radius), PAD, dtype=np.int64)
+        S_ext = np.full((M, Lmax + 2 * radius), PAD, dtype=np.int32)
         S_ext[:, radius:radius + Lmax] = np.where(self.mask, self.S, PAD)
         win = S_ext[rows[:, None], pos[:, None] + np.arange(2 * radius + 1)[None, :]]
         return rows, pos, win

@@ -306,7 +306,7 @@ class _Fitter:
         counts = np.bincount(batch.S[batch.mask], minlength=N).astype(np.float64)
         bits = max(c.cipher_bits, int(np.ceil(np.log2(N + 1))))
         E = cipher_embeddings(counts, bits)
-        seqs = [batch.S[m, :batch.L[m]] for m in range(len(batch))]
+        seqs = (batch.S[m, :batch.L[m]] for m in range(len(batch)))   # one row at a time
         Csum = cooc_sums(seqs, E, c.cooc_radius, c.cooc_mode)
         prior = 0.1 * E[0]  # <pad> never occurs: its noised code is the noise vector p
         Cn = normalise_blocks(Csum, bits, prior)
@@ -330,7 +330,7 @@ class _Fitter:
         blocks, T = [], 0
         for sl in feat.row_blocks(batch, BLOCK_TOKENS):
             _, _, win = batch.rows(sl).slot_windows(r)
-            blocks.append((win.astype(np.int32), feat.slot_comparisons(win, R, r), labels[T:T + len(win)]))
+            blocks.append((win, feat.slot_comparisons(win, R, r), labels[T:T + len(win)]))
             T += len(win)
         W = np.zeros((K, K))
         for round_ in range(c.tuning_rounds + 1):
