@@ -51,6 +51,7 @@ FOREIGN_WORDS = 2            # words, and at least this many, are in no template
 SCORE_MARGIN = 12.0          # classes scoring this far below the best answer so far are not tried
 CONTEXT_BONUS = 6.0          # a command heard by a satellite that names no place is about its area
 LOOKUP_PENALTY = 3.0         # cost of a name found by lookup only whose words the intent's templates say anyway
+SPECIFIC_INTENTS = 2         # a rejected sentence read as free text needs a word this few intents say
 FREE_NAME_COST = 1.5         # anchor words a free-text run loses per inventory name or slot word it holds
 ANCHOR_WORDS = 3             # a free-text slot is placed by up to this many template words either side of it
 JSON_VERSION = 1
@@ -217,6 +218,7 @@ class HomeAssistantAnswers:
         self._words: dict[str, set[str]] = {}
         self._wildcard = set(tables["wildcard"])
         self._intent_slots: dict[str, set[str]] = {}
+        self._specific: Counter | None = None
         self._anchors = {k: set(v) for k, v in tables.get("anchors", {}).items()}
         self._around_all: dict[tuple[str, str], Counter] = {}
         self._surfaces = {k: set(v) for k, v in tables["surfaces"].items()}
@@ -422,6 +424,59 @@ class HomeAssistantAnswers:
         if intent not in self._intent_slots:
             self._intent_slots[intent] = {n for c in self.tables["classes"].get(intent, {}) for n in json.loads(c)[0]}
         return self._intent_slots[intent]
+
+    def _free_text_reading(self, pred, context):
+        """A sentence the model rejected that a template with a free-text slot says word for word
+        around it ("play Does Not Exist", "complete take out the trash on my chores list"): every
+        word outside the slots is one the intent's templates say, and the free text sits between
+        template words. Titles and items are words the model never saw, so its rejection of
+        them says little. The reading with the least free text wins; None if there is none."""
+        best = None
+        for intent in sorted({k.split("|")[0] for k in self._anchors}):
+            p = self.answer(replace(pred, intent=intent, reason=None, slots={}, spans=[]), context)
+            if p.intent != intent:
+                continue
+            # slots that are free text everywhere in the intent (not "state", a zone only sometimes)
+            free = [sp for sp in p.spans if f"{intent}|{sp.name}" not in self._surfaces and any(
+                k.startswith(f"{intent}|") and k.endswith(f"|{sp.name}") for k in self._anchors)]
+            foreign, words = self._foreign_words(intent, p.text, [[sp.name, sp.value, sp.start, sp.end]
+                                                                 for sp in p.spans])
+            if not free or foreign or not words or not self._framed(intent, p):
+                continue
+            size = sum(sp.end - sp.start for sp in free)
+            if best is None or size < best[0]:
+                best = (size, p)
+        return None if best is None else best[1]
+
+    def _framed(self, intent: str, p) -> bool:
+        """The free text of answer p sits between whole template contexts: everything left of
+        it back to the sentence start, and right of it to the end, is a context the intent's
+        templates have around the slot (or ANCHOR_WORDS of one); and either those contexts hold
+        ANCHOR_WORDS words ("in 5 minutes") or a word outside the slots is one at most
+        SPECIFIC_INTENTS intents' templates say ("play", "announce"; not "who is the")."""
+        spans = [[sp.name, sp.value, sp.start, sp.end] for sp in p.spans]
+        context_words = 0
+        free_names = {sp[0] for sp in spans if any(k.startswith(f"{intent}|") and k.endswith(f"|{sp[0]}")
+                                                  for k in self._anchors)}
+        for sp in spans:
+            if sp[0] not in free_names:
+                continue
+            grams = set().union(*(v for k, v in self._anchors.items()
+                                  if k.startswith(f"{intent}|") and k.endswith(f"|{sp[0]}")))
+            tokens = _marked_tokens(p.text, [x for x in spans if x is not sp], free_names)
+            left, right = _anchor_grams(tokens, sp[2], sp[3], set(self.tables.get("skip_words", [])))
+            whole = [g for g in (left[-1], right[-1]) if "<s>" in g or "</s>" in g or len(g.split()) == ANCHOR_WORDS]
+            if len(whole) < 2 or f"L={left[-1]}" not in grams or f"R={right[-1]}" not in grams:
+                return False
+            context_words += sum(t not in ("<s>", "</s>") for g in (left[-1], right[-1]) for t in g.split())
+        masked = list(p.text.lower())
+        for sp in spans:
+            masked[sp[2]:sp[3]] = " " * (sp[3] - sp[2])
+        if self._specific is None:
+            intents = self.tables["classes"]
+            self._specific = Counter(w for i in intents for w in self._template_words(i))
+        return context_words >= ANCHOR_WORDS or \
+            any(self._specific[w] <= SPECIFIC_INTENTS for w in _WORD.findall("".join(masked)))
 
     def _gazetteer(self, slot: str):
         if slot not in self._gazetteers:
@@ -658,6 +713,10 @@ class HomeAssistantAnswers:
 
         if pred.intent is None and self._in_template_words(pred):
             pred = replace(pred, intent=pred.best_intent, reason=None)
+        elif pred.intent is None and (pred.reason or "").startswith("out of scope") and self._anchors:
+            reading = self._free_text_reading(pred, context)
+            if reading is not None:
+                return reading
         if pred.intent is None or not self.tables["classes"].get(pred.intent):
             return pred
         context = dict(context or {})
