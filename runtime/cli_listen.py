@@ -4,6 +4,7 @@
     safu listen --model home.safu --mic --actions actions.yaml
     safu listen --wav a.wav b.wav --asr vosk --vosk-model ~/vosk-model-small-en-us-0.15
     arecord -f S16_LE -r 16000 -c 1 -t raw | safu listen --stdin-pcm
+    safu listen --model ha.safu --mic --area Kitchen     # a satellite in the kitchen: "turn on the lights"
 
 Prints one JSON line per utterance (transcript, intent, confidence, slots, action, error, timings) as
 soon as it is heard; actions run on a worker thread, and each one's outcome follows as a line of its
@@ -65,6 +66,10 @@ def register(sub) -> None:
                                         "(default: ./safu_gpio_state.json)")
     p.add_argument("--vad", default="webrtc", choices=["webrtc", "energy"], help="voice activity detector")
     p.add_argument("--min-confidence", type=float, help="act only above this confidence (default: the model's threshold)")
+    p.add_argument("--area", metavar="AREA", help="where this satellite is: commands that name no place "
+                                                  "('turn on the lights') are about this area (a Home Assistant "
+                                                  "model: an area of its inventory)")
+    p.add_argument("--floor", metavar="FLOOR", help="the satellite's floor, as --area")
     p.set_defaults(func=run_listen)
 
 
@@ -165,6 +170,11 @@ def run_listen(args) -> int:
     if args.vosk_model and args.asr != "vosk":
         raise ValueError("--vosk-model is only used with --asr vosk")
     model = load(args.model, backend=args.backend)
+    from safu.runtime.ha_answers import WithContext, place_context
+    context = {**place_context(model, args.area, None, "--area"), **place_context(model, None, args.floor, "--floor")}
+    if context and model.answers is None:
+        print(f"note: {args.model} has no Home Assistant answer tables (trained from other data); "
+              "--area/--floor are not used", file=sys.stderr)
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
     recognizer = build_recognizer(model, args.asr, open_vocabulary=args.open_vocabulary,
                                   vosk_model=args.vosk_model, warps=args.warps,
@@ -179,7 +189,8 @@ def run_listen(args) -> int:
         raise
     worker = ActionWorker(runner, on_done=report.action)
     try:
-        loop = build_voice_loop(model, recognizer, worker, args.vad, args.min_confidence)
+        loop = build_voice_loop(WithContext(model, context) if context else model, recognizer, worker,
+                                args.vad, args.min_confidence)
         for event in loop.run(sources):
             report.utterance(event)
         worker.drain()  # every action's outcome is out before the totals
