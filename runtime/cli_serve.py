@@ -4,6 +4,8 @@
     safu serve --wyoming tcp://0.0.0.0:10300 --model home.safu      # reachable from other machines
     safu serve --wyoming tcp://127.0.0.1:10300 --no-asr             # intent recognition only
     safu serve --hermes mqtt://127.0.0.1:1883                       # hermes/nlu/query -> hermes/intent/<name>
+    safu serve --wyoming tcp://127.0.0.1:10300 --model ha.safu --area Kitchen     # a satellite in the kitchen
+    safu serve --hermes mqtt://127.0.0.1:1883 --model ha.safu --site-area bedroom=Bedroom
 
 Prints one line on stderr once listening ("safu serve: wyoming listening on tcp://HOST:PORT ...") and a
 log line per request. The server packages (wyoming, safu.device) are imported only when this runs.
@@ -52,8 +54,30 @@ def register(sub) -> None:
                    help="Wyoming connections served at once (default 32)")
     p.add_argument("--max-audio-seconds", type=float, default=30.0, metavar="S",
                    help="longest utterance accepted (default 30 s)")
+    p.add_argument("--area", metavar="AREA",
+                   help="where the satellite is: commands that name no place ('turn on the lights') are about "
+                        "this area (a Home Assistant model: an area of its inventory)")
+    p.add_argument("--floor", metavar="FLOOR", help="the satellite's floor, as --area")
+    p.add_argument("--site-area", action="append", default=[], metavar="SITE=AREA",
+                   help="Hermes: the area of the satellite with this siteId (repeatable; others take --area)")
     p.add_argument("--quiet", action="store_true", help="log only warnings, not every request")
     p.set_defaults(func=run_serve)
+
+
+def satellite_places(args, model) -> tuple[dict, dict]:
+    """(context of --area/--floor, {siteId: area} of --site-area), checked against the model's
+    inventory. Raises ValueError naming the option."""
+    from safu.runtime.ha_answers import place_context
+
+    context = place_context(model, args.area, None, "--area")
+    context.update(place_context(model, None, args.floor, "--floor"))
+    sites = {}
+    for item in args.site_area:
+        site, sep, area = item.partition("=")
+        if not sep or not site.strip() or not area.strip():
+            raise ValueError(f"--site-area: expected SITE=AREA (for example kitchen-satellite=Kitchen), got {item!r}")
+        sites[site.strip()] = place_context(model, area, None, f"--site-area {site.strip()}")["area"]
+    return context, sites
 
 
 def parse_endpoint(uri: str, scheme: str, option: str) -> tuple[str, int]:
@@ -105,6 +129,12 @@ def run_serve(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format="safu serve: %(message)s")
     model = load(args.model, backend=args.backend)
+    context, sites = satellite_places(args, model)
+    if sites and not hermes:
+        raise ValueError("--site-area maps Hermes siteIds: give --hermes mqtt://HOST:PORT (Wyoming takes --area)")
+    if (context or sites) and model.answers is None:
+        print(f"safu serve: note: {args.model} has no Home Assistant answer tables (trained from other data); "
+              "--area/--floor/--site-area are not used", file=sys.stderr)
     model_name = "default" if args.model == "default" else Path(args.model).stem
     if wyoming:
         from safu.runtime.wyoming_server import _import_wyoming
@@ -119,14 +149,14 @@ def run_serve(args) -> int:
             hermes_service = None
             if hermes:
                 from safu.runtime.hermes import HermesService
-                hermes_service = HermesService(model, *hermes)
+                hermes_service = HermesService(model, *hermes, context=context, site_areas=sites)
                 hermes_service.start()
                 print(f"safu serve: hermes connected to mqtt://{hermes[0]}:{hermes[1]} "
                       f"(model {model_name})", file=sys.stderr, flush=True)
             if wyoming:
                 limits = Limits(clients=args.max_clients, audio_seconds=args.max_audio_seconds)
                 service = SpeechService(model, recognizer, language=args.language, model_name=model_name,
-                                        limits=limits, open_vocabulary=args.open_vocabulary)
+                                        limits=limits, open_vocabulary=args.open_vocabulary, context=context)
 
                 def ready(host: str, port: int) -> None:
                     asr = recognizer.name if recognizer is not None else "none"

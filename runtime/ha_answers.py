@@ -783,4 +783,44 @@ class HomeAssistantAnswers:
         return replace(pred, slots=slots, spans=new_spans)
 
 
-__all__ = ["HomeAssistantAnswers"]
+def place_context(model, area: str | None = None, floor: str | None = None, where: str = "--area") -> dict:
+    """{"area": ..., "floor": ...} of a satellite (the given ones only), checked against the
+    model's inventory when it has Home Assistant answers: a place it does not know is a
+    ValueError naming `where` and the places it has; the name is returned as the inventory spells
+    it ("kitchen" -> "Kitchen"). Without answer tables the context is returned as given."""
+    out = {}
+    answers = getattr(model, "answers", None)
+    for key, value, places in (("area", area, "areas"), ("floor", floor, "floors")):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where}: the {key} must be a non-empty name, got {value!r}")
+        if answers is not None:
+            known = answers.names.canonical[key]
+            if _norm(value) not in known:
+                names = sorted({p.name for p in getattr(answers.inventory, places)})
+                raise ValueError(f"{where}: {value!r} is not {'an' if key == 'area' else 'a'} {key} of the model's inventory; expected one of "
+                                 f"{', '.join(names) if names else '(none: the inventory has no ' + places + ')'}")
+            value = known[_norm(value)]
+        out[key] = value.strip()
+    return out
+
+
+class WithContext:
+    """A model whose predict(text) is told where it was heard: `context` (a satellite's
+    {"area": ..., "floor": ...}) goes to every predict, a context given to predict itself
+    winning key by key. Everything else is the model's own."""
+
+    def __init__(self, model, context: dict):
+        self.model = model
+        self.context = dict(context)
+
+    def predict(self, text: str, context: dict | None = None):
+        merged = {**self.context, **(context or {})}
+        return self.model.predict(text, context=merged or None)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+__all__ = ["HomeAssistantAnswers", "WithContext", "place_context"]

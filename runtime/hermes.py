@@ -10,12 +10,15 @@ Subscribes to `hermes/nlu/query` ({"input": text, "id", "siteId", "sessionId", "
 - `hermes/nlu/intentParsed` ({"input", "intent", "slots", "id", "siteId", "sessionId"}), then
   `hermes/intent/<intentName>`: the Rhasspy NluIntent message, {"input", "intent": {"intentName",
   "confidenceScore"}, "slots": [{"entity", "slotName", "value": {"kind": "Unknown", "value"}, "rawValue",
-  "confidence", "range": {"start", "end", "rawStart", "rawEnd"}}], "id", "siteId", "sessionId",
+  "confidence", "range": {"start", "end", "rawStart", "rawEnd"}}, ...], "id", "siteId", "sessionId",
   "customData", "asrTokens", "rawInput", "wakewordId", "lang"};
 - `hermes/nlu/intentNotRecognized` ({"input", "id", "siteId", "sessionId", "customData"}) when the model
   rejects it or its intent is not in the query's intentFilter;
 - `hermes/error/nlu` ({"error", "context", "siteId", "sessionId"}) for a payload that is not a JSON object
   with an "input" string, or is over the bounds (MAX_PAYLOAD_BYTES, MAX_INPUT_CHARS).
+Slots no words say (a Home Assistant model's domain, the satellite's area) have "rawValue": "" and
+"range": null. Where a query was heard is passed to predict: the area its siteId has in `site_areas`
+(`safu serve --site-area SITE=AREA`), else the server's `context` (`--area`, `--floor`).
 """
 from __future__ import annotations
 
@@ -64,12 +67,23 @@ def parse_query(payload: bytes) -> dict:
     return query
 
 
-def answer(model, query: dict) -> list[tuple[str, dict]]:
-    """The (topic, message) pairs answering one parsed query, in the order they are published."""
+def site_context(site_id: str, context: dict | None = None, site_areas: dict | None = None) -> dict:
+    """Where a query was heard: the area of its siteId in `site_areas` ({siteId: area}), else the
+    server's default `context` ({"area": ..., "floor": ...})."""
+    out = dict(context or {})
+    if site_areas and site_id in site_areas:
+        out["area"] = site_areas[site_id]
+    return out
+
+
+def answer(model, query: dict, context: dict | None = None, site_areas: dict | None = None) -> list[tuple[str, dict]]:
+    """The (topic, message) pairs answering one parsed query, in the order they are published.
+    `context`, `site_areas`: the satellites' areas (see site_context), passed to predict."""
     text = query["input"]
     ids = {"id": query.get("id"), "siteId": query.get("siteId", "default"), "sessionId": query.get("sessionId"),
            "customData": query.get("customData")}
-    prediction = model.predict(text)
+    heard = site_context(ids["siteId"], context, site_areas)
+    prediction = model.predict(text, context=heard or None)
     wanted = query.get("intentFilter")
     if prediction.intent is None or (wanted and prediction.intent not in wanted):
         why = prediction.reason if prediction.intent is None else f"{prediction.intent} is not in the intentFilter"
@@ -79,6 +93,10 @@ def answer(model, query: dict) -> list[tuple[str, dict]]:
               "rawValue": span.text, "confidence": 1.0,
               "range": {"start": span.start, "end": span.end, "rawStart": span.start, "rawEnd": span.end}}
              for span in sorted(prediction.spans, key=lambda s: s.start)]
+    said = {span.name for span in prediction.spans}
+    # slots no words say (Home Assistant answers: domain, device_class, the satellite's area)
+    slots += [{"entity": name, "slotName": name, "value": {"kind": "Unknown", "value": value}, "rawValue": "",
+               "confidence": 1.0, "range": None} for name, value in prediction.slots.items() if name not in said]
     log.info("hermes query %r -> %s %s (%.3f)", text[:80], prediction.intent, prediction.slots, prediction.confidence)
     intent = {"intentName": prediction.intent, "confidenceScore": float(prediction.confidence)}
     parsed = {"input": text, "intent": intent, "slots": slots, "id": ids["id"], "siteId": ids["siteId"],
@@ -92,8 +110,10 @@ def answer(model, query: dict) -> list[tuple[str, dict]]:
 class HermesService:
     """Answers hermes/nlu/query on an MQTT broker from paho's network thread (predict is thread-safe)."""
 
-    def __init__(self, model, host: str, port: int, client_id: str = "safu-nlu", connect_timeout: float = 10.0):
+    def __init__(self, model, host: str, port: int, client_id: str = "safu-nlu", connect_timeout: float = 10.0,
+                 context: dict | None = None, site_areas: dict | None = None):
         self.model, self.host, self.port = model, host, port
+        self.context, self.site_areas = dict(context or {}), dict(site_areas or {})
         self.client_id = client_id
         self.connect_timeout = connect_timeout
         self._subscribed = threading.Event()
@@ -144,7 +164,7 @@ class HermesService:
     def _on_message(self, client, userdata, msg) -> None:
         try:
             query = parse_query(msg.payload)
-            replies = answer(self.model, query)
+            replies = answer(self.model, query, self.context, self.site_areas)
         except QueryError as exc:
             log.warning("hermes: %s", exc)
             context = None

@@ -14,7 +14,9 @@ Events (the `wyoming` package's types; protocol: a JSON header line, optional JS
   with the reason in the transcript's context (`safu_reason`), so the forced words of a restricted
   recogniser are never handed on as a command.
 - `recognize`, or a `transcript` sent to the server (what Home Assistant's Wyoming conversation agent
-  sends) -> `intent` (name, entities from the slots) or `not-recognized`.
+  sends) -> `intent` (name, entities from the slots) or `not-recognized`. The satellite's area and floor
+  (SpeechService context, `safu serve --area/--floor`) are passed to predict, an event's own
+  `context: {"area": ..., "floor": ...}` winning over them: "turn on the lights" is about that area.
 - `ping` -> `pong`. Other event types are dropped, as the protocol asks of servers.
 
 Every message is bounded (Limits): the header line, the data and payload lengths it declares, the audio
@@ -144,6 +146,26 @@ def _field(data: dict, name: str, kind: type | tuple, required: bool = True, eve
     return value
 
 
+def _event_context(data: dict, limits: "Limits", event: str) -> dict:
+    """The area/floor an event's optional `context` object names (other keys are ignored)."""
+    context = data.get("context")
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise BadEvent(f"{event} field 'context' must be an object, got {type(context).__name__}", "bad-field")
+    out = {}
+    for key in ("area", "floor"):
+        value = context.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limits.text_chars:
+            raise BadEvent(f"{event} context.{key} must be a string of at most {limits.text_chars} characters",
+                           "bad-field")
+        if value.strip():
+            out[key] = value.strip()
+    return out
+
+
 @dataclass
 class AudioFormat:
     rate: int
@@ -182,8 +204,9 @@ class SpeechService:
     """What every connection shares: the intent model, the recogniser (or None) and the info to describe."""
 
     def __init__(self, model, recognizer=None, language: str = "en", model_name: str = "default",
-                 limits: Limits | None = None, open_vocabulary: bool = False):
+                 limits: Limits | None = None, open_vocabulary: bool = False, context: dict | None = None):
         self.model = model
+        self.context = dict(context or {})   # the satellite's area/floor, passed to every predict
         self.recognizer = recognizer
         self.language = language
         self.model_name = model_name
@@ -192,7 +215,8 @@ class SpeechService:
         self.loop = None  # the voice loop of `safu listen`, without actions
         if recognizer is not None:
             from safu.device.pipeline import VoiceLoop
-            self.loop = VoiceLoop(model, recognizer)
+            from safu.runtime.ha_answers import WithContext
+            self.loop = VoiceLoop(WithContext(model, self.context) if self.context else model, recognizer)
         self.asr_lock = asyncio.Lock()  # one utterance in the recogniser at a time
         self.intents = [name for name in model.intents if not name.startswith("<")]
         self.info = self._info_event()
@@ -228,11 +252,13 @@ class SpeechService:
     def language_ok(self, language: str | None) -> bool:
         return language is None or language.replace("_", "-").split("-")[0].lower() == self.language.lower()
 
-    def recognize(self, text: str):
-        """text -> wyoming Intent or NotRecognized event."""
+    def recognize(self, text: str, context: dict | None = None):
+        """text -> wyoming Intent or NotRecognized event. `context`: the event's own area/floor,
+        over the server's (--area/--floor)."""
         from wyoming.intent import Entity, Intent, NotRecognized
 
-        prediction = self.model.predict(text)
+        merged = {**self.context, **(context or {})}
+        prediction = self.model.predict(text, context=merged or None)
         if prediction.intent is None:
             log.info("recognize %r -> not recognized (%s)", text[:80], prediction.reason)
             return NotRecognized(text="Sorry, I did not understand that.").event()
@@ -317,7 +343,7 @@ class Connection:
             if len(text) > self.limits.text_chars:
                 raise BadEvent(f"recognize text of {len(text)} characters exceeds the limit of "
                                f"{self.limits.text_chars}", "too-large")
-            await self.send(self.service.recognize(text))
+            await self.send(self.service.recognize(text, _event_context(data, self.limits, kind)))
         elif kind == "transcribe":
             self._need_asr()
             language = _field(data, "language", str, required=False, event=kind)

@@ -155,3 +155,34 @@ def test_no_broker_is_one_clear_line():
                         "--no-asr"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and f"cannot connect to the MQTT broker at mqtt://127.0.0.1:{port}" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_site_areas_and_the_default_area_are_passed_to_predict(tmp_path):
+    """--site-area SITE=AREA: a query from that siteId is about that area; other sites take --area.
+    Slots no words say (the area from the site, the domain) come with an empty rawValue and no range."""
+    from ha_support import train_small_ha_model
+
+    model = train_small_ha_model(tmp_path)
+    broker = Broker(tmp_path)
+    proc, log, log_path = start(tmp_path, broker.port, "--model", str(model), "--area", "Bedroom",
+                                "--site-area", "kitchen-satellite=kitchen")
+    try:
+        def slots(site):
+            answers = query(broker, {"input": "turn on the lights", "siteId": site}, expect=2)
+            assert answers[-1][0] == "hermes/intent/HassTurnOn", answers
+            return {s["slotName"]: (s["value"]["value"], s["rawValue"], s["range"])
+                    for s in json.loads(answers[-1][1])["slots"]}
+
+        assert slots("kitchen-satellite") == {"domain": ("light", "", None), "area": ("Kitchen", "", None)}
+        assert slots("elsewhere") == {"domain": ("light", "", None), "area": ("Bedroom", "", None)}
+        said = {s["slotName"]: s for s in json.loads(query(broker, {"input": "turn off the kitchen lights"},
+                                                           expect=2)[-1][1])["slots"]}
+        assert said["area"]["rawValue"] == "kitchen" and said["area"]["range"]["start"] == 13
+    finally:
+        assert stop(proc, log) == 0
+        broker.stop()
+    assert "Traceback" not in log_path.read_text()
+    bad = subprocess.run([sys.executable, "-m", "safu.runtime.cli", "serve", "--hermes", "mqtt://127.0.0.1:1",
+                          "--no-asr", "--model", str(model), "--site-area", "kitchen"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--site-area: expected SITE=AREA" in bad.stderr

@@ -414,3 +414,33 @@ def test_cli_errors_are_one_clear_line():
     assert r.returncode == 2 and "recogniser options such as --warps" in r.stderr
     r = serve("--wyoming", "tcp://127.0.0.1:0", "--model", "/nonexistent/home.safu", "--no-asr")
     assert r.returncode == 2 and "home.safu" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_satellite_area_is_passed_to_predict_and_an_event_context_wins(tmp_path):
+    """--area is where the satellite is: 'turn on the lights' is about that area (a Home Assistant
+    model); a recognize event's own context names another; a place the inventory lacks is refused."""
+    from ha_support import train_small_ha_model
+
+    model = train_small_ha_model(tmp_path)
+    srv = Server(tmp_path, "--wyoming", "tcp://:0", "--no-asr", "--model", str(model), "--area", "kitchen")
+    try:
+        def entities(event):
+            assert Intent.is_type(event.type), event
+            return {e.name: e.value for e in Intent.from_event(event).entities}
+
+        assert entities(run(ask(srv.port, Recognize("turn on the lights").event()))) == \
+            {"domain": "light", "area": "Kitchen"}
+        assert entities(run(ask(srv.port, Event("recognize", {"text": "turn off the lights",
+                                                              "context": {"area": "Bedroom"}})))) == \
+            {"domain": "light", "area": "Bedroom"}
+        assert entities(run(ask(srv.port, Recognize("turn on the living room lights").event()))) == \
+            {"area": "Living Room", "domain": "light"}
+        bad = run(ask(srv.port, Event("recognize", {"text": "turn on the lights", "context": "Kitchen"})))
+        assert bad.type == "error" and "'context' must be an object" in bad.data["text"]
+    finally:
+        assert srv.stop() == 0
+    unknown = subprocess.run([sys.executable, "-m", "safu.runtime.cli", "serve", "--wyoming", "tcp://:0", "--no-asr",
+                              "--model", str(model), "--area", "Attic"], capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2
+    assert "--area: 'Attic' is not an area of the model's inventory; expected one of Bedroom, Kitchen, Living Room" \
+        in unknown.stderr
