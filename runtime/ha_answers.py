@@ -740,13 +740,14 @@ class HomeAssistantAnswers:
             realised = self._realise(intent, cls, text, spans)
             if any(f"{intent}|{cls}|{n}" in self._anchors for n in json.loads(cls)[0]):
                 # a free-text value may hold a place name ("play The Office in the Kitchen"):
-                # each name the first reading kept is also tried left out
-                for k in (realised[0] if realised else []):
-                    if k[0] in INVENTORY_SLOTS:
-                        other = self._realise(intent, cls, text, spans, banned={(k[2], k[3])})
-                        if other is not None and (realised is None or other[3] - DROP_PENALTY * other[2]
-                                                  > realised[3] - DROP_PENALTY * realised[2]):
-                            realised = other
+                # each place or name of the sentence is also tried left out
+                tried = {(k[2], k[3]) for k in (realised[0] if realised else []) if k[0] in INVENTORY_SLOTS}
+                tried |= {(sp[2], sp[3]) for sp in spans if sp[0] in INVENTORY_SLOTS}
+                for place in sorted(tried):
+                    other = self._realise(intent, cls, text, spans, banned={place})
+                    if other is not None and (realised is None or other[3] - DROP_PENALTY * other[2]
+                                              > realised[3] - DROP_PENALTY * realised[2]):
+                        realised = other
             if realised is None:
                 continue
             kept, filled, dropped, fit = realised

@@ -108,6 +108,37 @@ def test_an_answer_no_slot_supports_in_foreign_words_is_out_of_scope(ha):
     assert ha.answer(pred("who made you", "HassRespond")).intent == "HassRespond"
 
 
+def test_free_text_comes_back_verbatim_for_words_never_seen(ha):
+    """Wildcards are placed by the template words around them, whatever words fill them."""
+    p = ha.answer(pred("play the Zyxwv Quux album", "HassMediaSearchAndPlay"), context={"area": "Kitchen"})
+    assert p.slots == {"search_query": "Zyxwv Quux", "media_class": "album", "area": "Kitchen"}
+    p = ha.answer(pred("add purple flamingo feathers to my shopping list", "HassShoppingListAddItem"))
+    assert p.slots == {"item": "purple flamingo feathers"}
+    # a place name inside the title: the reading that also fills the area wins
+    p = ha.answer(pred("play The Office in the Kitchen", "HassMediaSearchAndPlay", ("area", "Office", "Office")))
+    assert p.slots == {"search_query": "The Office", "area": "Kitchen"}
+
+
+def rejected(text: str) -> Prediction:
+    return Prediction(text, None, 0.99, reason="out of scope: the model's <none> class is the best match (0.990)",
+                      best_intent="<none>")
+
+
+def test_a_rejected_sentence_a_template_frames_is_read_chit_chat_is_not(ha):
+    p = ha.answer(rejected("play Does Not Exist"), context={"area": "Kitchen"})
+    assert (p.intent, p.slots) == ("HassMediaSearchAndPlay", {"search_query": "Does Not Exist", "area": "Kitchen"})
+    p = ha.answer(rejected("broadcast the zorblat has landed"))
+    assert (p.intent, p.slots) == ("HassBroadcast", {"message": "the zorblat has landed"})
+    for text in ("who is the president of france", "tell me a story about dragons", "that was not what i meant"):
+        assert ha.answer(rejected(text)).intent is None, text
+
+
+def test_a_number_before_minutes_is_minutes_whatever_the_model_said(ha):
+    p = ha.answer(pred("remove 5 minutes from 1 hour timer", "HassDecreaseTimer", ("seconds", "5", "5"),
+                       ("start_hours", "1", "1")))
+    assert p.slots == {"minutes": "5", "start_hours": "1"}
+
+
 def test_tables_round_trip_through_json(ha):
     again = HomeAssistantAnswers.from_json(ha.to_json())
     for p in [pred("turn on the living room lights", "HassTurnOn", ("area", "Living Room", "living room")),
@@ -189,3 +220,25 @@ def test_cli_predict_area(small_model):
            "--area", "Living Room", "turn off the lights"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["slots"] == {"domain": "light", "area": "Living Room"}
+
+
+def test_satellite_place_is_checked_and_passed_to_every_predict(small_model):
+    from safu.runtime.ha_answers import WithContext, place_context
+
+    model = load(small_model, backend="numpy")
+    assert place_context(model, "living room") == {"area": "Living Room"}
+    with pytest.raises(ValueError, match=r"--area: 'Attic' is not an area of the model's inventory; "
+                                         r"expected one of Bedroom, Kitchen, Living Room"):
+        place_context(model, "Attic")
+    with pytest.raises(ValueError, match="--floor: 'Loft' is not a floor.*the inventory has no floors"):
+        place_context(model, None, "Loft", "--floor")
+    heard = WithContext(model, {"area": "Kitchen"})
+    assert heard.predict("turn on the lights").slots == {"domain": "light", "area": "Kitchen"}
+    assert heard.predict("turn on the lights", context={"area": "Bedroom"}).slots["area"] == "Bedroom"
+    assert heard.intents == model.intents   # the rest is the model's
+
+
+def test_cli_listen_refuses_an_area_the_inventory_lacks(small_model):
+    cmd = [sys.executable, "-m", "safu.runtime.cli", "listen", "--model", str(small_model), "--area", "Attic"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--area: 'Attic' is not an area" in done.stderr
