@@ -44,6 +44,7 @@ from typing import Iterable, Iterator
 from safu.device.actuators import ActionContext
 from safu.device.audio import AudioSource
 from safu.device.endpointer import Endpointer, Utterance
+from safu.device.speech_evidence import MIN_VOICED_FRACTION, speech_evidence
 
 
 log = logging.getLogger("safu.device.pipeline")
@@ -63,8 +64,11 @@ def command_key(prediction) -> tuple:
 
 class VoiceLoop:
     def __init__(self, model, recognizer, runner=None, endpointer: Endpointer | None = None,
-                 min_confidence: float | None = None):
+                 min_confidence: float | None = None, min_voiced_fraction: float | None = MIN_VOICED_FRACTION):
+        """min_voiced_fraction: an utterance with a smaller share of voiced loud frames is not decoded
+        (device/speech_evidence.py; None or 0: every utterance is decoded)."""
         self.model = model
+        self.min_voiced_fraction = min_voiced_fraction
         self.recognizer = recognizer
         self.runner = runner
         self.endpointer = endpointer or Endpointer()
@@ -156,7 +160,7 @@ class VoiceLoop:
                 "asr": {"engine": getattr(self.recognizer, "name", None),
                         "restricted": getattr(self.recognizer, "restricted", None), "words": None,
                         "accepted": False, "reason": None, "best": None, "alternatives": 0,
-                        "loudness_range_db": None, "agreeing": None, "decoders": 0},
+                        "loudness_range_db": None, "agreeing": None, "decoders": 0, "voiced_fraction": None},
                 "intent": None, "confidence": 0.0, "slots": {}, "heard_intent": None,
                 "heard_slots": {}, "action": None, "reason": error, "error": error,
                 "timings": {"endpoint_ms": 0.0 if utt is None else round(1000 * utt.endpoint_delay_s, 1),
@@ -169,8 +173,21 @@ class VoiceLoop:
         timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 0.0, "nlu_ms": 0.0, "action_ms": 0.0}
         stage, pending = "decoding", None
         try:
+            t0 = time.perf_counter()
+            voiced = None
+            if self.min_voiced_fraction:
+                voiced = speech_evidence(utt.samples).to_dict()["voiced_fraction"]
+                event["asr"]["voiced_fraction"] = voiced
+                if voiced is not None and voiced < self.min_voiced_fraction:  # noise: not decoded, nothing to act on
+                    timings["asr_ms"] = 1000 * (time.perf_counter() - t0)
+                    event["reason"] = (f"no speech: {voiced:.0%} of the loud frames voiced, "
+                                       f"{self.min_voiced_fraction:.0%} needed")
+                    timings["latency_ms"] = sum(timings.values())
+                    event["timings"] = {k: round(v, 1) for k, v in timings.items()}
+                    return event, None
+            check_s = time.perf_counter() - t0
             heard = self.recognizer.recognize(utt.samples)
-            asr_s = heard.decode_s
+            asr_s = heard.decode_s + check_s
             timings["asr_ms"] = 1000 * asr_s
             stage = "understanding"
             t0 = time.perf_counter()
@@ -198,7 +215,7 @@ class VoiceLoop:
                               "reason": transcript.reason, "best": heard.words,
                               "alternatives": len(heard.alternatives),
                               "loudness_range_db": heard.loudness_range_db, "agreeing": agreeing,
-                              "decoders": len(heard.opinions)})
+                              "decoders": len(heard.opinions), "voiced_fraction": voiced})
             if prediction is None:
                 event["reason"] = f"speech rejected: {transcript.reason}"
             else:

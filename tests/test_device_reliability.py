@@ -80,7 +80,8 @@ def test_noise_only_audio_is_rejected_and_the_next_command_is_acted_on(noise, mo
         parts = [audio[noise]]
     samples = np.concatenate(parts + [SILENCE, audio["light on"]])
     runner, state = gpio_runner(tmp_path)
-    events = list(VoiceLoop(model, recognizer, runner).run([ArraySource(samples, noise)]))
+    # Every utterance decoded (no voicing check): the decoder itself must survive noise.
+    events = list(VoiceLoop(model, recognizer, runner, min_voiced_fraction=None).run([ArraySource(samples, noise)]))
     assert events, "nothing was heard"
     assert [e["error"] for e in events] == [None] * len(events)
     last = events[-1]
@@ -94,11 +95,44 @@ def test_noise_only_audio_is_rejected_and_the_next_command_is_acted_on(noise, mo
 
 def test_a_noise_is_heard_the_same_whatever_came_before(model, recognizer, audio):
     """The same noise, alone and after a command: the same words and the same verdict."""
-    loop = VoiceLoop(model, recognizer)
+    loop = VoiceLoop(model, recognizer, min_voiced_fraction=None)  # decoded, see above
     alone = list(loop.run([ArraySource(audio["white"], "alone")]))
     after = list(loop.run([ArraySource(audio["light on"], "cmd"), ArraySource(audio["white"], "after")]))
     heard = lambda events: [(e["asr"]["best"], e["asr"]["accepted"], e["intent"]) for e in events]  # noqa: E731
     assert heard(after[-len(alone):]) == heard(alone)
+
+
+def test_speech_evidence_voiced_speech_against_noise(audio):
+    from safu.device.speech_evidence import MIN_VOICED_FRACTION, speech_evidence
+    t = np.arange(32000) / 16000
+    vowel = sum(np.sin(2 * np.pi * k * 120 * t) / k for k in range(1, 8)) * (0.2 + 0.1 * np.sin(2 * np.pi * 3 * t))
+    assert speech_evidence(vowel.astype(np.float32)).voiced_fraction > 0.9
+    for name in ("white", "pink"):
+        assert speech_evidence(audio[name]).voiced_fraction < MIN_VOICED_FRACTION, name
+    for name in ("light on", "fan off"):
+        evidence = speech_evidence(audio[name])
+        assert evidence.voiced_fraction > MIN_VOICED_FRACTION + 0.25 and evidence.voiced_s > 0.3, name
+    assert speech_evidence(np.zeros(16000, np.float32)).voiced_fraction is None  # nothing to measure
+    assert speech_evidence(np.zeros(100, np.float32)).voiced_fraction is None
+
+
+def test_unvoiced_noise_is_not_decoded_and_the_command_after_it_is_acted_on(model, recognizer, audio, tmp_path):
+    """Kitchen noise, white and pink noise: each utterance found in them has too few voiced frames, is
+    rejected as no speech without being decoded (the restricted recogniser would force it onto command
+    words), and the command that follows is decoded and acted on."""
+    kitchen = read_wav(kitchen_noise_wav(tmp_path / "kitchen.wav", start_s=20.0, seconds=10.0))
+    samples = np.concatenate([kitchen, SILENCE, audio["white"], SILENCE, audio["pink"], SILENCE, audio["light on"]])
+    counting = FailsOn(recognizer, "recognize", lambda samples: False, None)
+    runner, state = gpio_runner(tmp_path)
+    events = list(VoiceLoop(model, counting, runner).run([ArraySource(samples, "noisy")]))
+    noise, last = events[:-1], events[-1]
+    gated = [e for e in noise if e["reason"].startswith("no speech: ")]
+    assert len(gated) >= 3 and all(e["reason"].endswith("voiced, 35% needed") for e in gated), [e["reason"] for e in noise]
+    assert all(e["asr"]["best"] is None and e["asr"]["voiced_fraction"] < 0.35 for e in gated)
+    assert all(e["intent"] is None and e["error"] is None for e in noise)
+    assert last["intent"] == "HassTurnOn" and last["action"]["steps"][0]["ok"] and last["asr"]["voiced_fraction"] > 0.5
+    assert counting.calls == len(events) - len(gated)  # what was gated was not decoded
+    assert gpio_lines(state) == {"6": 1}
 
 
 def test_random_bytes_on_stdin_pcm_then_a_command(tmp_path, audio):
