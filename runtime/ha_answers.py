@@ -56,6 +56,8 @@ FREE_NAME_COST = 1.5         # anchor words a free-text run loses per inventory 
 ANCHOR_WORDS = 3             # a free-text slot is placed by up to this many template words either side of it
 JSON_VERSION = 1
 _WORD = re.compile(r"[\w']+")
+_DECIMAL = re.compile(r"\d+\.\d+")
+_NUMBER_OR_WORD = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|[\w']+")   # "20.5" is one number
 
 
 def _norm(s: str) -> str:
@@ -92,7 +94,8 @@ class _Names:
         """(start, end, canonical) of every whole-word occurrence of a `kind` name in text
         (overlapping ones included: "kitchen" inside "kitchen switch")."""
         if kind not in self._patterns:
-            self._patterns[kind] = [(re.compile(_phrase_pattern(surface)), canonical)
+            # a name may take a possessive ("what is Mistral's speed")
+            self._patterns[kind] = [(re.compile(_phrase_pattern(surface)[:-len(r"(?![\w'])")] + r"(?![\w]|'(?!s\b))"), canonical)
                                     for surface, canonical in self.canonical[kind].items() if surface]
         low = text.lower()
         return [(m.start(), m.end(), canonical) for pattern, canonical in self._patterns[kind]
@@ -134,6 +137,8 @@ def _number(surface: str) -> str | None:
     """The digits of a spoken or written number ("five" -> "5", "21" -> "21"), else None."""
     from safu.runtime.datasets.numbers import digit_form
 
+    if _DECIMAL.fullmatch(surface.strip()):
+        return surface.strip()   # "20.5" (_norm would split it at the point)
     d = digit_form(_norm(surface))
     return d if _is_number(d) else None
 
@@ -599,7 +604,7 @@ class HomeAssistantAnswers:
         it), the model's own label counting MODEL_LABEL_BONUS."""
         need = json.loads(cls)[0]
         kept: list[list] = []
-        numbers = [(m.start(), m.end()) for m in _WORD.finditer(text) if _number(m.group()) is not None]
+        numbers = [(m.start(), m.end()) for m in _NUMBER_OR_WORD.finditer(text) if _number(m.group()) is not None]
         candidates = []   # (score, slot, start, end, value, from the model)
         free_text = []    # wildcard slots (media titles, shopping items, messages)
         for s in need:
@@ -615,6 +620,9 @@ class HomeAssistantAnswers:
                 free_text.append(s)   # placed by the template words around it, below
                 continue
             found = [(sp[2], sp[3], sp[1], True) if free else self._widen(slot, text, sp) for sp in mine]
+            # a model span on the whole part of a decimal ("20" of "20.5") is the decimal
+            found = [next(((a, b, text[a:b], m) for a, b in numbers if a <= x < b and (a, b) != (x, y)), (x, y, v, m))
+                     if _number(text[x:y]) is not None else (x, y, v, m) for x, y, v, m in found]
             if slot in self.tables["numeric"]:
                 found += [(sp[2], sp[3], sp[1], False) for sp in spans
                           if sp[0] != s and _number(text[sp[2]:sp[3]]) is not None]
