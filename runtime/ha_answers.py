@@ -207,6 +207,19 @@ def _value_table(values: dict[str, Counter]) -> dict[str, str]:
     return out
 
 
+def _context_values(rule: dict) -> dict:
+    """{key: [values]} of a requires_context / excludes_context mapping: the keys given as a
+    string or a list of strings (domain: cover, device_class: [curtain, blind]); {slot: true}
+    entries, which take a value rather than constrain one, are left out."""
+    out = {}
+    for k, v in (rule or {}).items():
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            out[str(k)] = [str(v)]
+        elif isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v):
+            out[str(k)] = sorted(map(str, v))
+    return out
+
+
 def _class_key(spanned, fixed: dict, context_slots) -> str:
     return json.dumps([sorted(spanned), sorted(fixed.items()), sorted(context_slots)])
 
@@ -278,6 +291,7 @@ class HomeAssistantAnswers:
         # at {zone:state}") are not free text in the features
         listed = {(s.intent, slot) for s in templates.sentences for slot, list_name in _slot_lists(s.grammar, s.node)
                   if not s.grammar.slot_list(list_name).wildcard}
+        rules: dict[str, set] = defaultdict(set)                # "intent|class" -> its templates' context rules
         for s, (requires, _excludes) in zip(templates.sentences, templates.contexts):
             n = s.grammar.count(s.node)
             if n == 0:
@@ -285,6 +299,7 @@ class HomeAssistantAnswers:
             free_text = {slot for slot, list_name in _slot_lists(s.grammar, s.node)
                          if s.grammar.slot_list(list_name).wildcard}
             context_slots = [k for k, v in requires.items() if isinstance(v, dict) and v.get("slot")]
+            rule = json.dumps([_context_values(requires), _context_values(_excludes)], sort_keys=True)
             keys: dict[frozenset, str] = {}
             pieces_list = s.grammar.enumerate(s.node) if n <= SAMPLES_PER_TEMPLATE else \
                 [s.grammar.sample(s.node, rng) for _ in range(SAMPLES_PER_TEMPLATE)]
@@ -298,6 +313,7 @@ class HomeAssistantAnswers:
                     key = keys[spanned] = _class_key(spanned, {k: v for k, v in s.fixed.items() if k not in spanned},
                                                      [k for k in context_slots if k not in spanned])
                 classes[s.intent][key] += 1
+                rules[f"{s.intent}|{key}"].add(rule)
                 wildcard.update(f"{s.intent}|{key}|{slot}" for slot in free_text & spanned)
                 feats[f"{s.intent}|{key}"].update(_features(
                     text, spans, names, {n for n in free_text if (s.intent, n) not in listed}))
@@ -335,6 +351,10 @@ class HomeAssistantAnswers:
             "inventory_only": sorted(k for k, v in kinds.items() if v.get("known") and not v.get("unknown")),
             "wildcard": sorted(wildcard),
             "anchors": {k: sorted(v) for k, v in anchors.items()},
+            # requires_context / excludes_context values (domain, device_class, ...) of the
+            # templates of each class that has any; a class whose every template admits any
+            # context is left out
+            "context_rules": {k: sorted(v) for k, v in rules.items() if '[{}, {}]' not in v},
             "skip_words": sorted({w for phrase in templates.skip_words for w in _WORD.findall(phrase.lower())}),
         }
         return cls(templates.inventory, tables)
@@ -429,6 +449,20 @@ class HomeAssistantAnswers:
         if intent not in self._intent_slots:
             self._intent_slots[intent] = {n for c in self.tables["classes"].get(intent, {}) for n in json.loads(c)[0]}
         return self._intent_slots[intent]
+
+    def _admits(self, intent: str, cls: str, context: dict) -> bool:
+        """Some template of the class admits the context: for each key the context has, the value
+        is one its requires_context allows and none its excludes_context names (a key the context
+        lacks does not count, as in Home Assistant's matcher)."""
+        rules = self.tables.get("context_rules", {}).get(f"{intent}|{cls}")
+        if not rules or not context:
+            return True
+        for rule in rules:
+            requires, excludes = json.loads(rule)
+            if all(str(context[k]) in v for k, v in requires.items() if k in context) and \
+                    not any(str(context[k]) in v for k, v in excludes.items() if k in context):
+                return True
+        return False
 
     def _free_text_reading(self, pred, context):
         """A sentence the model rejected that a template with a free-text slot says word for word
@@ -738,13 +772,16 @@ class HomeAssistantAnswers:
         free = {k.split("|")[-1] for k in self._wildcard if k.startswith(f"{intent}|")}
         free = {n for n in free if f"{intent}|{n}" not in self._surfaces and f"{intent}|{n}" not in self.tables["numeric"]}
         features = _features(text, spans, self.names, free)
-        best = None
+        best, refused = None, False
         for score, cls in self._scores(intent, features):
             if best is not None and score < best[0] - SCORE_MARGIN:
                 break   # classes come best first: none further down can win
             takes = json.loads(cls)[2]
             if any(not context.get(k) for k in takes):
                 continue   # a template that takes the satellite's area matches only with one
+            if not self._admits(intent, cls, context):
+                refused = True
+                continue   # the satellite's context is one the class's templates require or exclude
             realised = self._realise(intent, cls, text, spans)
             if any(f"{intent}|{cls}|{n}" in self._anchors for n in json.loads(cls)[0]):
                 # a free-text value may hold a place name ("play The Office in the Kitchen"):
@@ -769,8 +806,8 @@ class HomeAssistantAnswers:
             if best is None or total > best[0]:
                 best = (total, cls, kept)
         if best is None:
-            return replace(pred, intent=None, slots={}, spans=[],
-                           reason=f"no {intent} template fits: the slots it needs are not in the sentence")
+            why = f"the slots it needs are not in the sentence{' or it does not admit the context' if refused else ''}"
+            return replace(pred, intent=None, slots={}, spans=[], reason=f"no {intent} template fits: {why}")
         _total, cls, kept = best
         _need, fixed, context_slots = json.loads(cls)
         tagged = [sp for sp in spans if len(sp) == 4 and any(k[2] <= sp[2] and sp[3] <= k[3] for k in kept)]

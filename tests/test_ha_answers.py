@@ -242,3 +242,26 @@ def test_cli_listen_refuses_an_area_the_inventory_lacks(small_model):
     cmd = [sys.executable, "-m", "safu.runtime.cli", "listen", "--model", str(small_model), "--area", "Attic"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--area: 'Attic' is not an area" in done.stderr
+
+
+def test_requires_and_excludes_context_are_honoured(tmp_path):
+    (tmp_path / "t.yaml").write_text("""\
+language: en
+intents:
+  HassTurnOn:
+    data:
+      - sentences: ["activate [the] {name}"]
+        slots: {mode: lamp}
+        requires_context: {domain: light}
+      - sentences: ["activate [the] {name}"]
+        slots: {mode: breeze}
+        excludes_context: {domain: [light, switch]}
+""")
+    (tmp_path / "home.yaml").write_text("entities:\n  - {name: Desk Lamp, id: light.desk}\n  - {name: Desk Fan, id: fan.desk}\n")
+    answers = HomeAssistantAnswers.from_templates([tmp_path / "t.yaml"], tmp_path / "home.yaml")
+    text = "activate the desk lamp"
+    p = pred(text, "HassTurnOn", ("name", "Desk Lamp", "desk lamp"))
+    assert answers.answer(p, context={"domain": "light"}).slots["mode"] == "lamp"
+    assert answers.answer(p, context={"domain": "fan"}).slots["mode"] == "breeze"
+    refused = answers.answer(p, context={"domain": "switch"})   # no template admits it
+    assert refused.intent is None and "does not admit the context" in refused.reason
