@@ -82,6 +82,24 @@ def test_wildcard_samples(ds):
         assert e.text.startswith("broadcast ") and s.value == e.text[s.start:s.end] == e.text[10:]
 
 
+def test_wildcards_are_filled_with_words_no_template_says(ha):
+    """Beyond the few plausible samples, random general-English fillers teach the wildcard's
+    position; none of their words is in the files (so none is a template word), and the same
+    files give the same fillers."""
+    import re
+
+    from safu.runtime.datasets.home_assistant import WILDCARD_FILLERS, WILDCARD_SAMPLES
+
+    ds = load_examples([ha], max_sentences_per_intent=400)
+    messages = {slot(e, "message").value for e in by_intent(ds, "HassBroadcast")}
+    fillers = messages - set(WILDCARD_SAMPLES["message"])
+    assert len(fillers) >= WILDCARD_FILLERS // 2, sorted(messages)
+    said = {w for f in ha.glob("*.yaml") for w in re.findall(r"[a-z']+", f.read_text().lower())}
+    assert not {w for m in fillers for w in m.split() if w != "the"} & said
+    again = load_examples([ha], max_sentences_per_intent=400)
+    assert messages == {slot(e, "message").value for e in by_intent(again, "HassBroadcast")}
+
+
 def test_every_span_matches_its_text(ds):
     for e in ds.examples:
         for s in e.spanned_slots:
