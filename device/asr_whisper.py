@@ -44,9 +44,12 @@ from safu.device.spoken_numbers import words_to_digits
 
 WHISPER_PAD_S = 1.0    # silence after the utterance in the encoder's input
 BEAM_SIZE = 3          # beam width (1: greedy, fastest)
-MIN_SCORE = -1.0       # mean log-probability per token below which a hypothesis is noise (faster-whisper's default)
+MIN_SCORE = -0.8       # mean log-probability per token below which a hypothesis is noise: on the kitchen-noise
+                       # benchmark commands heard right scored -0.08 to -0.51, commands made up from noise
+                       # (the prompt's words) -1.2 to -3
 MAX_NO_SPEECH = 0.6    # no-speech probability above which nothing was said (faster-whisper's default)
 PROMPT_TOKENS = 60     # at most this many prompt tokens (each one costs decoding time)
+MAX_REPAIRS = 3        # word pairs per hypothesis repaired by Whisper's rescoring (repair)
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
 
@@ -134,6 +137,14 @@ def drop_repeats(text: str) -> str:
     return " ".join(kept)
 
 
+def spoken_display(text: str) -> str:
+    """"i'd like a latte" -> "I'd like a latte.": a sentence as Whisper writes one (for scoring)."""
+    words = [("I" + w[1:]) if w == "i" or w.startswith("i'") else w for w in text.split()]
+    if not words:
+        return ""
+    return " ".join([words[0][0].upper() + words[0][1:]] + words[1:]) + "."
+
+
 def normalise(text: str) -> list[str]:
     """Whisper's text -> spoken-form words ("Medium-roast, 12 ounce!" -> medium roast twelve ounce)."""
     return spoken_form(text.replace("-", " ").replace("\u2019", "'"))
@@ -196,12 +207,18 @@ class WhisperRecognizer:
             phrases = vocab.phrases
         else:
             self.vocabulary, phrases = set(), []
+        # Word pairs of the model's sentences, with "<s>" and "</s>" at the ends: a hypothesis with another
+        # pair ("drip shot", "... mocha with </s>") is not a command as it stands.
+        self.bigrams = {pair for p in phrases for pair in zip(["<s>"] + p.split(), p.split() + ["</s>"])}
         encode = self._tokenizer.encode
         self.prompt = vocabulary_prompt(phrases, encode) if prompt is None else prompt
         tok = self._tokenizer
         self._prompt_ids = (([tok.sot_prev] + encode(" " + self.prompt.strip())) if self.prompt.strip() else []) \
             + list(tok.sot_sequence) + [tok.no_timestamps]
         self._snapped: dict[str, str | None] = {}
+        # No command takes more tokens than the model's longest sentence (and a few for punctuation): the
+        # decoder stops there rather than say the command again.
+        self._longest = max((len(encode(" " + spoken_display(p))) for p in phrases), default=120) + 6
 
     def close(self) -> None:
         """Nothing to free: the model goes with the object."""
@@ -215,22 +232,34 @@ class WhisperRecognizer:
             self._snapped[word] = snap_word(word, self.vocabulary)
         return self._snapped[word]
 
-    def transcript(self, raw: str, score: float, no_speech: float, decode_s: float) -> Transcript:
+    def transcript(self, raw: str, score: float, no_speech: float, decode_s: float, encoded=None,
+                   frames: int = 0) -> Transcript:
         """One hypothesis (Whisper's text, its mean log-probability per token, the no-speech probability)
-        -> Transcript, snapped to the model's words in restricted mode."""
+        -> Transcript, snapped to the model's words in restricted mode. With `encoded` (the encoder's
+        output of the utterance, `frames` long), a word that does not snap is replaced by the model's word
+        (or nothing) that Whisper itself finds likeliest in its place (rescore)."""
         words = normalise(drop_repeats(raw))
         reason = None
         if self.restricted:
-            snapped, unknown = [], []
+            snapped: list[str | None] = []
             for w in words:
                 known = self._snap(w)
-                if known is not None:
+                if known is not None or w not in FILLERS:
                     snapped.append(known)
-                elif w not in FILLERS:
-                    unknown.append(w)
+            while snapped and snapped[0] is None:  # a stray word before or after the command
+                snapped.pop(0)
+            while snapped and snapped[-1] is None:
+                snapped.pop()
+            if encoded is not None:
+                snapped = self.repair(snapped, encoded, frames)
+            if None in snapped:
+                missing = [w for w in words if self._snap(w) is None and w not in FILLERS]
+                reason = "out-of-vocabulary speech (" + " ".join(missing[:5] or ["?"]) + ")"
+                snapped = [w for w in snapped if w is not None]
             words = snapped
-            if unknown:
-                reason = "out-of-vocabulary speech (" + " ".join(unknown[:5]) + ")"
+            bad = self.unseen_pair(words)
+            if words and reason is None and bad is not None:
+                reason = "not a command sentence (no command has the words " + " ".join(bad) + ")"
         text = " ".join(words)
         if not words:
             reason = "no words recognised"
@@ -240,6 +269,55 @@ class WhisperRecognizer:
             reason = f"unsure (mean log-probability {score:.2f} below {self.min_score:.2f})"
         return Transcript(text=words_to_digits(text) if reason is None else text, words=text,
                           accepted=reason is None, reason=reason, decode_s=decode_s)
+
+    def unseen_pair(self, words: list[str | None]) -> tuple[str, str] | None:
+        """The first neighbouring pair of `words` (with "<s>", "</s>" at the ends) that no command has."""
+        padded = ["<s>"] + [w or "?" for w in words] + ["</s>"]
+        for pair in zip(padded, padded[1:]):
+            if pair not in self.bigrams:
+                return pair
+        return None
+
+    def _fits(self, left: str, right: str) -> list[str]:
+        return [w for w in sorted(self.vocabulary) if (left, w) in self.bigrams and (w, right) in self.bigrams]
+
+    def repair(self, words: list[str | None], encoded, frames: int) -> list[str | None]:
+        """Up to MAX_REPAIRS times: at the first word pair no command has (or a word that did not snap,
+        None), the candidates are the sentence with either word of the pair replaced by a model word that
+        fits both its neighbours, or left out; Whisper scores them all against the utterance
+        (sentence_scores) and the likeliest is kept. Ends when every pair is a command's."""
+        words = list(words)
+        for _ in range(MAX_REPAIRS):
+            padded = ["<s>"] + [w or "?" for w in words] + ["</s>"]
+            bad = next((i for i in range(len(padded) - 1) if (padded[i], padded[i + 1]) not in self.bigrams), None)
+            if bad is None or not words or padded[bad + 1] == "</s>":
+                break  # ends where no command ends: cut short, nothing to repair
+            candidates = []
+            for k in {bad - 1, bad}:  # the pair's words, as indices into `words`
+                if not 0 <= k < len(words):
+                    continue
+                left = padded[k]
+                right = padded[k + 2]
+                for w in self._fits(left, right):
+                    if w != words[k]:
+                        candidates.append(words[:k] + [w] + words[k + 1:])
+                if words[k] is None and (left, right) in self.bigrams:  # a word that did not snap may go
+                    candidates.append(words[:k] + words[k + 1:])
+            candidates = [c for c in candidates if any(c)]
+            if not candidates:
+                break
+            scores = self.sentence_scores([" ".join(w for w in c if w) for c in candidates], encoded, frames)
+            words = candidates[int(np.argmax(scores))]
+        return words
+
+    def sentence_scores(self, texts: list[str], encoded, frames: int) -> list[float]:
+        """Whisper's log-probability of each text given the utterance (sum over its tokens)."""
+        tok = self._tokenizer
+        tokens = [tok.encode(" " + spoken_display(t)) for t in texts]
+        batch = np.repeat(np.asarray(encoded), len(texts), axis=0)
+        results = self._model.align(self._ctranslate2.StorageView.from_array(batch), list(tok.sot_sequence),
+                                    tokens, [frames] * len(texts))
+        return [float(np.sum(np.log(np.maximum(r.text_token_probs, 1e-12)))) for r in results]
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
@@ -253,12 +331,15 @@ class WhisperRecognizer:
         result = self._model.generate(encoded, [self._prompt_ids], beam_size=self.beam_size,
                                       num_hypotheses=self.beam_size, return_scores=True,
                                       return_no_speech_prob=True,
-                                      max_length=min(448, len(self._prompt_ids) + max_tokens(seconds)))[0]
+                                      max_length=min(448, len(self._prompt_ids) + min(max_tokens(seconds), self._longest)))[0]
         eot = self._tokenizer.eot
         raws = [self._tokenizer.decode([t for t in ids if t < eot]) for ids in result.sequences_ids]
         decode_s = time.perf_counter() - t0
-        hyps = [self.transcript(raw, score, result.no_speech_prob, decode_s)
+        hyps = [self.transcript(raw, score, result.no_speech_prob, decode_s, encoded, mel.shape[1])
                 for raw, score in zip(raws, result.scores)]
+        decode_s = time.perf_counter() - t0
+        for h in hyps:
+            h.decode_s = decode_s
         if not hyps:
             return Transcript(text="", words="", accepted=False, reason="no words recognised", decode_s=decode_s)
         best, seen, alternatives = hyps[0], {hyps[0].words}, []
@@ -267,5 +348,6 @@ class WhisperRecognizer:
                 seen.add(h.words)
                 alternatives.append(h)
         best.alternatives = alternatives
-        best.raw = raws[0]  # Whisper's own text of the best hypothesis (for --errors and debugging)
+        best.raw = raws[0]  # Whisper's own text of the best hypothesis (for debugging)
+        best.score = float(result.scores[0])
         return best
