@@ -48,7 +48,7 @@ MIN_SCORE = -0.8       # mean log-probability per token below which a hypothesis
                        # benchmark commands heard right scored -0.08 to -0.51, commands made up from noise
                        # (the prompt's words) -1.2 to -3
 MAX_NO_SPEECH = 0.6    # no-speech probability above which nothing was said (faster-whisper's default)
-PROMPT_TOKENS = 60     # at most this many prompt tokens (each one costs decoding time)
+PROMPT_TOKENS = 40     # prompt tokens of whole sentences, before the list of the words they lack
 MAX_REPAIRS = 3        # word pairs per hypothesis repaired by Whisper's rescoring (repair)
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
@@ -151,8 +151,9 @@ def normalise(text: str) -> list[str]:
 
 
 def vocabulary_prompt(phrases: list[str], encode, limit: int = PROMPT_TOKENS) -> str:
-    """Sentences of the model, chosen greedily to cover the most words not yet covered per token,
-    joined as one text of at most `limit` tokens."""
+    """Sentences of the model, chosen greedily to cover the most words not yet covered per token, in at
+    most `limit` tokens, then the words none of them has as a list: every word of the model is in the
+    prompt (a word left out is heard as one that is in: "sweetener" as "milk")."""
     cost = {p: len(encode(" " + p + ".")) or 1 for p in sorted(set(phrases))}
     remaining = set(w for p in cost for w in p.split())
     chosen: list[str] = []
@@ -165,7 +166,10 @@ def vocabulary_prompt(phrases: list[str], encode, limit: int = PROMPT_TOKENS) ->
         chosen.append(best)
         used += cost.pop(best)
         remaining -= set(best.split())
-    return " ".join(s[0].upper() + s[1:] + "." for s in chosen)
+    text = " ".join(spoken_display(s) for s in chosen)
+    if remaining:  # the words no chosen sentence has, as a list ("Also: sweetener, cappuccino.")
+        text += " Also: " + ", ".join(sorted(remaining)) + "."
+    return text
 
 
 class WhisperRecognizer:
