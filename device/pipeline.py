@@ -49,6 +49,8 @@ from safu.device.speech_evidence import MIN_VOICED_FRACTION, speech_evidence
 
 log = logging.getLogger("safu.device.pipeline")
 
+SHORT_WORDS = 3  # transcripts of up to this many words must be as long as some sentence of their intent
+
 
 def describe(exc: BaseException) -> str:
     """One line for an exception: its type and message."""
@@ -74,6 +76,7 @@ class VoiceLoop:
         self.endpointer = endpointer or Endpointer()
         self.min_confidence = min_confidence
         self._predictions: dict[str, object] = {}
+        self._short_intents: dict[int, set] = {}  # n -> intents with a training sentence of n words or fewer
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
@@ -133,6 +136,28 @@ class VoiceLoop:
             return agreeing, f"heard as this command by {agreeing} of {decoders} decoders, {need} needed"
         return agreeing, None
 
+    def too_short(self, text: str, intent: str) -> bool:
+        """Is `text` (SHORT_WORDS words or fewer) shorter than every training sentence of `intent`?
+
+        Noise and half-heard speech come out of the restricted recogniser as one or two command words
+        ("on", "shut", "fan", "pause") that the intent model maps to an intent with confidence, though no
+        sentence of it is that short: "on" is HassTurnOn, whose shortest sentences have two words. Only
+        the model's sentences of up to SHORT_WORDS words are read (once, by the model)."""
+        n = len(text.split())
+        if n > SHORT_WORDS or not getattr(self.model, "sentences", None):
+            return False
+        if not self._short_intents:
+            by_length: dict[int, set] = {}
+            for sentence in set(self.model.sentences):
+                k = len(sentence.split())
+                if k <= SHORT_WORDS:
+                    by_length.setdefault(k, set()).add(sentence)
+            seen: set = set()
+            for k in range(1, SHORT_WORDS + 1):
+                seen = seen | {self.model.predict(s).intent for s in sorted(by_length.get(k, ()))}
+                self._short_intents[k] = seen
+        return intent not in self._short_intents[n]
+
     @property
     def agreement_needed(self) -> int:
         """Decoders that must hear a command (the recogniser's min_agreeing; 1: no check)."""
@@ -176,12 +201,13 @@ class VoiceLoop:
             t0 = time.perf_counter()
             voiced = None
             if self.min_voiced_fraction:
-                voiced = speech_evidence(utt.samples).to_dict()["voiced_fraction"]
+                evidence = speech_evidence(utt.samples)
+                voiced = evidence.to_dict()["voiced_fraction"]
                 event["asr"]["voiced_fraction"] = voiced
-                if voiced is not None and voiced < self.min_voiced_fraction:  # noise: not decoded, nothing to act on
+                no_speech = evidence.doubt(self.min_voiced_fraction)
+                if no_speech:  # noise: not decoded, nothing to act on
                     timings["asr_ms"] = 1000 * (time.perf_counter() - t0)
-                    event["reason"] = (f"no speech: {voiced:.0%} of the loud frames voiced, "
-                                       f"{self.min_voiced_fraction:.0%} needed")
+                    event["reason"] = f"no speech: {no_speech}"
                     timings["latency_ms"] = sum(timings.values())
                     event["timings"] = {k: round(v, 1) for k, v in timings.items()}
                     return event, None
@@ -225,6 +251,10 @@ class VoiceLoop:
                     event["reason"] = prediction.reason or "out of scope"
                 elif doubt:
                     event["reason"] = f"speech rejected: {doubt}"
+                elif self.too_short(transcript.text, prediction.intent):
+                    words = len(transcript.text.split())
+                    event["reason"] = (f"speech rejected: {words} word{'s' if words > 1 else ''}, shorter than "
+                                       f"every {prediction.intent} sentence of the model")
                 elif self.min_confidence is not None and prediction.confidence < self.min_confidence:
                     event["reason"] = (f"confidence {prediction.confidence:.3f} below --min-confidence "
                                        f"{self.min_confidence:.3f}")

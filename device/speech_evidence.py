@@ -30,23 +30,49 @@ import numpy as np
 from safu.device.pitch import HOP_S, RATE, VOICING, frame_voicing, loud_frames
 
 MIN_VOICED_FRACTION = 0.35  # of the loud frames; below it the utterance is not decoded (see above)
+CONTOUR_FRAMES = 4     # a pitch contour: this many voiced frames in a row (80 ms) ...
+CONTOUR_STEP_OCT = 0.1  # ... each within this many octaves of the one before
+MIN_CONTOUR_S = 0.08   # seconds of loud voiced frames in pitch contours; less is not speech (see above)
 
 
 @dataclass(frozen=True)
 class SpeechEvidence:
     voiced_fraction: float | None  # voiced frames / loud frames (None: digital silence, nothing to measure)
     voiced_s: float         # seconds of loud voiced frames
+    contour_s: float = 0.0  # seconds of them in pitch contours (CONTOUR_FRAMES, CONTOUR_STEP_OCT)
 
     def to_dict(self) -> dict:
         fraction = None if self.voiced_fraction is None else round(self.voiced_fraction, 3)
-        return {"voiced_fraction": fraction, "voiced_s": round(self.voiced_s, 2)}
+        return {"voiced_fraction": fraction, "voiced_s": round(self.voiced_s, 2), "contour_s": round(self.contour_s, 2)}
+
+    def doubt(self, min_voiced_fraction: float = MIN_VOICED_FRACTION, min_contour_s: float = MIN_CONTOUR_S) -> str | None:
+        """Why this is not speech, or None (also None for digital silence: nothing to measure)."""
+        if self.voiced_fraction is None:
+            return None
+        if self.voiced_fraction < min_voiced_fraction:
+            return f"{self.voiced_fraction:.0%} of the loud frames voiced, {min_voiced_fraction:.0%} needed"
+        if self.contour_s < min_contour_s:
+            return (f"{self.contour_s:.2f} s of voiced frames in a steady pitch contour, {min_contour_s:.2f} s "
+                    f"needed")
+        return None
 
 
 def speech_evidence(samples: np.ndarray, rate: int = RATE) -> SpeechEvidence:
     """How much of `samples` (float, mono) is voiced, see the module docstring. Digital silence (or under
     one frame) has no loud frames: voiced_fraction None, left for the recogniser to judge."""
-    rms, peaks, _ = frame_voicing(samples, rate)
+    rms, peaks, pitch = frame_voicing(samples, rate)
     loud = loud_frames(rms)
-    voiced = int(np.count_nonzero(loud & (peaks > VOICING)))
+    is_voiced = loud & (peaks > VOICING)
+    voiced = int(np.count_nonzero(is_voiced))
     loud_count = int(np.count_nonzero(loud))
-    return SpeechEvidence(voiced_fraction=voiced / loud_count if loud_count else None, voiced_s=voiced * HOP_S)
+    # frames linked to the one before: both voiced, pitch within CONTOUR_STEP_OCT
+    linked = is_voiced[1:] & is_voiced[:-1] & (np.abs(np.diff(np.log2(np.maximum(pitch, 1.0)))) < CONTOUR_STEP_OCT)
+    contour, run = 0, 1
+    for step in list(linked) + [False]:
+        if step:
+            run += 1
+        else:
+            contour += run if run >= CONTOUR_FRAMES else 0
+            run = 1
+    return SpeechEvidence(voiced_fraction=voiced / loud_count if loud_count else None, voiced_s=voiced * HOP_S,
+                          contour_s=contour * HOP_S)

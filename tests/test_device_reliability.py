@@ -112,7 +112,12 @@ def test_speech_evidence_voiced_speech_against_noise(audio):
     for name in ("light on", "fan off"):
         evidence = speech_evidence(audio[name])
         assert evidence.voiced_fraction > MIN_VOICED_FRACTION + 0.25 and evidence.voiced_s > 0.3, name
+    assert speech_evidence(vowel.astype(np.float32)).contour_s > 1.5 and speech_evidence(vowel).doubt() is None
+    jumpy = np.concatenate([np.sin(2 * np.pi * f * t[:640]) for f in (100, 300, 140, 250, 110, 330) * 4])
+    evidence = speech_evidence(jumpy.astype(np.float32))  # voiced, but its pitch jumps every 40 ms
+    assert evidence.voiced_fraction > 0.5 and evidence.contour_s < 0.08 and "steady pitch contour" in evidence.doubt()
     assert speech_evidence(np.zeros(16000, np.float32)).voiced_fraction is None  # nothing to measure
+    assert speech_evidence(np.zeros(16000, np.float32)).doubt() is None
     assert speech_evidence(np.zeros(100, np.float32)).voiced_fraction is None
 
 
@@ -127,12 +132,42 @@ def test_unvoiced_noise_is_not_decoded_and_the_command_after_it_is_acted_on(mode
     events = list(VoiceLoop(model, counting, runner).run([ArraySource(samples, "noisy")]))
     noise, last = events[:-1], events[-1]
     gated = [e for e in noise if e["reason"].startswith("no speech: ")]
-    assert len(gated) >= 3 and all(e["reason"].endswith("voiced, 35% needed") for e in gated), [e["reason"] for e in noise]
-    assert all(e["asr"]["best"] is None and e["asr"]["voiced_fraction"] < 0.35 for e in gated)
+    assert len(gated) >= 3 and all(e["reason"].endswith("needed") for e in gated), [e["reason"] for e in noise]
+    assert all(e["asr"]["best"] is None for e in gated)
+    assert any(e["asr"]["voiced_fraction"] < 0.35 and "voiced, 35% needed" in e["reason"] for e in gated)
     assert all(e["intent"] is None and e["error"] is None for e in noise)
     assert last["intent"] == "HassTurnOn" and last["action"]["steps"][0]["ok"] and last["asr"]["voiced_fraction"] > 0.5
     assert counting.calls == len(events) - len(gated)  # what was gated was not decoded
     assert gpio_lines(state) == {"6": 1}
+
+
+def test_a_transcript_shorter_than_every_sentence_of_its_intent_is_not_acted_on():
+    """Noise forced onto one command word ("on", "shut", "pause") reads as an intent with confidence;
+    no sentence of that intent in the built-in model is that short, so it is rejected. "hello" is a
+    sentence of HassRespond, "turn on" as long as HassTurnOn's shortest: both acted on."""
+    from safu.device.recognizer import Transcript
+    from safu.runtime.api import load
+
+    class Heard:  # a recogniser that heard these words (the real one's output on kitchen noise)
+        name, restricted = "fixed", True
+
+        def __init__(self, words):
+            self.words = words
+
+        def recognize(self, samples):
+            return Transcript(text=self.words, words=self.words, accepted=True, reason=None, decode_s=0.0)
+
+    builtin = load("default")
+    silence = utterance(np.zeros(1600, np.float32))  # no voicing to measure: left to the recogniser
+    for words, intent in (("on", "HassTurnOn"), ("shut", "HassTurnOff"), ("pause", "HassMediaPause"),
+                          ("lamp", "HassTurnOn")):
+        event = VoiceLoop(builtin, Heard(words)).handle(silence)
+        assert event["intent"] is None and event["heard_intent"] == intent, event
+        assert event["reason"] == f"speech rejected: 1 word, shorter than every {intent} sentence of the model"
+    for words, intent in (("hello", "HassRespond"), ("turn on", "HassTurnOn"), ("pause the music", "HassMediaPause"),
+                          ("turn on the kettle", "HassTurnOn")):
+        event = VoiceLoop(builtin, Heard(words)).handle(silence)
+        assert event["intent"] == intent and event["reason"] == "no actions configured", event
 
 
 def test_random_bytes_on_stdin_pcm_then_a_command(tmp_path, audio):
