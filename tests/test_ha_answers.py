@@ -265,3 +265,20 @@ intents:
     assert answers.answer(p, context={"domain": "fan"}).slots["mode"] == "breeze"
     refused = answers.answer(p, context={"domain": "switch"})   # no template admits it
     assert refused.intent is None and "does not admit the context" in refused.reason
+
+
+def test_cli_listen_area_reaches_the_voice_loop(small_model, tmp_path):
+    """Spoken 'turn on the lights' heard by a satellite in the bedroom: the voice loop's prediction
+    takes the area from --area (real PocketSphinx on espeak-ng speech; nothing is switched, as the
+    default actions name no Home Assistant intent)."""
+    pytest.importorskip("pocketsphinx", reason="PocketSphinx is needed for safu listen")
+    from device_support import speak
+
+    wav = speak("turn on the lights", tmp_path / "lights.wav")
+    cmd = [sys.executable, "-m", "safu.runtime.cli", "listen", "--model", str(small_model), "--wav", str(wav),
+           "--area", "bedroom", "--decoder-processes", "1", "--state-file", str(tmp_path / "gpio.json")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    heard = [e for e in events if e.get("type") == "utterance"]
+    assert heard and heard[0]["transcript"] == "turn on the lights", done.stdout + done.stderr
+    assert heard[0]["heard_slots"] == {"domain": "light", "area": "Bedroom"}
