@@ -14,6 +14,8 @@ is the timeline of the stream; an utterance counts where most of it lies:
 - a command acted on: an utterance in a command segment whose event has an intent (its action queued);
   `correct` when that intent is the one spoken;
 - a false action: an utterance in noise (or in out-of-scope speech) with an intent;
+- a command not acted on: a command segment none of whose utterances has an intent (printed with what
+  was heard and why it was not acted on);
 - errors: events with an "error" (decoding, understanding, acting), action lines that failed (they
   are expected: the actuators fail on purpose; counted apart), the exit status and stderr.
 
@@ -218,14 +220,16 @@ def main(argv=None) -> int:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         lines = []
+        heard_s = 0.0
         for line in proc.stdout:
             lines.append(json.loads(line))
+            heard_s = lines[-1].get("end_s") or heard_s  # action lines have no stream time
             if len(lines) % 50 == 0:
-                print(f"  {len(lines)} lines, {lines[-1].get('end_s') or 0:.0f} s of audio heard, "
+                print(f"  {len(lines)} lines, {heard_s:.0f} s of audio heard, "
                       f"{time.time() - started:.0f} s, RSS {samples[-1][1] / 1024 if samples else 0:.0f} MiB",
                       flush=True)
+        done.set()  # stdout closed: the listener is exiting, its decoder processes going (not sampled)
         code = proc.wait()
-        done.set()
         watcher.join()
     samples = [(t, kib) for t, kib in samples if kib > 0]  # the sample taken after the listener exited
     wall = time.time() - started
@@ -245,12 +249,16 @@ def main(argv=None) -> int:
 
     tally = {"command": 0, "command_acted": 0, "command_correct": 0, "noise_utterances": 0, "noise_false": 0,
              "oos_utterances": 0, "oos_false": 0, "silence": 0}
-    false_examples = []
+    false_examples, missed = [], {}
     for e in events:
         seg = segment_of(e)
         kind = seg[2] if seg else None
         acted = e["intent"] is not None
         if kind == "command":
+            if acted:
+                missed[seg[0]] = None
+            elif missed.get(seg[0], "") is not None:
+                missed[seg[0]] = f"command at {seg[0]:.0f} s: spoken {seg[3]!r}, heard {e['asr']['words']!r}: {e['reason']}"
             tally["command"] += 1
             tally["command_acted"] += acted
             tally["command_correct"] += acted and e["intent"] == seg[4]
@@ -314,9 +322,13 @@ def main(argv=None) -> int:
     print(f"stderr ends: {figures['stderr_tail']}")
     for example in false_examples[:10]:
         print(f"  false action: {example}")
+    not_acted = [why for why in missed.values() if why]
+    for why in not_acted[:10]:
+        print(f"  not acted on: {why}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({**figures, "rss_trace": rss_trace, "false_examples": false_examples}, f, indent=1)
+            json.dump({**figures, "rss_trace": rss_trace, "false_examples": false_examples, "not_acted_on": not_acted},
+                      f, indent=1)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

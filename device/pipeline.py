@@ -19,6 +19,13 @@ between the end of speech and the switch when audio arrives in real time.
 `heard_slots` are what the intent model read, accepted or not (a command the decoders did not agree on,
 or below --min-confidence, has `intent` null and its reading there; out-of-scope speech has both null).
 
+Before an utterance is decoded, its voicing is checked (device/speech_evidence.py): with under
+MIN_VOICED_FRACTION of its loud frames voiced, or under MIN_CONTOUR_S of steady pitch contour, it is not
+speech and is not decoded (`reason` "no speech: ...", `asr.voiced_fraction`; None for digital silence,
+left to the recogniser). After it is understood, a transcript of up to SHORT_WORDS words that is shorter
+than every training sentence of its intent is not acted on (VoiceLoop.too_short: noise heard as "on" or
+"shut"). bench/bench_soak.py measures both (false actions per hour of kitchen noise).
+
 Nothing one utterance does stops the loop. An exception while decoding, understanding or acting ends
 that utterance only: its event has `error` ("decoding failed: ..."; else null) and the loop goes on
 with the next one. A source that fails while being read gives one event with `error` ("reading audio
