@@ -1,8 +1,8 @@
 """Peak memory of training, step by step, on the path `safu train` takes.
 
-    python bench/bench_train_memory.py                       # HA templates, 6,100 per intent: 124,979
-    python bench/bench_train_memory.py --per-intent 10500    # 199,446 sentences
-    python bench/bench_train_memory.py --per-intent 2200 --trace   # 50,689, with tracemalloc
+    python bench/bench_train_memory.py                       # HA templates, 6,100 per intent: 134,984 sentences
+    python bench/bench_train_memory.py --per-intent 10500    # 218,251 sentences
+    python bench/bench_train_memory.py --per-intent 2200 --trace   # 53,574, with tracemalloc
     python bench/bench_train_memory.py DATA... --per-intent 6000
 
 Runs safu.runtime.api.train (what `safu train` runs: loading, the <none> class for grammars,
@@ -58,7 +58,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", nargs="*", default=[str(HA)])
     ap.add_argument("--per-intent", type=int, default=6100,
-                    help="sentences per intent (default 6,100; HA templates give about 125,000 in all)")
+                    help="sentences per intent (default 6,100; HA templates then give 134,984 with the <none> class)")
     ap.add_argument("--trace", action="store_true", help="also tracemalloc figures (slower)")
     ap.add_argument("--no-trace", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = ap.parse_args()
