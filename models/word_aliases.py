@@ -13,7 +13,8 @@ that is not in the vocabulary, the vocabulary word that stands in for it:
 
 The aliases go in the model file (`tokenizer.aliases`, `tokenizer.alias_ids`, docs/intent_model.md)
 and every tokenizer (Python, C++, C export) looks a token up as: vocabulary, alias, <num>, <unk>.
-Only words seen at least `min_count` times are targets: a name seen once says too little.
+Only words seen at least `min_count` times are targets (a name seen once says too little), and
+only the MAX_TARGETS most frequent of them for the cosine.
 Misspellings are not aliased (they are not table words); they stay <unk>.
 """
 from __future__ import annotations
@@ -24,7 +25,9 @@ from safu.models.general_vectors import _suffix_candidates, default_table
 from safu.models.tokenizer import SPECIALS, tokenize
 
 TABLE_WORDS = 30000   # aliases are made for the table's most frequent words (all of the shipped one)
-BLOCK = 4096          # table rows per cosine block (a block x vocabulary float32 product)
+BLOCK = 4096          # table rows per cosine block (a block x targets float32 product)
+MAX_TARGETS = 4000    # the most frequent training words are the cosine targets: the product costs
+                      # table x targets x 256 (HA templates with wildcard fillers hold 20k+ words)
 
 
 def _one_token(word: str) -> bool:
@@ -46,6 +49,8 @@ def word_aliases(tokens: list[str], min_cosine: float, counts: dict | None = Non
                if i >= len(SPECIALS) and (counts is None or counts.get(t, 0) >= min_count)]
     if not targets:
         return {}
+    if counts is not None:   # the most frequent first, ties by id (the vocabulary's own order)
+        targets = sorted(targets, key=lambda i: (-counts.get(tokens[i], 0), i))
     target_set = set(targets)
     out: dict[str, int] = {}
 
@@ -60,13 +65,14 @@ def word_aliases(tokens: list[str], min_cosine: float, counts: dict | None = Non
             rest.append(w)
 
     # 2. the nearest vocabulary word by the cosine of the general vectors
-    V, found = table.matrix([tokens[i] for i in targets])
+    near = targets[:MAX_TARGETS]
+    V, found = table.matrix([tokens[i] for i in near])
     keep = np.flatnonzero(found)
     if keep.size == 0 or not rest:
         return out
     V = V[keep]
     V /= np.linalg.norm(V, axis=1, keepdims=True) + 1e-12
-    target_ids = np.asarray(targets)[keep]
+    target_ids = np.asarray(near)[keep]
     rows = np.fromiter((table.index[w] for w in rest), np.int64, len(rest))
     for s in range(0, len(rows), BLOCK):
         block = table.vectors[rows[s:s + BLOCK]].astype(np.float32) * table.scale
