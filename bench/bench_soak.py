@@ -220,18 +220,24 @@ def main(argv=None) -> int:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         lines = []
-        heard_s = 0.0
+        heard_s, first_event_t, last_event_t = 0.0, None, None
         for line in proc.stdout:
             lines.append(json.loads(line))
+            if lines[-1]["type"] == "utterance":  # the listener is running: warm-up over, not exiting yet
+                last_event_t = time.time() - started
+                first_event_t = first_event_t or last_event_t
             heard_s = lines[-1].get("end_s") or heard_s  # action lines have no stream time
             if len(lines) % 50 == 0:
                 print(f"  {len(lines)} lines, {heard_s:.0f} s of audio heard, "
                       f"{time.time() - started:.0f} s, RSS {samples[-1][1] / 1024 if samples else 0:.0f} MiB",
                       flush=True)
-        done.set()  # stdout closed: the listener is exiting, its decoder processes going (not sampled)
         code = proc.wait()
+        done.set()
         watcher.join()
     samples = [(t, kib) for t, kib in samples if kib > 0]  # the sample taken after the listener exited
+    # "final": the last sample up to the last utterance line (later ones catch the decoder processes
+    # exiting); "after warm-up": the first sample after both 10% of the run and the first utterance line.
+    running = [(t, kib) for t, kib in samples if last_event_t is None or t <= last_event_t] or samples
     wall = time.time() - started
     server.shutdown()
 
@@ -282,7 +288,7 @@ def main(argv=None) -> int:
     failed_steps = sum(not step["ok"] for o in outcomes for step in o["steps"])
     stderr_text = (tmp / "stderr.txt").read_text()
     tracebacks = stderr_text.count("Traceback")
-    warm = [kib for t, kib in samples if t > 0.1 * wall]
+    warm = [kib for t, kib in samples if t > max(0.1 * wall, first_event_t or 0.0)]
     figures = {
         "audio_min": round(audio_s / 60, 1), "wall_s": round(wall), "exit_status": code,
         "utterances": len(events), "commands_spoken": commands_spoken,
@@ -301,7 +307,7 @@ def main(argv=None) -> int:
         "errors": len(errors), "error_kinds": sorted(set(errors))[:10], "tracebacks_on_stderr": tracebacks,
         "rss_peak_mib": round(max(k for _, k in samples) / 1024, 1) if samples else None,
         "rss_after_warmup_mib": round(warm[0] / 1024, 1) if warm else None,
-        "rss_final_mib": round(samples[-1][1] / 1024, 1) if samples else None,
+        "rss_final_mib": round(running[-1][1] / 1024, 1) if running else None,
         "stderr_tail": stderr_text.strip().splitlines()[-3:],
     }
     rss_trace = [(round(t), round(k / 1024)) for t, k in samples[:: max(1, len(samples) // 16)]]
@@ -317,7 +323,7 @@ def main(argv=None) -> int:
     print(f"actions: {figures['actions_queued']} queued, {len(outcomes)} outcomes, {figures['actions_ok']} ok, "
           f"{failed_steps} steps failed ({timed_out} timed out, not re-run), {len(dropped)} dropped (queue full)")
     print(f"RSS (listener + decoder processes): peak {figures['rss_peak_mib']} MiB, after warm-up (10% of the "
-          f"run) {figures['rss_after_warmup_mib']} MiB, final {figures['rss_final_mib']} MiB; trace (s, MiB) {rss_trace}")
+          f"run and the first utterance) {figures['rss_after_warmup_mib']} MiB, final (at the last utterance) {figures['rss_final_mib']} MiB; trace (s, MiB) {rss_trace}")
     print(f"errors: {len(errors)} in events {figures['error_kinds']}, {tracebacks} tracebacks on stderr")
     print(f"stderr ends: {figures['stderr_tail']}")
     for example in false_examples[:10]:
