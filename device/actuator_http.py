@@ -79,6 +79,7 @@ class HttpActuator:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 status = response.status
         except urllib.error.HTTPError as exc:
+            exc.close()   # the error is the response: close its connection
             raise ActuatorError(f"HTTP {method} {url} -> {exc.code} {exc.reason}") from None
         except (socket.timeout, TimeoutError):
             raise ActuatorTimeout(f"HTTP {method} {url}: no answer within {self.timeout:g}s") from None

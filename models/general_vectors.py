@@ -122,7 +122,9 @@ class GeneralVectors:
         if not path.exists():
             raise GeneralVectorsError(f"{path}: general-vectors file not found")
         try:
-            with np.load(path, allow_pickle=False) as f:
+            # The file opened here, not by np.load: numpy leaves its own handle open when a
+            # truncated .npz fails to parse.
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
             raise GeneralVectorsError(f"{path}: not a readable general-vectors .npz file ({e})") from e

@@ -161,6 +161,7 @@ def http_server():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
+    server.server_close()
 
 
 def test_http_request_with_encoded_slots_and_retry_after_500(http_server, tmp_path):

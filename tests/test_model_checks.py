@@ -3,6 +3,7 @@ reader refuses each one with the same words: the numpy backend, the Python API o
 the exporters, `safu inspect`, and the C++ core."""
 import json
 import resource
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_core_refuses_with_the_same_words(tmp_path, case):
         IntentModel(path, backend="core")
     assert str(err.value) == f"{path}: {case.message}"
     with pytest.raises(getattr(_core, case.core_error)) as err:
-        _core.IntentModel.from_bytes(open(path, "rb").read())
+        _core.IntentModel.from_bytes(Path(path).read_bytes())
     assert str(err.value) == f"<bytes>: {case.message}"
 
 
