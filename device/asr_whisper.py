@@ -14,18 +14,24 @@ How an utterance is heard:
 - The log-mel features cover the utterance and WHISPER_PAD_S of silence after it, not Whisper's
   fixed 30-second window: the encoder's cost grows with its input, and an endpointed command is 2-5 s
   (the 30-s window costs 2.5 s on one core of the development machine, a 4-s one about 0.3 s).
-- The decoder is primed with a prompt of the model's own sentences (chosen to cover its vocabulary),
-  which biases it towards the command words ("iced mocha", not "ice mocha"). Beam search (BEAM_SIZE)
-  returns its best hypotheses with their scores (mean log-probability per token).
-- Without the 30-s window Whisper sometimes says the command twice; a sentence repeating an earlier one
-  (or a prefix of it) is dropped.
+- The decoder is primed with a prompt of the model's own sentences (chosen to cover its vocabulary)
+  and then the words they lack, which biases it towards the command words ("iced mocha", not "ice
+  mocha"). Beam search (BEAM_SIZE) returns its best hypotheses with their scores (mean log-probability
+  per token); decoding stops at the token count of the model's longest sentence.
+- Without the 30-s window Whisper sometimes says the command twice; from the first sentence that
+  starts like an earlier one, the text is dropped (`drop_repeats`).
 - Restricted mode (the model's sentences given) snaps the free text to the model's words: lower case,
   digits spoken ("12 ounce" -> "twelve ounce"), hyphens split; a word the model does not know becomes
   the nearest one it does when that is close in spelling (`snap_word`: "roasted" -> "roast",
-  "expresso" -> "espresso"); fillers ("um", "please", "thank you") are left out; any other word makes the
-  hypothesis out of vocabulary (rejected, never acted on). A hypothesis scoring below MIN_SCORE, or
-  one the decoder thinks is not speech (no-speech probability above MAX_NO_SPEECH), is rejected too:
-  noise heard as words.
+  "expresso" -> "espresso"); fillers ("um", "please", "thank you") and unknown words before or after the
+  command are left out.
+- Then to the model's word pairs (`repair`): at a pair of neighbouring words no model sentence has (or a
+  word that did not snap), the sentence with either word replaced by each model word that fits both
+  neighbours is scored by Whisper itself against the utterance (CTranslate2 align, teacher-forced), and
+  the likeliest is kept, up to MAX_REPAIRS times; what still breaks a pair, or ends where no command
+  ends ("... mocha with"), is rejected, never acted on. A hypothesis scoring below MIN_SCORE, or one
+  the decoder thinks is not speech (no-speech probability above MAX_NO_SPEECH), is rejected too: noise
+  heard as words.
 - Every hypothesis becomes a Transcript, the best first and the others as its `alternatives`; the voice
   loop acts on the first one that is accepted and that the intent model understands.
 """
@@ -179,10 +185,12 @@ class WhisperRecognizer:
     def __init__(self, sentences: list[str] | None, values: dict[str, list[str]] | None = None,
                  model_path: str | None = None, threads: int | None = None, beam_size: int = BEAM_SIZE,
                  min_score: float = MIN_SCORE, max_no_speech: float = MAX_NO_SPEECH, prompt: str | None = None,
-                 pad_s: float = WHISPER_PAD_S):
+                 pad_s: float = WHISPER_PAD_S, free_start: bool = True):
         """sentences: the intent model's (restricted: snapped to their words) or None (open vocabulary).
         threads: CPU threads of the encoder and decoder (default: the CPU cores, at most 4). prompt: the
-        decoder's priming text (default: vocabulary_prompt of the sentences; "" for none)."""
+        decoder's priming text (default: vocabulary_prompt of the sentences; "" for none). free_start: a
+        command may begin with any of the model's words (its sentences' opening words left out); False:
+        only with a word some model sentence begins with."""
         try:
             import ctranslate2
             import tokenizers
@@ -214,6 +222,8 @@ class WhisperRecognizer:
         # Word pairs of the model's sentences, with "<s>" and "</s>" at the ends: a hypothesis with another
         # pair ("drip shot", "... mocha with </s>") is not a command as it stands.
         self.bigrams = {pair for p in phrases for pair in zip(["<s>"] + p.split(), p.split() + ["</s>"])}
+        if free_start:  # people leave out the opening words ("twenty ounce house coffee")
+            self.bigrams |= {("<s>", w) for p in phrases for w in p.split()}
         encode = self._tokenizer.encode
         self.prompt = vocabulary_prompt(phrases, encode) if prompt is None else prompt
         tok = self._tokenizer
