@@ -140,7 +140,18 @@ def drop_repeats(text: str) -> str:
             break
         starts.add(start)
         kept.append(sentence)
-    return " ".join(kept)
+    return _drop_inner_repeat(" ".join(kept))
+
+
+def _drop_inner_repeat(text: str) -> str:
+    """"turn off the fan turn off the" -> "turn off the fan": the same repeat without punctuation (the
+    text is cut where its first two words come again)."""
+    tokens = text.split()
+    plain = [re.sub(r"[^\w']", "", t.lower()) for t in tokens]
+    for k in range(2, len(plain) - 1):
+        if plain[k:k + 2] == plain[:2]:
+            return " ".join(tokens[:k])
+    return text
 
 
 def spoken_display(text: str) -> str:

@@ -67,6 +67,8 @@ def test_snapping_rules():
     assert snap_word("expresso", vocab) == "espresso" and snap_word("lattes", vocab) == "latte"
     assert snap_word("penguin", vocab) is None and snap_word("melt", vocab) is None
     assert drop_repeats("Make me a latte. Make me a medium latte. Make me") == "Make me a latte."
+    assert drop_repeats("turn off the desk fan turn off the desk fan turn off the") == "turn off the desk fan"
+    assert drop_repeats("I want a large coffee with milk") == "I want a large coffee with milk"
     assert normalise("Medium-roast, 12 ounce!") == ["medium", "roast", "twelve", "ounce"]
 
 
