@@ -10,8 +10,9 @@ import subprocess
 import sys
 
 import pytest
+from ha_support import train_small_ha_model
 
-from safu.runtime.api import Prediction, SlotSpan, load, train
+from safu.runtime.api import Prediction, SlotSpan, load
 from safu.runtime.datasets.common import DataError
 from safu.runtime.datasets.inventory import load_inventory
 from safu.runtime.ha_answers import HomeAssistantAnswers
@@ -166,42 +167,9 @@ def test_fixture_attributes_give_the_device_class(shared_data, tmp_path):
         load_inventory(bad)
 
 
-TEMPLATES = """\
-language: en
-intents:
-  HassTurnOn:
-    data:
-      - sentences: ["(turn|switch) on [the] lights in [the] {area}", "(turn|switch) on [the] {area} lights"]
-        slots: {domain: light}
-      - sentences: ["(turn|switch) on [the] lights [in here]"]
-        slots: {domain: light}
-        requires_context: {area: {slot: true}}
-      - sentences: ["(turn|switch) on [the] {name}"]
-  HassTurnOff:
-    data:
-      - sentences: ["(turn|switch) off [the] lights in [the] {area}", "(turn|switch) off [the] {area} lights"]
-        slots: {domain: light}
-      - sentences: ["(turn|switch) off [the] lights [in here]"]
-        slots: {domain: light}
-        requires_context: {area: {slot: true}}
-      - sentences: ["(turn|switch) off [the] {name}"]
-"""
-INVENTORY = """\
-areas: [{name: Kitchen, id: kitchen}, {name: Living Room, id: living_room}, {name: Bedroom, id: bedroom}]
-entities:
-  - {name: Bedroom Lamp, id: light.bedroom_lamp, area: bedroom}
-  - {name: Desk Fan, id: fan.desk, area: living_room}
-"""
-
-
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ha")
-    (d / "templates.yaml").write_text(TEMPLATES)
-    (d / "home.yaml").write_text(INVENTORY)
-    out = d / "m.safu"
-    train([d / "templates.yaml"], output=out, inventory=d / "home.yaml")
-    return out
+    return train_small_ha_model(tmp_path_factory.mktemp("ha"))
 
 
 def test_training_stores_the_tables_and_predict_uses_context(small_model):

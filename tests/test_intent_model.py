@@ -11,35 +11,27 @@ from safu.models.intent_model import IntentConfig, _Fitter, _predict_intents, fi
 from safu.models.reference import IntentReference
 from safu.models.tokenizer import Vocabulary
 from safu.runtime.api import load
-from safu.runtime.datasets import Example, SlotSpan
+from safu.runtime.datasets import Example
+from intent_examples import example
 
 AREAS = {"kitchen": "kitchen", "living room": "living_room", "lounge": "living_room", "bedroom": "bedroom",
          "office": "office"}
 
 
-def _example(template: str, intent: str, **slots) -> Example:
-    text, spans = template, []
-    for name, (surface, value) in slots.items():
-        start = text.index("{" + name + "}")
-        text = text.replace("{" + name + "}", surface, 1)
-        spans.append(SlotSpan(name, start, start + len(surface), value))
-    return Example(text, intent, spans)
-
-
 def small_domain() -> list[Example]:
     out = []
     for verb, area in itertools.product(["turn on", "switch on", "please turn on"], AREAS):
-        out.append(_example(f"{verb} the {{area}} lights", "LightsOn", area=(area, AREAS[area])))
-        out.append(_example(f"{verb.replace('on', 'off')} the {{area}} lights", "LightsOff", area=(area, AREAS[area])))
+        out.append(example(f"{verb} the {{area}} lights", "LightsOn", area=(area, AREAS[area])))
+        out.append(example(f"{verb.replace('on', 'off')} the {{area}} lights", "LightsOff", area=(area, AREAS[area])))
     for area in AREAS:
-        out.append(_example("lights on in the {area}", "LightsOn", area=(area, AREAS[area])))
-        out.append(_example("lights off in the {area}", "LightsOff", area=(area, AREAS[area])))
+        out.append(example("lights on in the {area}", "LightsOn", area=(area, AREAS[area])))
+        out.append(example("lights off in the {area}", "LightsOff", area=(area, AREAS[area])))
     for q in ["what's the weather", "what is the weather like today", "will it rain tomorrow",
               "is it going to be sunny", "weather forecast please", "how cold is it outside"]:
         out.append(Example(q, "GetWeather", []))
     for n, unit in itertools.product(["5", "10", "twenty", "3"], ["minutes", "seconds", "hours"]):
-        out.append(_example(f"set a timer for {{duration}} {unit}", "StartTimer", duration=(n, n)))
-        out.append(_example(f"start a {{duration}} {unit} timer", "StartTimer", duration=(n, n)))
+        out.append(example(f"set a timer for {{duration}} {unit}", "StartTimer", duration=(n, n)))
+        out.append(example(f"start a {{duration}} {unit} timer", "StartTimer", duration=(n, n)))
     return out
 
 

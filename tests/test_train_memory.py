@@ -15,31 +15,23 @@ from safu.models.intent_model import IntentConfig, bio_labels, build_vocab, fit_
 from safu.models.safu_unit import log_softmax
 from safu.models.slot_values import slot_value_entries
 from safu.models.tokenizer import SOD, tokenize
-from safu.runtime.datasets import Example, SlotSpan
+from safu.runtime.datasets import Example
+from intent_examples import example
 
 ROOMS = ["kitchen", "living room", "bedroom", "office", "hall", "garage"]
 DEVICES = ["lights", "fan", "heater", "tv"]
-
-
-def _example(template: str, intent: str, **slots) -> Example:
-    text, spans = template, []
-    for name, (surface, value) in slots.items():
-        start = text.index("{" + name + "}")
-        text = text.replace("{" + name + "}", surface, 1)
-        spans.append(SlotSpan(name, start, start + len(surface), value))
-    return Example(text, intent, spans)
 
 
 def domain() -> list[Example]:
     """About 300 sentences, 4 intents, 3 slots, lengths 2..9 tokens (a word twice in some)."""
     out = []
     for verb, room, dev in itertools.product(["turn on", "switch on", "please turn on the"], ROOMS, DEVICES):
-        out.append(_example(f"{verb} the {{room}} {{device}}", "On", room=(room, room), device=(dev, dev)))
-        out.append(_example(f"{verb.replace('on', 'off')} the {{device}} in the {{room}}", "Off",
+        out.append(example(f"{verb} the {{room}} {{device}}", "On", room=(room, room), device=(dev, dev)))
+        out.append(example(f"{verb.replace('on', 'off')} the {{device}} in the {{room}}", "Off",
                             room=(room, room), device=(dev, dev)))
     for n, unit in itertools.product(["5", "10", "twenty", "3", "ninety"], ["minutes", "seconds", "hours"]):
-        out.append(_example(f"set a timer for {{duration}} {unit}", "Timer", duration=(n, n)))
-        out.append(_example(f"timer timer {{duration}} {unit} please", "Timer", duration=(n, n)))
+        out.append(example(f"set a timer for {{duration}} {unit}", "Timer", duration=(n, n)))
+        out.append(example(f"timer timer {{duration}} {unit} please", "Timer", duration=(n, n)))
     for q in ["what's the weather", "weather", "is it going to rain tomorrow or not", "how cold is it outside",
               "weather forecast please weather"]:
         out.append(Example(q, "Weather", []))
