@@ -341,7 +341,11 @@ class HomeAssistantAnswers:
         tables = {
             "version": JSON_VERSION,
             "classes": {k: dict(v) for k, v in classes.items()},
-            "features": {k: {f: n for f, n in v.items() if n >= MIN_FEATURE_COUNT} for k, v in feats.items()},
+            # a feature every sentence of its class has is kept however small the class ("is
+            # anything vibrating" is a class of one sentence)
+            "features": {k: {f: n for f, n in v.items()
+                             if n >= MIN_FEATURE_COUNT or n == classes[k.split("|", 1)[0]][k.split("|", 1)[1]]}
+                         for k, v in feats.items()},
             "values": _value_table(values),
             "surfaces": {k: sorted(v) for k, v in surfaces.items()},
             "around": {k: dict(v) for k, v in around.items()},
@@ -444,25 +448,64 @@ class HomeAssistantAnswers:
         foreign, words = self._foreign_words(intent, pred.text)
         return words > 0 and foreign == 0
 
+    def _class_order(self, intent: str, text: str, spans: list[list], features: set[str], free) -> list:
+        """(log-score, class) best first. A class with an entity name the model did not tag is
+        scored on the sentence as it reads it, with the whole entity names of the sentence as
+        names ("is gas detected": the binary sensor Gas, not the word "gas"): the words of a name
+        are not words of the class's templates."""
+        scored = self._scores(intent, features)
+        if any(sp[0] == "name" for sp in spans):
+            return scored
+        named: list[list] = []
+        for a, b, value in sorted(self.names.find("name", text), key=lambda m: (m[0] - m[1], m[0])):
+            if not any(a < sp[3] and sp[2] < b for sp in spans + named):
+                named.append(["name", value, a, b, "found"])
+        if not named:
+            return scored
+        as_named = {c: sc for sc, c in self._scores(intent, _features(text, spans + named, self.names, free))}
+        out = [(max(sc, as_named[c]) if "name" in json.loads(c)[0] else sc, c) for sc, c in scored]
+        out.sort(key=lambda r: (-r[0], r[1]))
+        return out
+
     def _slots_of(self, intent: str) -> set[str]:
         """Every slot name the intent's templates give words."""
         if intent not in self._intent_slots:
             self._intent_slots[intent] = {n for c in self.tables["classes"].get(intent, {}) for n in json.loads(c)[0]}
         return self._intent_slots[intent]
 
-    def _admits(self, intent: str, cls: str, context: dict) -> bool:
-        """Some template of the class admits the context: for each key the context has, the value
-        is one its requires_context allows and none its excludes_context names (a key the context
-        lacks does not count, as in Home Assistant's matcher)."""
+    def _admits(self, intent: str, cls: str, context: dict, named=()) -> bool:
+        """Some template of the class admits the context and the entities named: for each key the
+        context has, the value is one its requires_context allows and none its excludes_context
+        names (a key the context lacks does not count, as in Home Assistant's matcher). `named`:
+        per name the sentence says, the contexts ({domain, device_class}) of the entities with
+        that name; Home Assistant's matcher takes a {name} value only where the template's
+        requires_context / excludes_context admit its entity ("light up <area>": the binary
+        sensor "Light" is no light), so one entity of each name must pass the same template."""
         rules = self.tables.get("context_rules", {}).get(f"{intent}|{cls}")
-        if not rules or not context:
+        if not rules or (not context and not named):
             return True
+
+        def passes(requires, excludes, ctx) -> bool:
+            return all(str(ctx[k]) in v for k, v in requires.items() if k in ctx) and \
+                not any(str(ctx[k]) in v for k, v in excludes.items() if k in ctx)
+
         for rule in rules:
             requires, excludes = json.loads(rule)
-            if all(str(context[k]) in v for k, v in requires.items() if k in context) and \
-                    not any(str(context[k]) in v for k, v in excludes.items() if k in context):
+            if passes(requires, excludes, context) and \
+                    all(any(passes(requires, excludes, ctx) for ctx in ctxs) for ctxs in named):
                 return True
         return False
+
+    def _named_contexts(self, kept) -> list[list[dict]]:
+        """Per entity name among the kept spans, the {domain, device_class} of its entities."""
+        out = []
+        for k in kept:
+            if k[0] == "name":
+                ents = self.names.entities.get(_norm(self.names.canonical["name"].get(_norm(k[1]), k[1])), [])
+                if ents:
+                    out.append([{"domain": e.domain, **({"device_class": e.device_class} if e.device_class else {})}
+                                for e in ents])
+        return out
 
     def _free_text_reading(self, pred, context):
         """A sentence the model rejected that a template with a free-text slot says word for word
@@ -599,13 +642,23 @@ class HomeAssistantAnswers:
 
     def _places_said(self, text: str, spans: list[list]) -> list[list]:
         """Areas and floors named in the sentence where the model tagged none of that kind and no
-        span overlaps them; marked found (a fifth element) so that leaving them out costs nothing."""
+        span overlaps them; marked found (a fifth element) so that leaving them out costs nothing.
+        A place word inside a whole entity name ("bedroom" of "bedroom lamp") is that entity, as
+        when the model tags it (an entity name wins over an area word inside it)."""
         out = []
+        entities = self.names.find("name", text) if not any(sp[0] == "name" for sp in spans) else []
         for kind in ("area", "floor"):
             if any(sp[0] == kind for sp in spans):
                 continue
             for a, b, value in sorted(self.names.find(kind, text), key=lambda m: m[0] - m[1]):
-                if not any(a < sp[3] and sp[2] < b for sp in spans + out):
+                if any(a < sp[3] and sp[2] < b for sp in spans + out):
+                    continue
+                around = [m for m in entities if m[0] <= a and b <= m[1] and (m[0], m[1]) != (a, b)
+                          and not any(m[0] < sp[3] and sp[2] < m[1] for sp in spans + out)]
+                if around:
+                    m = max(around, key=lambda m: m[1] - m[0])
+                    out.append(["name", m[2], m[0], m[1], "found"])
+                else:
                     out.append([kind, value, a, b, "found"])
         return out
 
@@ -654,8 +707,9 @@ class HomeAssistantAnswers:
                 free_text.append(s)   # placed by the template words around it, below
                 continue
             found = [(sp[2], sp[3], sp[1], True) if free else self._widen(slot, text, sp) for sp in mine]
-            # a model span on the whole part of a decimal ("20" of "20.5") is the decimal
-            found = [next(((a, b, text[a:b], m) for a, b in numbers if a <= x < b and (a, b) != (x, y)), (x, y, v, m))
+            # a model span on the whole part of a decimal ("20" of "20.5") is the decimal; a span
+            # of spoken words ("twenty point five") is kept whole
+            found = [next(((a, b, text[a:b], m) for a, b in numbers if a <= x and y <= b and (a, b) != (x, y)), (x, y, v, m))
                      if _number(text[x:y]) is not None else (x, y, v, m) for x, y, v, m in found]
             if slot in self.tables["numeric"]:
                 found += [(sp[2], sp[3], sp[1], False) for sp in spans
@@ -722,6 +776,7 @@ class HomeAssistantAnswers:
         tokens = _marked_tokens(text, kept, free)
         words = [(a, b) for a, b, _t in tokens if not any(a < k[3] and k[2] < b for k in kept)]
         skip = set(self.tables.get("skip_words", []))
+        template_words = self._template_words(intent) | skip
         # inventory names and other slots' words said in the sentence: a run holding one is a
         # reading that leaves a slot the sentence has unfilled ("play The Office in the Kitchen")
         known = {(a, b) for kind in INVENTORY_SLOTS for a, b, _v in self.names.find(kind, text)}
@@ -741,7 +796,12 @@ class HomeAssistantAnswers:
                     continue
                 mine = (a, b) in model_runs
                 inside = sum(1 for x, y in known if a <= x and y <= b)
-                key = (lk + rk - FREE_NAME_COST * inside, mine, -(b - a))
+                # words left outside the slots that no template of the intent says: a template
+                # reading accounts for every word ("play the tv show Breaking Bad" is not "the")
+                stray = sum(1 for x, y in words if not (a <= x and y <= b)
+                            and text[x:y].lower() not in template_words and _number(text[x:y]) is None
+                            and not any(p <= x and y <= q for p, q in known))
+                key = (lk + rk - FREE_NAME_COST * inside - stray, mine, -(b - a))
                 if best is None or key > best[0]:
                     best = (key, a, b, mine)
         if best is None:
@@ -773,7 +833,7 @@ class HomeAssistantAnswers:
         free = {n for n in free if f"{intent}|{n}" not in self._surfaces and f"{intent}|{n}" not in self.tables["numeric"]}
         features = _features(text, spans, self.names, free)
         best, refused = None, False
-        for score, cls in self._scores(intent, features):
+        for score, cls in self._class_order(intent, text, spans, features, free):
             if best is not None and score < best[0] - SCORE_MARGIN:
                 break   # classes come best first: none further down can win
             takes = json.loads(cls)[2]
@@ -796,6 +856,8 @@ class HomeAssistantAnswers:
             if realised is None:
                 continue
             kept, filled, dropped, fit = realised
+            if not self._admits(intent, cls, context, self._named_contexts(kept)):
+                continue   # no template of the class takes the entity named (or not with this context)
             # an inventory name found in the words, not by the model, whose every word is one the
             # intent's templates say anyway ("light up the living room": the entity "Light")
             looked_up = sum(1 for k in kept if k[0] in INVENTORY_SLOTS and not any(

@@ -230,9 +230,15 @@ intents:
     text = "activate the desk lamp"
     p = pred(text, "HassTurnOn", ("name", "Desk Lamp", "desk lamp"))
     assert answers.answer(p, context={"domain": "light"}).slots["mode"] == "lamp"
-    assert answers.answer(p, context={"domain": "fan"}).slots["mode"] == "breeze"
+    fan = pred("activate the desk fan", "HassTurnOn", ("name", "Desk Fan", "desk fan"))
+    assert answers.answer(fan, context={"domain": "fan"}).slots["mode"] == "breeze"
     refused = answers.answer(p, context={"domain": "switch"})   # no template admits it
     assert refused.intent is None and "does not admit the context" in refused.reason
+    # the entity named must pass the template's rules too, as in HA's matcher: with no context,
+    # the lamp is only the light template's and the fan only the other's
+    assert answers.answer(p).slots["mode"] == "lamp"
+    assert answers.answer(fan).slots["mode"] == "breeze"
+    assert answers.answer(p, context={"domain": "fan"}).intent is None   # a light is excluded there
 
 
 def test_cli_listen_area_reaches_the_voice_loop(small_model, tmp_path):
