@@ -210,9 +210,12 @@ def token_index(batch: Batch, rows: np.ndarray) -> np.ndarray:
 
 def slot_comparisons(win: np.ndarray, R: np.ndarray, radius: int, chunk: int = 4096) -> np.ndarray:
     """Q (T, K) of the slot SAFU: R[w_k] . R[w_r] for each window, in chunks of windows (the
-    (chunk, K, D) gather is the only tokens x D array, and it is bounded)."""
+    (chunk, D) gathers are the only tokens x D arrays, and they are bounded). One window slot at a
+    time: a row-wise dot product of two (chunk, D) gathers is twice as fast as a batched matmul."""
     Q = np.empty(win.shape)
     for start in range(0, len(win), chunk):
-        X = R[win[start:start + chunk]]
-        Q[start:start + chunk] = np.matmul(X, X[:, radius, :, None])[:, :, 0]
+        w = win[start:start + chunk]
+        centre = R[w[:, radius]]
+        for k in range(win.shape[1]):
+            Q[start:start + chunk, k] = np.einsum("td,td->t", R[w[:, k]], centre)
     return Q

@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from rapidfuzz import process
 from rapidfuzz.distance import OSA  # C++ edit distance: the pure-Python one took a third of SNIPS training
 
 from safu.models.tokenizer import is_number
@@ -83,11 +84,6 @@ def _trigrams(word: str) -> set[str]:
     return {w[i:i + 3] for i in range(len(w) - 2)}
 
 
-def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Optimal string alignment distance (a swap of neighbours counts 1); limit + 1 once it is more."""
-    return int(OSA.distance(a, b, score_cutoff=limit))
-
-
 class GeneralVectors:
     """A word -> vector table with a subword fallback; numpy only."""
 
@@ -102,7 +98,7 @@ class GeneralVectors:
         self.path = path
         self._grams: dict[str, np.ndarray] | None = None
         self._lengths: np.ndarray | None = None
-        self._first: np.ndarray | None = None
+        self._spelt: dict[str, int | None] = {}   # spelling fallbacks found so far
         self._cached_lookup = lru_cache(maxsize=65536)(self._lookup)
 
     @property
@@ -212,43 +208,78 @@ class GeneralVectors:
         return best
 
     def _build_grams(self) -> None:
-        posting: dict[str, list[int]] = {}
-        for i, w in enumerate(self.words):
-            for g in _trigrams(w):
-                posting.setdefault(g, []).append(i)
-        self._grams = {g: np.asarray(ids, np.int32) for g, ids in posting.items()}
+        # Posting lists keyed by first letter + trigram: a spelling candidate must share the
+        # word's first letter, so only those words are counted (a tenth of the full lists).
+        sets = [_trigrams(w) for w in self.words]
+        code: dict[str, int] = {}
+        keys = np.fromiter((code.setdefault(w[0] + g, len(code)) for w, grams in zip(self.words, sets) for g in grams),
+                           np.int64)
+        owners = np.repeat(np.arange(len(self.words), dtype=np.int32), [len(g) for g in sets])
+        owners = owners[np.argsort(keys, kind="stable")]   # each list in word order
+        ends = np.cumsum(np.bincount(keys, minlength=len(code))).tolist()
+        self._grams = {k: owners[ends[c] - n:ends[c]] for (k, c), n in
+                       zip(code.items(), np.bincount(keys, minlength=len(code)).tolist())}
         self._lengths = np.fromiter((len(w) for w in self.words), np.int32, len(self.words))
-        self._first = np.fromiter((ord(w[0]) for w in self.words), np.int32, len(self.words))
 
-    def _spelling(self, word: str, candidates: int = 12) -> int | None:
-        if len(word) < 5:
-            return None  # too short to tell a misspelling from another word ("lamp", "camp")
+    def _needing_spelling(self, words: list[str]) -> list[str]:
+        """The words (normalised) whose lookup reaches the spelling step, or may: not in the
+        table, not numbers, no suffix stem in the table ("appleby's": "appleby")."""
+        out = []
+        for w in words:
+            w = w.lower().replace("\u2019", "'")
+            if w.endswith("'s") and len(w) > 3 and not any(c in self.index for c in _suffix_candidates(w)):
+                w = w[:-2]
+            if len(w) >= 5 and w not in self.index and w not in self._spelt and not is_number(w) \
+                    and not any(c in self.index for c in _suffix_candidates(w)):
+                out.append(w)
+        return out
+
+    def _spelling(self, word: str) -> int | None:
+        if word not in self._spelt:
+            self._spell_many([word])
+        return self._spelt[word]
+
+    def _spell_many(self, words: list[str], candidates: int = 12) -> None:
+        """The spelling fallback of each word into self._spelt (table row or None): the table words
+        of similar length with the same first letter sharing the most trigrams with it, checked
+        by edit distance (one batched C++ call for all the words' candidates)."""
+        todo = [w for w in dict.fromkeys(words) if w not in self._spelt]
+        if not todo:
+            return
         if self._grams is None:
             self._build_grams()
         assert self._grams is not None and self._lengths is not None
-        grams = _trigrams(word)
-        lists = [self._grams[g] for g in grams if g in self._grams]
-        if not lists:
-            return None
-        ids, shared = np.unique(np.concatenate(lists), return_counts=True)
-        strict, limit = _spelling_limit(len(word))
-        ok = np.abs(self._lengths[ids] - len(word)) <= limit
-        ok &= self._first[ids] == ord(word[0])  # typos seldom hit the first letter ("baked" is not "naked")
-        ids, shared = ids[ok], shared[ok]
-        if ids.size == 0:
-            return None
-        order = np.lexsort((ids, -shared))[:candidates]  # most shared trigrams, then most frequent
-        best, best_key = None, None
-        for k in order:
-            i = int(ids[k])
-            d = _edit_distance(word, self.words[i], limit)
-            jaccard = int(shared[k]) / (len(grams) + len(self.words[i]) - int(shared[k]))  # a word has len trigrams
+        pairs: list[tuple] = []   # (word, its trigram count, table row, shared trigrams, strict, limit)
+        for word in todo:
+            self._spelt[word] = None
+            if len(word) < 5:
+                continue  # too short to tell a misspelling from another word ("lamp", "camp")
+            grams = _trigrams(word)
+            lists = [self._grams[k] for k in (word[0] + g for g in grams) if k in self._grams]
+            if not lists:
+                continue
+            ids, shared = np.unique(np.concatenate(lists), return_counts=True)
+            strict, limit = _spelling_limit(len(word))
+            ok = np.abs(self._lengths[ids] - len(word)) <= limit
+            ids, shared = ids[ok], shared[ok]
+            order = np.lexsort((ids, -shared))[:candidates]  # most shared trigrams, then most frequent
+            pairs += [(word, len(grams), int(i), int(n), strict, limit) for i, n in zip(ids[order], shared[order])]
+        if not pairs:
+            return
+        dist = process.cpdist([p[0] for p in pairs], [self.words[p[2]] for p in pairs], scorer=OSA.distance,
+                              dtype=np.int32, workers=1)
+        best: dict[str, tuple] = {}
+        for (word, n_grams, i, n, strict, limit), d in zip(pairs, dist.tolist()):
+            if d > limit:
+                continue
+            jaccard = n / (n_grams + len(self.words[i]) - n)  # a word of n letters has about n trigrams
             close = jaccard >= _CLOSE_TRIGRAMS and abs(len(self.words[i]) - len(word)) <= 1
-            if d <= strict or (d <= limit and close):
-                key = (d, -int(shared[k]), i)
-                if best_key is None or key < best_key:
-                    best, best_key = i, key
-        return best
+            if d <= strict or close:
+                key = (d, -n, i)
+                if word not in best or key < best[word]:
+                    best[word] = key
+        for word, key in best.items():
+            self._spelt[word] = key[2]
 
     # --- vectors ------------------------------------------------------------------------------------
 
@@ -273,6 +304,8 @@ class GeneralVectors:
         out = np.zeros((len(words), self.dim), np.float32)
         found = np.zeros(len(words), bool)
         single = np.full(len(words), -1, np.int64)
+        if fallback:
+            self._spell_many(self._needing_spelling(words))
         for k, w in enumerate(words):
             if not fallback:
                 single[k] = self.index.get(w.lower(), -1)

@@ -122,25 +122,45 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
     U0[n_sparse:] /= ds[:, None]
     rows = np.arange(M)
 
+    N = H.R.shape[0]
+    # The usual case, one scale for both dense blocks: one product with the token rows serves both
+    # (R is read once per pass, and a product with 2C columns costs about what one with C costs)
+    shared = np.array_equal(ds[:D], ds[D:])
+
+    def dense_logits(U):   # (R_row @ U_row, R_att @ U_att), each (N, C)
+        if shared:
+            RU = R_row @ np.concatenate([U[n_sparse:n_sparse + D], U[n_sparse + D:]], axis=1)
+            return RU[:, :C], RU[:, C:]
+        return R_row @ U[n_sparse:n_sparse + D], R_att @ U[n_sparse + D:]
+
     def objective(theta):
         U, b = theta[:-C].reshape(shape), theta[-C:]
-        Z = np.asarray(X @ H.sparse_weights(U, R_row))
-        Z += A @ (R_att @ U[n_sparse + D:])
+        RU_row, RU_att = dense_logits(U)
+        SW = U[:n_sparse].copy()
+        SW[:N] += RU_row   # the mean-row block folded into the bag-of-words rows (HeadFeatures.sparse_weights)
+        Z = np.asarray(X @ SW)
+        Z += A @ RU_att
         Z += b
         loss = 0.5 * l2 * float((U * U).sum())
         for start in range(0, M, ROWS_PER_BLOCK):   # Z becomes dLoss/dZ block by block, in place
             Zb = Z[start:start + ROWS_PER_BLOCK]
             r, yb = rows[:len(Zb)], y[start:start + ROWS_PER_BLOCK]
-            lp = log_softmax(Zb)
+            # log_softmax in place, the same operations in the same order
+            Zb -= Zb.max(axis=1, keepdims=True)
+            Zb -= np.log(np.sum(np.exp(Zb), axis=1, keepdims=True))
             wb = w[start:start + ROWS_PER_BLOCK]
-            loss -= float(wb @ lp[r, yb])
-            np.exp(lp, out=Zb)
+            loss -= float(wb @ Zb[r, yb])
+            np.exp(Zb, out=Zb)
             Zb[r, yb] -= 1.0
             Zb *= wb[:, None]
         G = Z
         g_sparse = np.asarray(XT @ G)
-        g_row = R_row.T @ g_sparse[:H.R.shape[0]]
-        g_att = R_att.T @ np.asarray(AT @ G)
+        g_att_in = np.asarray(AT @ G)
+        if shared:
+            g = R_row.T @ np.concatenate([g_sparse[:N], g_att_in], axis=1)
+            g_row, g_att = g[:, :C], g[:, C:]
+        else:
+            g_row, g_att = R_row.T @ g_sparse[:N], R_att.T @ g_att_in
         gU = np.concatenate([g_sparse, g_row, g_att]) + l2 * U
         return loss, np.concatenate([gU.ravel(), G.sum(axis=0)])
 

@@ -348,14 +348,17 @@ class _Fitter:
             F_W = np.zeros((K, K))
             for win, Q, lab in blocks:
                 a = -log_softmax(feat.position_mix(Q, W))
-                logits = U[K * D + win[:, r]]
-                for k in range(K):
-                    logits += a[:, k, None] * RU[k][win[:, k]]
-                P = softmax(logits)
                 V = np.empty_like(Q)
-                for k in range(K):
-                    rr = RU[k][win[:, k]]                              # (T_b, S)
-                    V[:, k] = rr[np.arange(len(win)), lab] - (P * rr).sum(axis=1) + cc
+                for sl in _chunks(len(win), 4096):   # each token on its own: chunks keep the K gathers in cache
+                    w = win[sl]
+                    rr = [RU[k][w[:, k]] for k in range(K)]            # K x (chunk, S)
+                    logits = U[K * D + w[:, r]]
+                    for k in range(K):
+                        logits += a[sl, k, None] * rr[k]
+                    P = _softmax(logits)
+                    at = np.arange(len(w))
+                    for k in range(K):
+                        V[sl, k] = rr[k][at, lab[sl]] - np.einsum("ts,ts->t", P, rr[k]) + cc
                 F_W += Q.T @ np.maximum(V, 0.0)
             W = fit_W(np.eye(K), F_W)   # fit_W of the summed counts F = Q^T max(V, 0) (Q = I gives F back)
         self.slot_W, self.slot_U, self.slot_b = W, U, np.zeros(S)
@@ -373,11 +376,14 @@ class _Fitter:
 
     def _slot_F(self, win: np.ndarray, labels: np.ndarray, a: np.ndarray) -> np.ndarray:
         """Raw F = H^T Y of the slot features: cat blocks via per-type attention mass, then word identity."""
+        import scipy.sparse as sparse
+
         r, K, N, S = self.c.slot_radius, win.shape[1], self.R.shape[0], self.S
         blocks = []
         for k in range(K):
-            A = np.bincount(win[:, k].astype(np.int64) * S + labels, weights=a[:, k], minlength=N * S).reshape(N, S)
-            blocks.append(self.R.T @ A)                                # (D, S)
+            # (S, N) attention mass of each (label, type) pair, sparse: a product costs pairs x D, not N x S x D
+            A = sparse.csr_matrix((a[:, k], (labels, win[:, k])), shape=(S, N))
+            blocks.append(np.asarray(A @ self.R).T)                    # (D, S)
         F_word = np.bincount(win[:, r].astype(np.int64) * S + labels, minlength=N * S).reshape(N, S).astype(np.float64)
         return np.concatenate(blocks + [F_word])
 
@@ -693,6 +699,13 @@ class _Fitter:
             return 0.0
         lp = log_softmax(self.intent_logits(fx, U, b))
         return float(-lp[np.arange(len(y)), y].mean())
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in one exp (safu_unit.softmax is exp of log_softmax: two)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
 def _chunks(n: int, size: int):
