@@ -122,6 +122,35 @@ def row_blocks(batch: Batch, tokens: int):
         start = stop
 
 
+def cooc_sums(batch: Batch, E: np.ndarray, radius: int, mode: str, block_tokens: int = 1 << 15) -> np.ndarray:
+    """models/cooc.cooc_sums over the batch's sentences (<sod> ids <eod>), the same sums added in
+    the same order (so the same bits), vectorised over blocks of sentences: per block and offset,
+    one np.add.at of the pairs in sentence order (cat mode: each offset has its own block; sum
+    mode: the pairs of a sentence offset by offset, as cooc_sums adds them)."""
+    if mode not in ("sum", "cat"):
+        raise ValueError(f"cooc mode must be 'sum' or 'cat', got {mode!r}")
+    if radius < 1:
+        raise ValueError(f"cooc radius must be >= 1, got {radius}")
+    N, d = E.shape
+    offsets = [o for o in range(-radius, radius + 1) if o != 0]
+    out = np.zeros((N, d * (len(offsets) if mode == "cat" else 1)))
+    for sl in row_blocks(batch, block_tokens):
+        sub = batch.rows(sl)
+        flat = sub.S[sub.mask].astype(np.int64)
+        row = np.repeat(np.arange(len(sub)), sub.L)
+        pos = np.arange(len(flat)) - sub.starts[row]
+        pairs = [np.nonzero((pos + o >= 0) & (pos + o < sub.L[row]))[0] for o in offsets]   # centre positions
+        if mode == "cat":
+            for b, (o, p) in enumerate(zip(offsets, pairs)):
+                np.add.at(out[:, b * d:(b + 1) * d], flat[p], E[flat[p + o]])
+        else:
+            centre = np.concatenate(pairs)
+            neighbour = np.concatenate([p + o for o, p in zip(offsets, pairs)])
+            order = np.argsort(row[centre], kind="stable")   # sentence by sentence, offset by offset
+            np.add.at(out, flat[centre[order]], E[flat[neighbour[order]]])
+    return out
+
+
 def position_mix(Q: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Q @ W for a small W (K, K') as K scaled-row sums in a fixed order: a row's result does not
     depend on the other rows (BLAS kernels differ at block edges, which would make a blockwise fit

@@ -25,12 +25,12 @@ import numpy as np
 from safu.models import features as feat
 from safu.models.adam import Adam, EarlyStopping
 from safu.models.bit_cipher import cipher_embeddings
-from safu.models.cooc import cooc_sums, normalise_blocks
+from safu.models.cooc import normalise_blocks
 from safu.models.safu_unit import fit_W, log_softmax, softmax
 from safu.models.slot_transitions import fit_slot_transitions
 from safu.models.slot_unknown import with_rare_as_unknown
 from safu.models.word_aliases import word_aliases
-from safu.models.slot_values import VALUE_BONUS, slot_value_entries
+from safu.models.slot_values import VALUE_BONUS
 from safu.models.intent_head import fit_logistic_head, head_features, warm_start
 from safu.models.solver import explicit_fit
 from safu.models.tokenizer import SPECIALS, UNK, Vocabulary, is_number, tokenize
@@ -128,20 +128,28 @@ def prepare(examples, label_index: dict, cut: int) -> Prepared:
     values: set = set()
     for i, ex in enumerate(examples):
         toks = tokenize(ex.text)
+        texts = [t.text for t in toks]
         if ex.intent != NONE_INTENT:
-            counts.update(t.text for t in toks)
-        kept = toks[:cut]
-        ids.extend(word_ids.setdefault(t.text, len(word_ids)) for t in kept)
+            counts.update(texts)
+        kept = texts[:cut]
+        ids.extend([word_ids.setdefault(w, len(word_ids)) for w in kept])
         lengths[i] = len(kept)
-        labels.extend(bio_labels(kept, ex.slots, label_index).tolist())
+        # bio_labels, the synonyms and slot_value_entries in one pass over each span's tokens
+        bio = [0] * len(kept)
         for s in ex.slots:
             if s.start < 0 or s.end <= s.start:
+                continue  # a fixed slot with no surface in the text
+            inside = [j for j, t in enumerate(toks) if t.start < s.end and t.end > s.start]
+            for k, j in enumerate(j for j in inside if j < cut):
+                bio[j] = label_index[("B-" if k == 0 else "I-") + s.name]
+            surface = " ".join(texts[j] for j in inside)
+            if not surface:
                 continue
-            surface = " ".join(t.text for t in toks if t.start < s.end and t.end > s.start)
-            if surface and s.value and s.value != ex.text[s.start:s.end]:
+            if s.value and s.value != ex.text[s.start:s.end]:
                 synonyms.setdefault((s.name, surface), Counter())[s.value] += 1
-        if ex.slots:
-            values.update(slot_value_entries([ex], [toks]))
+            if not is_number(str(s.value)):
+                values.add(f"{s.name}\t{surface}")
+        labels.extend(bio)
     if not lengths.any():
         raise ValueError("every training sentence is empty after tokenisation")
     vocab = Vocabulary(vocab_from_counts(counts))
@@ -306,8 +314,7 @@ class _Fitter:
         counts = np.bincount(batch.S[batch.mask], minlength=N).astype(np.float64)
         bits = max(c.cipher_bits, int(np.ceil(np.log2(N + 1))))
         E = cipher_embeddings(counts, bits)
-        seqs = (batch.S[m, :batch.L[m]] for m in range(len(batch)))   # one row at a time
-        Csum = cooc_sums(seqs, E, c.cooc_radius, c.cooc_mode)
+        Csum = feat.cooc_sums(batch, E, c.cooc_radius, c.cooc_mode, BLOCK_TOKENS)   # = cooc.cooc_sums of the rows
         prior = 0.1 * E[0]  # <pad> never occurs: its noised code is the noise vector p
         Cn = normalise_blocks(Csum, bits, prior)
         blocks = 1 + Cn.shape[1] // bits

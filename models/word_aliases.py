@@ -19,9 +19,11 @@ Misspellings are not aliased (they are not table words); they stay <unk>.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from safu.models.general_vectors import _suffix_candidates, default_table
+from safu.models.general_vectors import _SUFFIX_RULES, _suffix_candidates, default_table
 from safu.models.tokenizer import SPECIALS, tokenize
 
 TABLE_WORDS = 30000   # aliases are made for the table's most frequent words (all of the shipped one)
@@ -30,8 +32,14 @@ MAX_TARGETS = 4000    # the most frequent training words are the cosine targets:
                       # table x targets x 256 (HA templates with wildcard fillers hold 20k+ words)
 
 
+_PLAIN = re.compile("[a-z0-9]+")   # lower-case ASCII letters and digits: always one token, itself
+_ENDINGS = tuple(suffix for suffix, _ in _SUFFIX_RULES)   # a word with none of them has no stem to try
+
+
 def _one_token(word: str) -> bool:
     """True if the tokenizer reads `word` as itself ("e-mail" is two tokens: never looked up)."""
+    if _PLAIN.fullmatch(word):
+        return True
     toks = tokenize(word)
     return len(toks) == 1 and toks[0].text == word
 
@@ -58,7 +66,9 @@ def word_aliases(tokens: list[str], min_cosine: float, counts: dict | None = Non
     candidates = [w for w in table.words[:TABLE_WORDS] if w not in index and _one_token(w)]
     rest = []
     for w in candidates:
-        hit = next((index[s] for s in _suffix_candidates(w) if index.get(s) in target_set), None)
+        hit = None
+        if w.endswith(_ENDINGS):
+            hit = next((index[s] for s in _suffix_candidates(w) if index.get(s) in target_set), None)
         if hit is not None:
             out[w] = hit
         else:
