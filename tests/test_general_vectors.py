@@ -82,6 +82,20 @@ def test_spelling_fallback_finds_misspelt_words(gv):
     assert gv.lookup("qqqqqqqq") is None
 
 
+def test_spelling_in_a_batch_is_the_spelling_of_each_word_alone(gv):
+    words = ["tommorow", "temprature", "thermostatt", "Kitchenn", "appleby's", "churlish", "lamq", "qqqqqqqq",
+             "brekfast", "restaraunt", "kitchen", "euros", "xylophonne", "tomorow", "wheather", "alarrm"]
+    alone = GeneralVectors(gv.words, gv.vectors, gv.scale)   # fresh lookup caches
+    expected = [alone.lookup(w) for w in words]            # one word at a time
+    batch = GeneralVectors(gv.words, gv.vectors, gv.scale)
+    m, found = batch.matrix(words)                           # the spelling step for all of them at once
+    assert [batch.lookup(w) for w in words] == expected
+    assert found.tolist() == [e is not None for e in expected]
+    assert sum(e is not None and e[1] == "spelling" for e in expected) >= 8
+    for w, row in zip(words, m):
+        np.testing.assert_array_equal(row, alone.vector(w) if alone.vector(w) is not None else 0 * row)
+
+
 def test_digit_and_compound_fallbacks(gv):
     assert "iphone" in gv and gv.lookup("430pm") == ("pm", "digits")
     assert "aboutthis" not in gv and gv.lookup("aboutthis") == ("about+this", "compound")

@@ -87,6 +87,21 @@ def test_row_arithmetic_is_the_same_in_any_block():
     assert all(batch.L[b].sum() <= 20 or b.stop - b.start == 1 for b in blocks)
 
 
+def test_blockwise_cooc_sums_are_those_of_one_sentence_at_a_time():
+    from safu.models.cooc import cooc_sums
+
+    rng = np.random.default_rng(3)
+    batch = _random_batch(rng, M=200)
+    E = rng.random((30, 8))
+    rows = [batch.S[m, :batch.L[m]] for m in range(len(batch))]
+    for mode, radius in itertools.product(("cat", "sum"), (1, 2, 3)):
+        one_by_one = cooc_sums(rows, E, radius, mode)
+        for block in (1, 17, 1 << 20):   # the same float sums, in the same order: the same bits
+            assert np.array_equal(feat.cooc_sums(batch, E, radius, mode, block), one_by_one), (mode, radius, block)
+    with pytest.raises(ValueError, match="cooc mode"):
+        feat.cooc_sums(batch, E, 1, "max")
+
+
 def test_pooled_weights_give_the_dense_rows():
     rng = np.random.default_rng(2)
     batch = _random_batch(rng)
