@@ -79,6 +79,7 @@ class IntentModel:
             self.max_tokens = int(mf.require("tokenizer.max_tokens"))
             answers = mf.metadata.get("ha.answers")
         self.slot_names = sorted({lab[2:] for lab in self.slot_labels if lab != "O"})
+        self._core_predict = getattr(self._forward, "predict_fields", None)   # None for numpy
         self._masked = {}   # intent index -> masked transitions, filled on first use (a race only
                             # computes the same array twice, so predict stays thread-safe)
         self.answers = None   # Home Assistant answers (runtime/ha_answers.py), stored by training on HA templates
@@ -154,20 +155,23 @@ class IntentModel:
         needs, the area from the context where the template takes it (runtime/ha_answers.py)."""
         if context is not None and not isinstance(context, dict):
             raise TypeError(f"predict context must be a dict such as {{'area': 'Kitchen'}}, got {type(context).__name__}")
-        pred = self._predict(text)
+        if self._core_predict is not None and type(text) is str:
+            # The C++ core decodes with the same rules on the same probabilities (held to the same
+            # spans by tests/test_cpp_intent.py); this path is kept short, it is the public call.
+            intent, best_intent, conf, reason, truncated, fields = self._core_predict(text)
+            pred = Prediction(text, intent, conf, {f[0]: f[1] for f in fields}, [SlotSpan(*f) for f in fields],
+                              reason, best_intent, truncated)
+        else:
+            pred = self._predict(text)
         return self.answers.answer(pred, context) if self.answers is not None else pred
 
     def _predict(self, text: str) -> Prediction:
         if not isinstance(text, str):
             raise TypeError(f"predict expects a str, got {type(text).__name__}")
-        core_predict = getattr(self._forward, "predict", None)
-        if core_predict is not None:
-            # The C++ core decodes with the same rules on the same probabilities (held to the same
-            # spans by tests/test_cpp_intent.py), five times faster than decoding here.
-            d = core_predict(text)
-            spans = [SlotSpan(**s) for s in d["spans"]]
-            return Prediction(text, d["intent"], d["confidence"], {s.name: s.value for s in reversed(spans)},
-                              spans, reason=d["reason"], best_intent=d["best_intent"], truncated=d["truncated"])
+        if self._core_predict is not None:
+            intent, best_intent, conf, reason, truncated, fields = self._core_predict(text)
+            return Prediction(text, intent, conf, {f[0]: f[1] for f in fields}, [SlotSpan(*f) for f in fields],
+                              reason, best_intent, truncated)
         ids, toks, p_intent, p_slot = self.probabilities(text)
         truncated = len(toks) == self.max_tokens and len(self.vocab.encode(text, self.max_tokens + 1)[1]) > self.max_tokens
         if len(toks) == 0:
@@ -180,7 +184,7 @@ class IntentModel:
         evidence = self.slot_values.evidence(ids) if self.slot_values is not None else None
         spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed,
                              self.slot_transitions, self.slot_legal, evidence, self.slot_parts, self._masked[best])
-        pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in reversed(spans)}, spans,
+        pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in spans}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if self.intents[best] == NONE_INTENT:
             pred.intent = None

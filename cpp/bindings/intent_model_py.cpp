@@ -86,6 +86,27 @@ class PyIntentModel {
     return out;
   }
 
+  // predict() as a flat tuple, the public API's fast path (no dict to build and take apart):
+  // (intent | None, best_intent | None, confidence, reason | None, truncated,
+  //  ((name, value, text, start, end), ...)).
+  py::tuple predict_fields(const std::string& text) {
+    safu::Prediction p;
+    {
+      py::gil_scoped_release release;
+      auto lease = pool_.take();
+      p = model_->predict(text, *lease);
+    }
+    py::tuple spans(p.spans.size());
+    for (size_t i = 0; i < p.spans.size(); ++i) {
+      const safu::SlotSpan& s = p.spans[i];
+      spans[i] = py::make_tuple(s.name, s.value, s.text, char_offset(text, s.start), char_offset(text, s.end));
+    }
+    py::object none = py::none();
+    return py::make_tuple(p.has_intent ? py::object(py::str(p.intent)) : none,
+                          p.intent.empty() ? none : py::object(py::str(p.intent)), double(p.confidence),
+                          p.has_intent ? none : py::object(py::str(p.reason)), p.truncated, std::move(spans));
+  }
+
   // Mean nanoseconds per predict() over `repeats` passes through `texts`, timed inside C++ with
   // the GIL released (no Python call overhead): the core's own per-utterance latency.
   double bench_predict(const std::vector<std::string>& texts, int repeats) {
@@ -151,6 +172,9 @@ void bind_intent_model(py::module_& m) {
            "(p_intent float32 (C,), p_slot float32 (n, S)) for token ids (any integer dtype, 1-D).")
       .def("predict", &M::predict, py::arg("text"),
            "Dict with the keys of safu.runtime.api.Prediction.to_dict() except text.")
+      .def("predict_fields", &M::predict_fields, py::arg("text"),
+           "predict() as a tuple (intent, best_intent, confidence, reason, truncated, spans), each span "
+           "(name, value, text, start, end).")
       .def("bench_predict", &M::bench_predict, py::arg("texts"), py::arg("repeats") = 100,
            "Mean ns per predict(), timed inside C++ (benchmarks only).")
       .def("encode", &M::encode, py::arg("text"), "Token ids (int32) of the first max_tokens tokens.")

@@ -55,6 +55,7 @@ IntentWorkspace::IntentWorkspace(const IntentModel& m) {
   back.resize(m.max_tokens() * m.n_slot_labels());
   label.resize(m.max_tokens());
   lp.resize(m.max_tokens() * m.n_slot_labels());
+  near.resize((m.max_tokens() + 2) * std::max<size_t>(m.slot_radius(), 1));
   hit.reserve(m.max_tokens() * m.n_slot_labels());
   spans.reserve(64);
   token.reserve(64);
@@ -186,6 +187,39 @@ IntentModel::IntentModel(const ModelFile& f) {
     slot_trans_ = load_f32(f, "slot_transitions", {S + 1, S}, false);
   else
     slot_trans_.assign((S_ + 1) * S_, 0.0f);
+  // The intents' label groups (see LabelGroup): a label outside an intent's group scores -inf at
+  // every position, so Viterbi over the group finds the same path, ties included, as over all S.
+  const double kNeg = -std::numeric_limits<double>::infinity();
+  intent_group_.assign(C_, 0);
+  for (size_t c = 0; c < C_; ++c) {
+    std::vector<uint32_t> labels;
+    for (size_t t = 0; t < S_; ++t)
+      if (t == 0 || slot_allowed_.empty() || slot_allowed_[c * S_ + t]) labels.push_back(uint32_t(t));
+    size_t g = 0;
+    while (g < label_groups_.size() && label_groups_[g].labels != labels) ++g;
+    if (g == label_groups_.size()) {
+      LabelGroup grp;
+      size_t U = labels.size();
+      auto score = [&](size_t row, size_t t) {  // row 0 = start, row p+1 = after label p
+        return slot_legal_[row * S_ + t] ? double(slot_trans_[row * S_ + t]) : kNeg;
+      };
+      grp.start.resize(U);
+      grp.into.push_back(0);
+      for (size_t u = 0; u < U; ++u) {
+        grp.start[u] = score(0, labels[u]);
+        for (size_t w = 0; w < U; ++w) {
+          double v = score(size_t(labels[w]) + 1, labels[u]);
+          if (v == kNeg) continue;
+          grp.from.push_back(uint32_t(w));
+          grp.score.push_back(v);
+        }
+        grp.into.push_back(uint32_t(grp.from.size()));
+      }
+      grp.labels = std::move(labels);
+      label_groups_.push_back(std::move(grp));
+    }
+    intent_group_[c] = uint32_t(g);
+  }
   // Known slot values (decoding evidence): "slot\tsurface", surface = tokens joined by one space.
   if (f.has("slot.values")) {
     for (const std::string& e : f.get_str_array("slot.values")) {
@@ -196,17 +230,31 @@ IntentModel::IntentModel(const ModelFile& f) {
       if (tab == std::string::npos || tab + 1 == e.size() || e.find('\t', tab + 1) != std::string::npos ||
           b == slot_labels_.end() || in == slot_labels_.end())
         throw FormatError(src + ": slot.values entry '" + shown(e) + "' is not slot\\tsurface with a slot of slot.labels");
-      SlotValue v;
-      v.b_label = int32_t(b - slot_labels_.begin());
-      v.i_label = int32_t(in - slot_labels_.begin());
+      if (value_ends_.empty()) {
+        value_ends_.emplace_back();  // the root
+        value_roots_.assign(N_, 0);
+      }
+      uint32_t node = 0;
       size_t pos = tab + 1;
       while (true) {
         size_t sp = e.find(' ', pos);
-        v.ids.push_back(vocab_.lookup(e.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos)));
+        int32_t id = vocab_.lookup(e.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos));
+        uint32_t child = node == 0 ? value_roots_[size_t(id)] : 0;
+        if (node != 0) {
+          auto edge = value_edges_.find((uint64_t(node) << 32) | uint32_t(id));
+          if (edge != value_edges_.end()) child = edge->second;
+        }
+        if (child == 0) {
+          child = uint32_t(value_ends_.size());
+          value_ends_.emplace_back();
+          if (node == 0) value_roots_[size_t(id)] = child;
+          else value_edges_.emplace((uint64_t(node) << 32) | uint32_t(id), child);
+        }
+        node = child;
         if (sp == std::string::npos) break;
         pos = sp + 1;
       }
-      values_by_first_[v.ids[0]].push_back(std::move(v));
+      value_ends_[node].emplace_back(int32_t(b - slot_labels_.begin()), int32_t(in - slot_labels_.begin()));
     }
     float bonus = f.has("slot.value_bonus") ? float(f.get_float("slot.value_bonus")) : 0.0f;
     if (!(bonus >= 0.0f && bonus <= 100.0f))
@@ -222,6 +270,7 @@ IntentModel::IntentModel(const ModelFile& f) {
 
   // Caches: sized here, each token's rows filled when a forward pass first meets it (fill_token).
   cmp_sod_.allocate(N_);
+  cmp_self_.allocate(N_);
   top_ = std::min(N_, kTopTypes);
   cmp_top_.allocate(top_ * top_);
   slot_proj_.allocate(Ks_ * N_ * S_);
@@ -239,11 +288,12 @@ void IntentModel::fill_token(int32_t id) const {
   if (filled_[t].load(std::memory_order_relaxed)) return;  // another thread filled it meanwhile
   const float* r = &R_[t * D_];
   cmp_sod_[t] = dot(r, &R_[SOD * D_], D_);
+  cmp_self_[t] = dot(r, r, D_);
   if (t < top_)
     for (size_t u = 0; u < top_; ++u) cmp_top_[t * top_ + u] = dot(r, &R_[u * D_], D_);
   std::vector<double> acc(std::max(S_, C_));
   for (size_t k = 0; k < Ks_; ++k)
-    project_row(r, D_, slot_U_window_.data(), k * D_, S_, acc.data(), &slot_proj_[(k * N_ + t) * S_]);
+    project_row(r, D_, slot_U_window_.data(), k * D_, S_, acc.data(), &slot_proj_[(t * Ks_ + k) * S_]);
   project_row(r, D_, intent_U_rows_.data(), 0, C_, acc.data(), &intent_row_proj_[t * C_]);
   project_row(r, D_, intent_U_rows_.data(), D_, C_, acc.data(), &intent_att_proj_[t * C_]);
   filled_[t].store(1, std::memory_order_release);
@@ -252,7 +302,7 @@ void IntentModel::fill_token(int32_t id) const {
 size_t IntentModel::memory_bytes() const {
   size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_U_window_.size() + slot_b_.size() +
                   intent_W_.size() + intent_bow_.size() + intent_big_.size() + intent_U_rows_.size() +
-                  intent_b_.size() + cmp_sod_.size() + cmp_top_.size() + slot_proj_.size() +
+                  intent_b_.size() + cmp_sod_.size() + cmp_self_.size() + cmp_top_.size() + slot_proj_.size() +
                   intent_row_proj_.size() + intent_att_proj_.size() + slot_trans_.size();
   return floats * sizeof(float);
 }
@@ -315,8 +365,17 @@ void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWor
     ptrdiff_t pos = ptrdiff_t(j) - ptrdiff_t(r_) + ptrdiff_t(k);
     window[k] = (pos < 0 || pos >= ptrdiff_t(L)) ? int32_t(PAD) : seq[pos];
   }
+  // compare(window[k], head), read from the sentence's near comparisons (compare is symmetric:
+  // the same products summed in the same order); PAD only at the ends.
   int32_t head = window[r_];
-  for (size_t k = 0; k < Ks_; ++k) q[k] = compare(window[k], head);
+  const float* near = ws.near.data();
+  for (size_t k = 0; k < Ks_; ++k) {
+    ptrdiff_t pos = ptrdiff_t(j) - ptrdiff_t(r_) + ptrdiff_t(k);
+    if (pos < 0 || pos >= ptrdiff_t(L)) q[k] = compare(int32_t(PAD), head);
+    else if (size_t(pos) == j) q[k] = cmp_self_[size_t(head)];
+    else if (size_t(pos) < j) q[k] = near[size_t(pos) * r_ + (j - size_t(pos) - 1)];
+    else q[k] = near[j * r_ + (size_t(pos) - j - 1)];
+  }
   for (size_t i = 0; i < Ks_; ++i) {
     float s = 0.0f;
     for (size_t k = 0; k < Ks_; ++k) s += q[k] * slot_W_[k * Ks_ + i];
@@ -326,7 +385,7 @@ void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWor
   const float* id_row = &slot_id_[size_t(seq[j]) * S_];
   for (size_t s = 0; s < S_; ++s) p[s] = id_row[s] + slot_b_[s];
   for (size_t k = 0; k < Ks_; ++k) {
-    const float* proj = &slot_proj_[(k * N_ + size_t(window[k])) * S_];
+    const float* proj = &slot_proj_[(size_t(window[k]) * Ks_ + k) * S_];
     for (size_t s = 0; s < S_; ++s) p[s] += a[k] * proj[s];
   }
   if (!logits_only) softmax_inplace(p, S_);
@@ -354,6 +413,9 @@ void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws
   for (size_t k = 0; k < L; ++k) fill_token(seq[k]);
   fill_token(PAD);  // the slot windows' padding
   intent_forward(seq, L, ws, p_intent);
+  float* near = ws.near.data();
+  for (size_t i = 0; i < L; ++i)
+    for (size_t d = 1; d <= r_ && i + d < L; ++d) near[i * r_ + d - 1] = compare(seq[i], seq[i + d]);
   for (size_t j = 1; j <= n; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_, slot_logits_only);
   // Finite weights (checked at load) can still overflow float32 on an input; never answer NaN.
   bool finite = true;
@@ -444,54 +506,60 @@ void IntentModel::viterbi(const int32_t* ids, const float* p_slot, size_t n, siz
                      std::to_string(max_tokens_));
   if (c >= C_) throw ShapeError("viterbi: intent " + std::to_string(c) + " is outside [0, " + std::to_string(C_) + ")");
   const double kNeg = -std::numeric_limits<double>::infinity();
-  const uint8_t* allowed = slot_allowed_.empty() ? nullptr : &slot_allowed_[c * S_];
-  auto ok = [&](size_t s) { return s == 0 || !allowed || allowed[s]; };
-  // lp = log max(p, 1e-30) + evidence: bonus where a run of ids equals a known value of the slot
+  const LabelGroup& grp = label_groups_[intent_group_[c]];
+  const uint32_t* use = grp.labels.data();
+  const size_t U = grp.labels.size();
+  const double* start = grp.start.data();
+  // lp (n, U) = log max(p, 1e-30) + evidence: a bonus where a run of ids is a known value of the slot
   double* lp = ws.lp.data();
-  for (size_t i = 0; i < n * S_; ++i) lp[i] = std::log(std::max(double(p_slot[i]), 1e-30));
-  if (!values_by_first_.empty()) {
+  for (size_t j = 0; j < n; ++j)
+    for (size_t u = 0; u < U; ++u) lp[j * U + u] = std::log(std::max(double(p_slot[j * S_ + use[u]]), 1e-30));
+  if (!value_ends_.empty()) {
     std::vector<uint8_t>& hit = ws.hit;
     hit.assign(n * S_, 0);
     for (size_t a = 0; a < n; ++a) {
-      auto it = values_by_first_.find(ids[a]);
-      if (it == values_by_first_.end()) continue;
-      for (const SlotValue& v : it->second) {
-        size_t m = v.ids.size();
-        if (a + m > n || !std::equal(v.ids.begin(), v.ids.end(), ids + a)) continue;
-        hit[a * S_ + size_t(v.b_label)] = 1;
-        for (size_t k = 1; k < m; ++k) hit[(a + k) * S_ + size_t(v.i_label)] = 1;
+      uint32_t node = value_roots_[size_t(ids[a])];
+      for (size_t m = 1; node != 0; ++m) {
+        for (const auto& lab : value_ends_[node]) {
+          hit[a * S_ + size_t(lab.first)] = 1;
+          for (size_t k = 1; k < m; ++k) hit[(a + k) * S_ + size_t(lab.second)] = 1;
+        }
+        if (a + m == n) break;
+        auto edge = value_edges_.find((uint64_t(node) << 32) | uint32_t(ids[a + m]));
+        node = edge == value_edges_.end() ? 0 : edge->second;
       }
     }
-    for (size_t i = 0; i < n * S_; ++i)
-      if (hit[i]) lp[i] += value_bonus_;
+    for (size_t j = 0; j < n; ++j)
+      for (size_t u = 0; u < U; ++u)
+        if (hit[j * S_ + use[u]]) lp[j * U + u] += value_bonus_;
   }
-  auto log_p = [&](size_t j, size_t s) { return lp[j * S_ + s]; };
+  // delta / back over the group's labels (index u into use).
   double* delta = ws.delta.data();
   double* next = ws.delta_next.data();
-  for (size_t s = 0; s < S_; ++s)
-    delta[s] = ok(s) && slot_legal_[s] ? log_p(0, s) + double(slot_trans_[s]) : kNeg;
+  // Scores are finite or -inf (never +inf or NaN: weights checked at load, lp >= log 1e-30), so a
+  // path through a -inf label never beats best: no test needed in the inner loop.
+  for (size_t u = 0; u < U; ++u) delta[u] = start[u] + lp[u];
   for (size_t j = 1; j < n; ++j) {
     int32_t* back = &ws.back[j * S_];
-    for (size_t s = 0; s < S_; ++s) {
+    const double* lpj = &lp[j * U];
+    for (size_t u = 0; u < U; ++u) {
       double best = kNeg;
       int32_t arg = 0;
-      if (ok(s)) {
-        for (size_t p = 0; p < S_; ++p) {
-          if (!slot_legal_[(p + 1) * S_ + s] || delta[p] == kNeg) continue;
-          double v = delta[p] + double(slot_trans_[(p + 1) * S_ + s]);
-          if (v > best) { best = v; arg = int32_t(p); }
-        }
+      for (uint32_t i = grp.into[u]; i < grp.into[u + 1]; ++i) {
+        double v = delta[grp.from[i]] + grp.score[i];
+        if (v > best) { best = v; arg = int32_t(grp.from[i]); }
       }
-      back[s] = arg;
-      next[s] = best == kNeg ? kNeg : best + log_p(j, s);
+      back[u] = arg;
+      next[u] = best == kNeg ? kNeg : best + lpj[u];
     }
     std::swap(delta, next);
   }
   size_t last = 0;
-  for (size_t s = 1; s < S_; ++s)
-    if (delta[s] > delta[last]) last = s;
+  for (size_t u = 1; u < U; ++u)
+    if (delta[u] > delta[last]) last = u;
   labels_out[n - 1] = int32_t(last);
   for (size_t j = n - 1; j > 0; --j) labels_out[j - 1] = ws.back[j * S_ + size_t(labels_out[j])];
+  for (size_t j = 0; j < n; ++j) labels_out[j] = int32_t(use[labels_out[j]]);
 }
 
 }  // namespace safu

@@ -67,6 +67,7 @@ class IntentWorkspace {
   friend class IntentModel;
   std::vector<int32_t> seq, ids;
   std::vector<float> q, z, a, logits, p_intent, p_slot;
+  std::vector<float> near;                // compare(seq[i], seq[i + d]), d = 1..r: (max_tokens + 2, r)
   std::vector<double> delta, delta_next;  // Viterbi scores of the current and next token (S each)
   std::vector<int32_t> back;              // Viterbi back-pointers (max_tokens, S)
   std::vector<int32_t> label;             // decoded label per token
@@ -139,13 +140,26 @@ class IntentModel {
   std::vector<float> slot_U_window_;  // (K_s*D, S) rows of slot_U that project R (slot_proj)
   std::vector<float> slot_b_;     // (S,)
   std::vector<uint8_t> slot_allowed_;  // (C, S) 1 where an intent uses a slot label; empty = all allowed
+  // Viterbi runs over the labels an intent allows (O always). Intents that allow the same labels
+  // share a group: its labels ascending and their transition scores in double: start (U,), -inf
+  // where BIO forbids the label first; and per label u the steps into it that BIO allows, from
+  // label from[i] with score score[i] for i in [into[u], into[u+1]) (from ascending).
+  struct LabelGroup {
+    std::vector<uint32_t> labels;
+    std::vector<double> start;
+    std::vector<uint32_t> into, from;
+    std::vector<double> score;
+  };
+  std::vector<LabelGroup> label_groups_;
+  std::vector<uint32_t> intent_group_;  // (C,) index into label_groups_
   std::vector<uint8_t> slot_legal_;    // (S+1, S) 1 where BIO allows the transition (row 0 = start)
   std::vector<float> slot_trans_;      // (S+1, S) slot_transitions scores; all 0 when the file has none
-  struct SlotValue {                   // a known value of a slot (slot.values) as token ids
-    std::vector<int32_t> ids;
-    int32_t b_label, i_label;
-  };
-  std::unordered_map<int32_t, std::vector<SlotValue>> values_by_first_;  // keyed by the first id
+  // Known slot values (slot.values) as a trie over token ids: value_roots_[id] is the child of the
+  // root (0 = none), value_edges_ (node << 32 | id) -> child below it; value_ends_[node] holds the
+  // (B label, I label) of each value that ends at the node (node 0 = the root).
+  std::vector<uint32_t> value_roots_;
+  std::unordered_map<uint64_t, uint32_t> value_edges_;
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> value_ends_;
   double value_bonus_ = 0.0;           // slot.value_bonus
   std::vector<float> intent_W_;   // (K_i, K_i)
   std::vector<float> intent_bow_; // (N, C) rows [0, N) of intent_U
@@ -163,9 +177,10 @@ class IntentModel {
   };
   // caches, row t written once by fill_token (under fill_mutex_) before filled_[t] is set
   CacheTable cmp_sod_;          // (N,)
+  CacheTable cmp_self_;         // (N,) compare(t, t)
   size_t top_ = 0;
   CacheTable cmp_top_;          // (top, top)
-  CacheTable slot_proj_;        // (K_s, N, S)
+  CacheTable slot_proj_;        // (N, K_s, S): a token's K_s rows side by side
   CacheTable intent_row_proj_;  // (N, C)
   CacheTable intent_att_proj_;  // (N, C)
   std::unique_ptr<std::atomic<uint8_t>[]> filled_;  // (N,) 1 once token t's rows are in the caches
