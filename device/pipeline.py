@@ -168,7 +168,7 @@ class VoiceLoop:
     @property
     def agreement_needed(self) -> int:
         """Decoders that must hear a command (the recogniser's min_agreeing; 1: no check)."""
-        return getattr(self.recognizer, "min_agreeing", 1)
+        return self.recognizer.min_agreeing
 
     def _predict(self, text: str):
         if text not in self._predictions:
@@ -189,8 +189,8 @@ class VoiceLoop:
                 "start_s": None if utt is None else round(utt.start_s, 3),
                 "end_s": None if utt is None else round(utt.end_s, 3),
                 "ended_by": None if utt is None else utt.ended_by, "transcript": None,
-                "asr": {"engine": getattr(self.recognizer, "name", None),
-                        "restricted": getattr(self.recognizer, "restricted", None), "words": None,
+                "asr": {"engine": self.recognizer.name,
+                        "restricted": self.recognizer.restricted, "words": None,
                         "accepted": False, "reason": None, "best": None, "alternatives": 0,
                         "loudness_range_db": None, "agreeing": None, "decoders": 0, "voiced_fraction": None},
                 "intent": None, "confidence": 0.0, "slots": {}, "heard_intent": None,
@@ -228,7 +228,7 @@ class VoiceLoop:
             agreeing, doubt = self.confirm(heard, prediction)
             nlu_s = time.perf_counter() - t0
             understood = prediction is not None and prediction.intent is not None
-            if (doubt or not understood) and self.agreement_needed > 1 and hasattr(self.recognizer, "widen"):
+            if (doubt or not understood) and self.agreement_needed > 1:
                 # No command that enough of the chosen decoders agree on: ask the others too (PocketSphinx:
                 # the warps the pitch left out), and rank and check afresh over all of them.
                 stage = "decoding"

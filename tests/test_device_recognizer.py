@@ -237,7 +237,7 @@ def test_voice_loop_acts_on_the_first_runner_up_the_model_understands(model):
     from safu.device.recognizer import Transcript
 
     class Heard:  # a recogniser that "heard" fixed hypotheses, best first
-        name, restricted = "fixed", True
+        name, restricted, min_agreeing = "fixed", True, 1  # the Recognizer interface (device/recognizer.py)
 
         def __init__(self, *hypotheses):
             self.hypotheses = hypotheses
@@ -247,6 +247,12 @@ def test_voice_loop_acts_on_the_first_runner_up_the_model_understands(model):
                    for w, ok in self.hypotheses]
             out[0].alternatives = out[1:]
             return out[0]
+
+        def widen(self):
+            return None
+
+        def close(self):
+            pass
 
     utt = Utterance(samples=np.zeros(1600, np.float32), start_s=0.0, end_s=0.1, speech_end_s=0.1, ended_by="silence")
     event = VoiceLoop(model, Heard(("delete off the desk fan", False), ("turn off the desk fan", True))).handle(utt)

@@ -149,13 +149,19 @@ def test_a_transcript_shorter_than_every_sentence_of_its_intent_is_not_acted_on(
     from safu.runtime.api import load
 
     class Heard:  # a recogniser that heard these words (the real one's output on kitchen noise)
-        name, restricted = "fixed", True
+        name, restricted, min_agreeing = "fixed", True, 1  # the Recognizer interface (device/recognizer.py)
 
         def __init__(self, words):
             self.words = words
 
         def recognize(self, samples):
             return Transcript(text=self.words, words=self.words, accepted=True, reason=None, decode_s=0.0)
+
+        def widen(self):
+            return None
+
+        def close(self):
+            pass
 
     builtin = load("default")
     silence = utterance(np.zeros(1600, np.float32))  # no voicing to measure: left to the recogniser
