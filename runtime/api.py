@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from itertools import starmap
 from pathlib import Path
 
 import numpy as np
@@ -158,9 +159,9 @@ class IntentModel:
         if self._core_predict is not None and type(text) is str:
             # The C++ core decodes with the same rules on the same probabilities (held to the same
             # spans by tests/test_cpp_intent.py); this path is kept short, it is the public call.
-            intent, best_intent, conf, reason, truncated, fields = self._core_predict(text)
-            pred = Prediction(text, intent, conf, {f[0]: f[1] for f in fields}, [SlotSpan(*f) for f in fields],
-                              reason, best_intent, truncated)
+            intent, best_intent, conf, reason, truncated, slots, fields = self._core_predict(text)
+            pred = Prediction(text, intent, conf, slots, list(starmap(SlotSpan, fields)), reason, best_intent,
+                              truncated)
         else:
             pred = self._predict(text)
         return self.answers.answer(pred, context) if self.answers is not None else pred
@@ -169,9 +170,9 @@ class IntentModel:
         if not isinstance(text, str):
             raise TypeError(f"predict expects a str, got {type(text).__name__}")
         if self._core_predict is not None:
-            intent, best_intent, conf, reason, truncated, fields = self._core_predict(text)
-            return Prediction(text, intent, conf, {f[0]: f[1] for f in fields}, [SlotSpan(*f) for f in fields],
-                              reason, best_intent, truncated)
+            intent, best_intent, conf, reason, truncated, slots, fields = self._core_predict(text)
+            return Prediction(text, intent, conf, slots, list(starmap(SlotSpan, fields)), reason, best_intent,
+                              truncated)
         ids, toks, p_intent, p_slot = self.probabilities(text)
         truncated = len(toks) == self.max_tokens and len(self.vocab.encode(text, self.max_tokens + 1)[1]) > self.max_tokens
         if len(toks) == 0:

@@ -87,7 +87,7 @@ class PyIntentModel {
   }
 
   // predict() as a flat tuple, the public API's fast path (no dict to build and take apart):
-  // (intent | None, best_intent | None, confidence, reason | None, truncated,
+  // (intent | None, best_intent | None, confidence, reason | None, truncated, {name: value},
   //  ((name, value, text, start, end), ...)).
   py::tuple predict_fields(const std::string& text) {
     safu::Prediction p;
@@ -96,15 +96,19 @@ class PyIntentModel {
       auto lease = pool_.take();
       p = model_->predict(text, *lease);
     }
+    py::dict slots;
     py::tuple spans(p.spans.size());
     for (size_t i = 0; i < p.spans.size(); ++i) {
       const safu::SlotSpan& s = p.spans[i];
-      spans[i] = py::make_tuple(s.name, s.value, s.text, char_offset(text, s.start), char_offset(text, s.end));
+      py::str name(s.name), value(s.value);
+      slots[name] = value;
+      spans[i] = py::make_tuple(name, value, s.text, char_offset(text, s.start), char_offset(text, s.end));
     }
     py::object none = py::none();
     return py::make_tuple(p.has_intent ? py::object(py::str(p.intent)) : none,
                           p.intent.empty() ? none : py::object(py::str(p.intent)), double(p.confidence),
-                          p.has_intent ? none : py::object(py::str(p.reason)), p.truncated, std::move(spans));
+                          p.has_intent ? none : py::object(py::str(p.reason)), p.truncated, std::move(slots),
+                          std::move(spans));
   }
 
   // Mean nanoseconds per predict() over `repeats` passes through `texts`, timed inside C++ with
@@ -173,8 +177,8 @@ void bind_intent_model(py::module_& m) {
       .def("predict", &M::predict, py::arg("text"),
            "Dict with the keys of safu.runtime.api.Prediction.to_dict() except text.")
       .def("predict_fields", &M::predict_fields, py::arg("text"),
-           "predict() as a tuple (intent, best_intent, confidence, reason, truncated, spans), each span "
-           "(name, value, text, start, end).")
+           "predict() as a tuple (intent, best_intent, confidence, reason, truncated, slots, spans), "
+           "each span (name, value, text, start, end).")
       .def("bench_predict", &M::bench_predict, py::arg("texts"), py::arg("repeats") = 100,
            "Mean ns per predict(), timed inside C++ (benchmarks only).")
       .def("encode", &M::encode, py::arg("text"), "Token ids (int32) of the first max_tokens tokens.")
