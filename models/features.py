@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from safu.models.reference import BIGRAM_PRIME
 from safu.models.safu_unit import log_softmax
 from safu.models.tokenizer import EOD, PAD, SOD
-
-BIGRAM_PRIME = 1000003
 
 
 def bigram_bucket(a: np.ndarray, b: np.ndarray, buckets: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from .bit_cipher import cipher_codes, cipher_embeddings, frequency_ranks
 from .lm_contexts import Contexts, build_contexts, doc_means
 from .lm_corpus import type_counts
-from .safu_unit import fit_W
+from .safu_unit import fit_W, log_softmax
 from .solver import explicit_fit
 from .tokenizer import SPECIALS, Vocabulary
 
@@ -54,17 +54,11 @@ class LMConfig:
 # ---------------------------------------------------------------------------------------------
 # SAFU pieces (float32 forward, shared by the batch forward, training and backprop)
 
-def log_softmax32(z: np.ndarray) -> np.ndarray:
-    m = z.max(axis=-1, keepdims=True)
-    e = z - m
-    return e - np.log(np.exp(e).sum(axis=-1, keepdims=True))
-
-
 def safu_attend(table: np.ndarray, ids: np.ndarray, W: np.ndarray, head: int):
     """Returns (X (m,K,D), Q (m,K), a (m,K)) for slot ids (m,K): Q = X . X[head], a = -log_softmax(Q W)."""
     X = table[ids]
     Q = np.einsum("mkd,md->mk", X, X[:, head])
-    a = -log_softmax32(Q @ W)
+    a = -log_softmax(Q @ W)
     return X, Q, a
 
 
@@ -94,14 +88,14 @@ class LMModel:
         """H_f (m, C_b + C_r [+ G]) for the given target rows: the concatenated SAFU outputs."""
         _, _, a = safu_attend(self.block_table, ctx.block_ids[rows], self.block_W, 0)
         Xb = self.block_table[ctx.block_ids[rows]]
-        pb = np.exp(log_softmax32(safu_pool(Xb, a, "sum") @ self.block_U))
+        pb = np.exp(log_softmax(safu_pool(Xb, a, "sum") @ self.block_U))
         r = self.config.radius
         Xr, _, ar = safu_attend(self.radial_table, ctx.radial_ids[rows], self.radial_W, r - 1)
-        pr = np.exp(log_softmax32(safu_pool(Xr, ar, "cat") @ self.radial_U))
+        pr = np.exp(log_softmax(safu_pool(Xr, ar, "cat") @ self.radial_U))
         parts = [pb, pr]
         if self.doc_U is not None:
             m = doc_means(ctx, self.block_table, rows)
-            parts.append(np.exp(log_softmax32(m @ self.doc_U)))
+            parts.append(np.exp(log_softmax(m @ self.doc_U)))
         return np.concatenate(parts, axis=1)
 
     def target_logprobs(self, ctx: Contexts) -> np.ndarray:
@@ -109,7 +103,7 @@ class LMModel:
         out = np.empty(len(ctx), dtype=np.float64)
         for s in range(0, len(ctx), CHUNK):
             rows = np.arange(s, min(s + CHUNK, len(ctx)))
-            lp = log_softmax32(self.safu_outputs(ctx, rows) @ self.final_U + self.final_b)
+            lp = log_softmax(self.safu_outputs(ctx, rows) @ self.final_U + self.final_b)
             out[rows] = lp[np.arange(len(rows)), ctx.y[rows]]
         return out
 
@@ -117,7 +111,7 @@ class LMModel:
         """(n+1, N) log-probabilities of every target of one document (ids without specials)."""
         ctx = self.contexts([seq])
         rows = np.arange(len(ctx))
-        return log_softmax32(self.safu_outputs(ctx, rows) @ self.final_U + self.final_b)
+        return log_softmax(self.safu_outputs(ctx, rows) @ self.final_U + self.final_b)
 
     def contexts(self, seqs: list[np.ndarray]) -> Contexts:
         return build_contexts(seqs, self.config.block_size, self.config.radius)
@@ -301,14 +295,14 @@ class _SafuFit:
         U64 = self.U.astype(np.float64)
 
         def direction(sl, X, H):
-            P = np.exp(log_softmax32(H @ self.U)).astype(np.float64)
+            P = np.exp(log_softmax(H @ self.U)).astype(np.float64)
             return (self.T[self.y[sl]].astype(np.float64) - P) @ U64.T
         self.fit_W_from(direction)
         self.fit_U()
 
     def outputs(self, sl) -> np.ndarray:
         X, _, a = safu_attend(self.table, self.ids[sl], self.W, self.head)
-        return np.exp(log_softmax32(safu_pool(X, a, self.mode) @ self.U))
+        return np.exp(log_softmax(safu_pool(X, a, self.mode) @ self.U))
 
 
 def radial_table(seqs, counts, bits: int, rho: int) -> np.ndarray:
@@ -380,7 +374,7 @@ def train_lm(seqs: list[np.ndarray], vocab: Vocabulary, config: LMConfig, log=No
         sl = slice(s, min(s + CHUNK, M))
         parts = [block.outputs(sl), radial.outputs(sl)]
         if doc_U is not None:
-            parts.append(np.exp(log_softmax32(doc_means(ctx, bt, np.arange(sl.start, sl.stop)) @ doc_U)))
+            parts.append(np.exp(log_softmax(doc_means(ctx, bt, np.arange(sl.start, sl.stop)) @ doc_U)))
         part = _sum_by_target(np.concatenate(parts, axis=1), ctx.y[sl], N)
         S = part if S is None else S + part
     final_U = explicit_fit(S.T, K=float(n_parts)).astype(np.float32)

@@ -13,8 +13,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from .lm import LMModel, log_softmax32, safu_attend, safu_pool
+from .lm import LMModel, safu_attend, safu_pool
 from .lm_contexts import Contexts, doc_means
+from .safu_unit import log_softmax
 
 PARAMS = ("block_W", "block_U", "radial_W", "radial_U", "doc_U", "final_U", "final_b")
 
@@ -29,7 +30,7 @@ def _softmax_backward(p: np.ndarray, dp: np.ndarray) -> np.ndarray:
 
 def _attention_backward(a_logits: np.ndarray, da: np.ndarray) -> np.ndarray:
     """a = -log_softmax(z): dz = -da + softmax(z) * sum(da)."""
-    s = np.exp(log_softmax32(a_logits))
+    s = np.exp(log_softmax(a_logits))
     return -da + s * da.sum(axis=1, keepdims=True)
 
 
@@ -39,21 +40,21 @@ def loss_and_grads(model: LMModel, ctx: Contexts, rows: np.ndarray, dmeans: np.n
     m, r = len(rows), model.config.radius
     Xb, Qb, _ = safu_attend(model.block_table, ctx.block_ids[rows], P["block_W"], 0)
     zb = Qb @ P["block_W"]
-    ab = -log_softmax32(zb)
+    ab = -log_softmax(zb)
     Hb = safu_pool(Xb, ab, "sum")
-    pb = np.exp(log_softmax32(Hb @ P["block_U"]))
+    pb = np.exp(log_softmax(Hb @ P["block_U"]))
     Xr, Qr, _ = safu_attend(model.radial_table, ctx.radial_ids[rows], P["radial_W"], r - 1)
     zr = Qr @ P["radial_W"]
-    ar = -log_softmax32(zr)
+    ar = -log_softmax(zr)
     Hr = safu_pool(Xr, ar, "cat")
-    pr = np.exp(log_softmax32(Hr @ P["radial_U"]))
+    pr = np.exp(log_softmax(Hr @ P["radial_U"]))
     parts = [pb, pr]
     if "doc_U" in P:
         dm = dmeans if dmeans is not None else doc_means(ctx, model.block_table, rows)
-        pd = np.exp(log_softmax32(dm @ P["doc_U"]))
+        pd = np.exp(log_softmax(dm @ P["doc_U"]))
         parts.append(pd)
     Hf = np.concatenate(parts, axis=1)
-    lp = log_softmax32(Hf @ P["final_U"] + P["final_b"])
+    lp = log_softmax(Hf @ P["final_U"] + P["final_b"])
     y = ctx.y[rows]
     loss = -float(lp[np.arange(m), y].mean())
     dlog = np.exp(lp)

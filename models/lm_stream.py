@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lm import LMModel, log_softmax32
+from .lm import LMModel
+from .safu_unit import log_softmax
 from .sampler import SplitMix64, pick
 from .tokenizer import EOD, FRG, PAD, SOD
 
@@ -61,19 +62,19 @@ class LMStream:
         """(N,) float32 log-probabilities of the next token (O(b*D_b + r*D_r + C*N))."""
         m = self.m
         Rb, Rr = m.block_table, m.radial_table
-        a = -log_softmax32(self.z[None])[0]
+        a = -log_softmax(self.z[None])[0]
         n_used = len(self.block)
         Hb = a[:n_used] @ Rb[self.block] + a[n_used:].sum() * Rb[PAD]
-        pb = np.exp(log_softmax32((Hb @ m.block_U)[None]))[0]
+        pb = np.exp(log_softmax((Hb @ m.block_U)[None]))[0]
         X = Rr[self.ring]                                 # (r, D_r)
         zr = (X @ X[-1]) @ m.radial_W
-        ar = -log_softmax32(zr[None])[0]
-        pr = np.exp(log_softmax32(((ar[:, None] * X).reshape(-1) @ m.radial_U)[None]))[0]
+        ar = -log_softmax(zr[None])[0]
+        pr = np.exp(log_softmax(((ar[:, None] * X).reshape(-1) @ m.radial_U)[None]))[0]
         parts = [pb, pr]
         if m.doc_U is not None:
             mean = (self.doc_sum / self.i).astype(np.float32)
-            parts.append(np.exp(log_softmax32((mean @ m.doc_U)[None]))[0])
-        return log_softmax32((np.concatenate(parts) @ m.final_U + m.final_b)[None])[0]
+            parts.append(np.exp(log_softmax((mean @ m.doc_U)[None]))[0])
+        return log_softmax((np.concatenate(parts) @ m.final_U + m.final_b)[None])[0]
 
 
 def generate(model: LMModel, prompt_ids, max_tokens: int = 50, temperature: float = 1.0, top_k: int = 0,

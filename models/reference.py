@@ -10,19 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from safu.models.safu_unit import log_softmax, softmax   # float32 in, float32 out (weights are float32)
 from safu.models.tokenizer import EOD, PAD, SOD
 
-BIGRAM_PRIME = 1000003
-
-
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float32)
-    m = np.max(z)
-    return (z - m - np.log(np.sum(np.exp(z - m), dtype=np.float32))).astype(np.float32)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    return np.exp(log_softmax(z)).astype(np.float32)
+BIGRAM_PRIME = 1000003   # bigram bucket = (a * BIGRAM_PRIME + b) mod B; the one definition (docs/intent_model.md)
 
 
 class IntentReference:
