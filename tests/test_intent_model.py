@@ -179,3 +179,26 @@ def test_stored_sentences_cover_small_intents():
     assert {"what time is it", "what is the time"} <= set(kept)  # a uniform sample would keep ~0 of them
     assert "tell me a joke" not in kept
     assert stored_sentences(big[:3], 20, np.random.default_rng(0)) == sorted(x.text for x in big[:3])
+
+
+def test_transition_scores_take_the_label_prior_off_the_bigram_once():
+    from safu.models import intent_model as im
+    from safu.models.slot_decoding import legal_transitions
+    from safu.models.slot_transitions import fit_slot_transitions
+
+    examples = small_domain()
+    labels = ["O"] + [f"{p}-{n}" for n in ("area", "duration") for p in ("B", "I")]
+    prep = im.prepare(examples, {lab: i for i, lab in enumerate(labels)}, 48)
+    plain = fit_slot_transitions(prep.label_sequences(), labels)
+    table = im.slot_transition_scores(prep, labels)
+    legal = legal_transitions(labels)
+    assert table.dtype == np.float32 and table.shape == plain.shape
+    assert np.array_equal(table[~legal], plain[~legal])   # forbidden stays forbidden
+    shift = (table - plain)[legal.any(axis=0)[None, :] & legal]
+    counts = np.bincount(prep.labels, minlength=len(labels))
+    # a rarer next label gains more: B-duration (rarer than O) after O is raised against O after O
+    assert (table[1, 3] - plain[1, 3]) > (table[1, 0] - plain[1, 0]) > 0 and counts[3] < counts[0]
+    assert shift.size and np.all(np.isfinite(shift))
+    expected = -im.TRANSITION_WEIGHT * im.TRANSITION_PRIOR * np.log((counts + im.TRANSITION_SMOOTHING)
+                                                                      / (counts + im.TRANSITION_SMOOTHING).sum())
+    np.testing.assert_allclose((table - plain)[1], np.where(legal[1], expected, 0.0), rtol=1e-5, atol=1e-5)
