@@ -20,7 +20,7 @@ import numpy as np
 from safu.models.tokenizer import SPECIALS
 
 from .model_file import (DTYPE_CODES, KV_F32, KV_F32_ARRAY, KV_F64, KV_I64, KV_STR, KV_STR_ARRAY,
-                         KV_U32, KV_U32_ARRAY, ModelFormatError, shown)
+                         KV_U32, KV_U32_ARRAY, ModelFormatError, dequantize_rows, shown)
 
 MAX_DIM = 65536           # model.dim and tokenizer.max_tokens: 1..MAX_DIM
 MAX_SLOT_RADIUS = 64      # slot.radius: 0..MAX_SLOT_RADIUS (the C++ window buffer holds 2*64+1)
@@ -140,7 +140,7 @@ class _Reader:
                 out = np.zeros(t.shape, np.float32)
             else:
                 with np.errstate(over="ignore"):   # an overflow to inf is reported below
-                    out = (t.reshape(rows, -1).astype(np.float32) * scale[:, None]).reshape(t.shape)
+                    out = dequantize_rows(t, scale)
         else:
             code = DTYPE_CODES.get(t.dtype, "?")
             self.fail(f"tensor '{name}' has dtype code {code}, expected F32"

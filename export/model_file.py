@@ -78,8 +78,16 @@ class ModelFile:
             scale = self.tensors.get(name + ".scale")
             if scale is None or scale.shape != (t.shape[0],):
                 raise ModelFormatError(f"{self.path}: int8 tensor {name!r} needs a {name}.scale of shape ({t.shape[0]},)")
-            return (t.astype(np.float32) * scale[:, None]).astype(np.float32)
+            return dequantize_rows(t, scale)
         return t
+
+
+def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """float32 values of an I8 tensor (docs/format.md): q[r, ...] * scale[r], one float32 multiply.
+    The one dequantiser: the reader, the model checks and the quantiser's tests use it."""
+    rows = len(scale)
+    flat = q.reshape(rows, -1).astype(np.float32) * np.asarray(scale, dtype=np.float32)[:, None]
+    return flat.reshape(q.shape).astype(np.float32, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------

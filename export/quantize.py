@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .model_file import dequantize_rows
+
 # The tensors docs/intent_model.md allows to be stored as I8 + .scale (the large ones).
 QUANTIZABLE = ("token_table", "slot_U", "intent_U")
 
@@ -23,11 +25,6 @@ def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     safe = np.where(scale > 0, scale, np.float32(1.0)).astype(np.float32)
     q = np.clip(np.rint(x / safe[:, None]), -127, 127).astype(np.int8)
     return q, scale
-
-
-def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """float32 (R, C) values of an I8 tensor: q[r, c] * scale[r] (one float32 multiply)."""
-    return (q.astype(np.float32) * scale.astype(np.float32)[:, None]).astype(np.float32)
 
 
 def dense_tensor(tensors: dict[str, np.ndarray], name: str) -> np.ndarray:
