@@ -3,6 +3,7 @@
     python bench/bench_ha.py                       # train, run the 1,024 test sentences, print a table
     python bench/bench_ha.py --model ha.safu       # reuse a model trained from the same templates
     python bench/bench_ha.py --errors 20           # also show the first wrong answers
+    python bench/bench_ha.py --perturb             # also intent accuracy on perturbed test sentences
 
 safu is trained from HA's English templates (`sentences-en/`) with HA's test home
 (`tests-en/_fixtures.yaml`) as the inventory, by `safu.runtime.api.train` with its defaults.
@@ -16,11 +17,15 @@ wordless slots, inventory names, context), and hassil (HA's matcher) when it is 
 False accepts: how many out-of-scope sentences get an intent. The shipped list
 (runtime/data/out_of_scope.txt) is also used by training to calibrate rejection, so it is an
 in-sample figure; HELD_OUT_CHAT below is not used anywhere else. Latency: per sentence, one thread.
+--perturb: the same test sentences changed five ways by general rules (see PERTURBATIONS below),
+intent accuracy per perturbation for every row: how much is kept away from the templates' wordings.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import random
+import re
 import statistics
 import sys
 import tempfile
@@ -137,6 +142,131 @@ what is the point of it all
 which pharmacy is open late
 how do you say goodbye in italian
 """
+
+
+# -- perturbed test sentences ------------------------------------------------------------------
+# Five ways a spoken or typed command strays from the templates, each built from HA's own test
+# sentences by a general rule (nothing here is chosen for a test sentence):
+#   drop     one word left out, at a random position;
+#   filler   a filler said before, inside or after the command ("please", "could you", "um");
+#   synonym  one ordinary English word replaced by a synonym from SYNONYMS (not inside a name of
+#            the home);
+#   order    two neighbouring words swapped;
+#   sound    one word respelt as it sounds (SOUND_RULES), the new spelling keeping the word's
+#            Soundex code: what a recogniser that heard the right sounds might write.
+PERTURBATIONS = ("drop", "filler", "synonym", "order", "sound")
+FILLER_BEFORE = ("please", "could you", "can you", "hey", "um", "uh", "would you", "i want to")
+FILLER_INSIDE = ("um", "uh", "like", "er")
+FILLER_AFTER = ("please", "thanks", "now", "thank you")
+# Ordinary English synonyms (either direction where both are words people use for the other).
+SYNONYMS = {
+    "turn": "flip", "switch": "flick", "start": "begin", "stop": "halt", "close": "shut",
+    "shut": "close", "lock": "secure", "unlock": "unbolt", "set": "put", "make": "get",
+    "increase": "raise", "decrease": "reduce", "raise": "increase", "lower": "reduce",
+    "what": "which", "what's": "what is",
+    "lights": "lamps", "light": "lamp", "lamp": "light", "house": "home", "home": "house",
+    "minutes": "mins", "minute": "min", "seconds": "secs", "second": "sec", "hours": "hrs",
+    "timer": "countdown", "temperature": "temp", "current": "present", "pause": "hold",
+    "resume": "continue", "continue": "resume", "next": "following", "previous": "prior",
+    "volume": "loudness", "play": "put on", "add": "put", "remove": "delete", "hot": "warm",
+    "cold": "chilly", "wet": "damp", "running": "working",
+    "brightness": "brightness level", "dim": "darken", "brighten": "lighten", "room": "space",
+    "weather": "forecast", "cancel": "call off", "check": "look at", "show": "tell",
+    "tell": "show", "left": "remaining", "everywhere": "all over",
+    "activate": "enable", "deactivate": "disable", "door": "doorway", "window": "pane",
+    "detected": "sensed", "triggered": "tripped",
+}
+# Spelling-to-sound respellings (regex on a lower-case word -> replacement).
+SOUND_RULES = (
+    (r"ph", "f"), (r"ck", "k"), (r"c(?=[aou])", "k"), (r"ight", "ite"), (r"ee", "ea"),
+    (r"ea", "ee"), (r"oo", "u"), (r"(?<=\w)s$", "z"), (r"([bdfglmnprt])\1", r"\1"),
+    (r"(?<=[aeiou])([bdfglmnprt])(?=[aeiou])", r"\1\1"), (r"y$", "ie"), (r"ie$", "y"),
+    (r"^wh", "w"), (r"x", "ks"), (r"qu", "kw"), (r"ou", "ow"), (r"er$", "a"), (r"tion", "shun"),
+)
+
+
+def soundex(word: str) -> str:
+    """American Soundex: the first letter and three digits ("robert" -> "r163")."""
+    codes = {**dict.fromkeys("bfpv", "1"), **dict.fromkeys("cgjkqsxz", "2"), **dict.fromkeys("dt", "3"),
+             "l": "4", **dict.fromkeys("mn", "5"), "r": "6"}
+    letters = [c for c in word.lower() if c.isalpha()]
+    if not letters:
+        return ""
+    out, last = letters[0], codes.get(letters[0], "")
+    for c in letters[1:]:
+        code = codes.get(c, "")
+        if code and code != last:
+            out += code
+        if c not in "hw":
+            last = code
+    return (out + "000")[:4]
+
+
+def perturb(sentence: str, kind: str, rng: random.Random, protected=()) -> str | None:
+    """The sentence with one `kind` perturbation (see PERTURBATIONS), drawn with rng; None when
+    the rule has nothing to change (a one-word sentence to drop from, no word with a synonym or
+    a sound-alike). `protected`: lower-case word sequences (names of the home) that the synonym
+    rule leaves alone. Punctuation at the end is dropped first, as a recogniser writes it."""
+    words = sentence.strip().rstrip("?!.").split()
+    if kind == "drop":
+        if len(words) < 2:
+            return None
+        del words[rng.randrange(len(words))]
+    elif kind == "filler":
+        where = rng.choice(("before", "inside", "after")) if len(words) > 1 else rng.choice(("before", "after"))
+        if where == "before":
+            words.insert(0, rng.choice(FILLER_BEFORE))
+        elif where == "after":
+            words.append(rng.choice(FILLER_AFTER))
+        else:
+            words.insert(rng.randrange(1, len(words)), rng.choice(FILLER_INSIDE))
+    elif kind == "synonym":
+        low = [w.lower() for w in words]
+        guarded = set()
+        for name in protected:
+            n = len(name.split())
+            guarded |= {j for i in range(len(low) - n + 1) if low[i:i + n] == name.split() for j in range(i, i + n)}
+        options = [i for i, w in enumerate(low) if w in SYNONYMS and i not in guarded]
+        if not options:
+            return None
+        i = rng.choice(options)
+        words[i] = SYNONYMS[low[i]]
+    elif kind == "order":
+        if len(words) < 2:
+            return None
+        i = rng.randrange(len(words) - 1)
+        words[i], words[i + 1] = words[i + 1], words[i]
+    elif kind == "sound":
+        options = []
+        for i, w in enumerate(words):
+            low = w.lower()
+            if len(low) < 3 or not low.isalpha():
+                continue
+            for pattern, repl in SOUND_RULES:
+                new = re.sub(pattern, repl, low, count=1)
+                if new != low and soundex(new) == soundex(low):
+                    options.append((i, new))
+        if not options:
+            return None
+        i, new = rng.choice(options)
+        words[i] = new
+    else:
+        raise ValueError(f"unknown perturbation {kind!r}; expected one of {', '.join(PERTURBATIONS)}")
+    out = " ".join(words)
+    return out if out.lower() != sentence.strip().rstrip("?!.").lower() else None
+
+
+def perturbed_tests(tests: list[dict], kind: str, seed: int = 0, protected=()) -> list[dict]:
+    """The tests whose sentence `kind` can change, each with its perturbed sentence (the expected
+    intent and context kept). Seeded per sentence: the same seed gives the same sets, whatever
+    the order or number of tests."""
+    out = []
+    for t in tests:
+        rng = random.Random(f"{seed}|{kind}|{t['file']}|{t['sentence']}")
+        new = perturb(t["sentence"], kind, rng, protected)
+        if new is not None:
+            out.append({**t, "sentence": new, "original": t["sentence"]})
+    return out
 
 
 def _version(package: str) -> str:
@@ -276,6 +406,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-hassil", action="store_true", help="skip hassil even when installed")
     ap.add_argument("--backend", default="auto", help="safu backend: auto, core or numpy")
     ap.add_argument("--errors", type=int, default=0, help="print this many wrong answers per row")
+    ap.add_argument("--perturb", action="store_true",
+                    help="also score intent accuracy on HA's test sentences perturbed five ways "
+                         f"({', '.join(PERTURBATIONS)}), every row side by side")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the perturbed sentences (default 0)")
     args = ap.parse_args(argv)
 
     from safu.runtime.api import load, out_of_scope_sentences
@@ -341,6 +475,35 @@ def main(argv=None) -> int:
               f"{fa['held-out chit-chat']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} |")
     if hassil_note:
         print(f"\n{hassil_note}")
+    if args.perturb:
+        inventory = load_inventory(data / "tests-en" / "_fixtures.yaml")
+        protected = sorted({" ".join(s.lower().split()) for group in (inventory.entities, inventory.areas, inventory.floors)
+                            for x in group for s in [x.name, *x.aliases, *getattr(x, "spellings", [])]})
+        sets = [(kind, perturbed_tests(tests, kind, args.seed, protected)) for kind in PERTURBATIONS]
+        print(f"\nIntent accuracy on HA's test sentences perturbed (seed {args.seed}; a sentence the rule "
+              "cannot change is left out):\n")
+        print("| perturbation | sentences | " + " | ".join(name for name, _r in results) + " |")
+        print("|---|---|" + "---|" * len(results))
+        print(f"| none (HA's tests) | {len(tests):,} | " + " | ".join(f"{r['intent']:.3f}" for _n, r in results) + " |")
+        misses: dict[str, list] = {}
+        focus = next((r for r in runners if "HA answers" in r.name), runners[0])
+        for kind, group in sets:
+            row = []
+            for runner in runners:
+                ok = 0
+                for t in group:
+                    intent = runner(t["sentence"], t["context"])[0]
+                    ok += intent == t["intent"]
+                    if intent != t["intent"] and runner is focus:
+                        misses.setdefault(kind, []).append((t, intent))
+                row.append(ok / max(1, len(group)))
+            print(f"| {kind} | {len(group):,} | " + " | ".join(f"{x:.3f}" for x in row) + " |")
+        if args.errors:
+            for kind, group in sets:
+                wrong = misses.get(kind, [])
+                print(f"\n{kind}: first {min(args.errors, len(wrong))} of {len(wrong)} intents wrong ({focus.name})")
+                for t, intent in wrong[:args.errors]:
+                    print(f"  {t['sentence']!r} (from {t['original']!r}): expected {t['intent']}, got {intent}")
     for name, r in results:
         if args.errors and r["errors"]:
             print(f"\n{name}: first {min(args.errors, len(r['errors']))} of {len(r['errors'])} wrong")

@@ -22,6 +22,7 @@ What a template-matching HA answer has and a word tagger cannot give, and how it
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -84,7 +85,10 @@ class _Names:
         for e in inventory.entities:
             for s in [e.name, *e.aliases]:
                 self.canonical["name"].setdefault(_norm(s), e.name)
-                self.entities[_norm(e.name)].append(e)
+            self.entities[_norm(e.name)].append(e)
+            for s in getattr(e, "spellings", ()):   # a spelling is its own value ("Trader Joes")
+                self.canonical["name"].setdefault(_norm(s), s)
+                self.entities[_norm(s)].append(e)
         for kind, places in (("area", inventory.areas), ("floor", inventory.floors)):
             for p in places:
                 for s in [p.name, *p.aliases]:
@@ -191,6 +195,104 @@ def _slot_lists(grammar, node, seen=frozenset()) -> set[tuple[str, str]]:
     return out
 
 
+def _word_pairs(grammar, node, memo: dict) -> tuple[frozenset, frozenset, frozenset, bool]:
+    """(first words, last words, neighbouring word pairs "a+b", can be empty) of every expansion
+    of a template, computed on its tree (not on samples): inventory lists ({name}, {area},
+    {floor}) are left out as the answer layer leaves names out, numbers are <num>."""
+    from safu.runtime.datasets.template import Alt, ListRef, RuleRef, Seq, Text
+
+    # rules and lists are shared: remembered (nodes made on the way by _word_groups are not)
+    key = ("rule", node.name) if isinstance(node, RuleRef) else \
+        ("list", node.list_name, node.slot_name) if isinstance(node, ListRef) else None
+    if key in memo:
+        return memo[key]
+    if key is not None:
+        memo[key] = (frozenset(), frozenset(), frozenset(), True)   # a rule met again inside itself
+    if isinstance(node, Text):
+        words = ["<num>" if _number(w) is not None else w for w in _WORD.findall(node.text.lower())]
+        out = (frozenset(words[:1]), frozenset(words[-1:]), frozenset(f"{a}+{b}" for a, b in zip(words, words[1:])),
+               not words)
+    elif isinstance(node, (Seq, Alt, ListRef)):
+        if isinstance(node, ListRef) and grammar.slot_list(node.list_name).wildcard:
+            memo[key] = out = (frozenset({"<*>"}), frozenset({"<*>"}), frozenset({"<*>+<*>"}), False)
+            return out   # free text: any words ("<*>")
+        if isinstance(node, ListRef):
+            children = [] if node.slot_name in INVENTORY_SLOTS or node.list_name in INVENTORY_SLOTS else \
+                [v.surface for v in grammar.slot_list(node.list_name).values]
+            parts = [_word_pairs(grammar, c, memo) for c in children] or [(frozenset(), frozenset(), frozenset(), True)]
+        elif isinstance(node, Seq):
+            parts = [_word_pairs(grammar, c, memo) for c in _word_groups(grammar, node.items)]
+        else:
+            parts = [_word_pairs(grammar, c, memo) for c in node.options]
+        if isinstance(node, Seq):
+            first, last, pairs, empty = set(), set(), set(), True
+            for f, l, p, e in parts:
+                pairs |= p | {f"{a}+{b}" for a in last for b in f}
+                first |= f if empty else set()
+                last = set(l) | (last if e else set())
+                empty = empty and e
+            out = (frozenset(first), frozenset(last), frozenset(pairs), empty)
+        else:
+            out = (frozenset().union(*(x[0] for x in parts)), frozenset().union(*(x[1] for x in parts)),
+                   frozenset().union(*(x[2] for x in parts)), any(x[3] for x in parts))
+    else:   # RuleRef
+        out = _word_pairs(grammar, grammar.rule(node.name), memo)
+    if key is not None:
+        memo[key] = out
+    return out
+
+
+def _raw(pieces) -> str:
+    """An expansion's text as written, spaces kept (render() trims them)."""
+    return "".join(p if isinstance(p, str) else _raw(p.pieces) for p in pieces)
+
+
+GLUE_EXPANSIONS = 64   # a word written in pieces ("sensor[s]", "window[s]") is spelt out up to this many ways
+
+
+def _word_groups(grammar, items) -> list:
+    """The items of a sequence regrouped at its spaces: a word written in pieces ("sensor" +
+    "[s]") becomes one Alt of its spellings, so that every Text below holds whole words."""
+    from safu.runtime.datasets.template import Alt, ListRef, Text
+
+    groups: list[list] = [[]]
+    for it in items:
+        if isinstance(it, Text):
+            for part in re.split(r"(\s+)", it.text):
+                if not part:
+                    continue
+                if part.isspace():
+                    groups.append([])
+                else:
+                    groups[-1].append(part)
+        else:
+            groups[-1].append(it)
+    out = []
+    for g in groups:
+        if not g:
+            continue
+        if len(g) == 1:
+            out.append(Text(g[0]) if isinstance(g[0], str) else g[0])
+            continue
+        spellings = [""]
+        for piece in g:
+            if isinstance(piece, str):
+                options = [piece]
+            elif isinstance(piece, ListRef) and (piece.slot_name in INVENTORY_SLOTS or piece.list_name in INVENTORY_SLOTS):
+                options = [" "]
+            elif grammar.count(piece) <= GLUE_EXPANSIONS:
+                options = [_raw(p) for p in grammar.enumerate(piece)]
+            else:
+                options = None
+            if options is None or len(spellings) * len(options) > GLUE_EXPANSIONS:
+                out += [Text(x) if isinstance(x, str) else x for x in g]   # too many: piece by piece
+                break
+            spellings = [a + b for a in spellings for b in options]
+        else:
+            out.append(Alt(tuple(Text(x) for x in dict.fromkeys(spellings))))
+    return out
+
+
 def _value_table(values: dict[str, Counter]) -> dict[str, str]:
     """The most frequent value per (intent, slot, surface) and, where a class says otherwise,
     per (intent, slot, surface, class). A surface that is its own value (or its digits) is
@@ -240,6 +342,7 @@ class HomeAssistantAnswers:
         self._anchors = {k: set(v) for k, v in tables.get("anchors", {}).items()}
         self._around_all: dict[tuple[str, str], Counter] = {}
         self._surfaces = {k: set(v) for k, v in tables["surfaces"].items()}
+        self._pairs: dict[str, set[str]] = {}
 
     # -- fitting -------------------------------------------------------------------------------
     @classmethod
@@ -292,14 +395,23 @@ class HomeAssistantAnswers:
         listed = {(s.intent, slot) for s in templates.sentences for slot, list_name in _slot_lists(s.grammar, s.node)
                   if not s.grammar.slot_list(list_name).wildcard}
         rules: dict[str, set] = defaultdict(set)                # "intent|class" -> its templates' context rules
-        for s, (requires, _excludes) in zip(templates.sentences, templates.contexts):
+        pairs: dict[str, set] = defaultdict(set)                # intent -> neighbouring words ("a+b") said
+        words_said: dict[str, set] = defaultdict(set)           # intent -> every word its templates can say
+        bigram_memo: dict[int, dict] = {}
+        domains_of = templates.name_domains or [None] * len(templates.sentences)
+        for s, (requires, _excludes), name_domains in zip(templates.sentences, templates.contexts, domains_of):
             n = s.grammar.count(s.node)
             if n == 0:
                 continue
             free_text = {slot for slot, list_name in _slot_lists(s.grammar, s.node)
                          if s.grammar.slot_list(list_name).wildcard}
+            first, last, said, _empty = _word_pairs(s.grammar, s.node, bigram_memo.setdefault(id(s.grammar), {}))
+            pairs[s.intent] |= said
+            words_said[s.intent] |= first | last | {w for p in said for w in p.split("+")}
             context_slots = [k for k, v in requires.items() if isinstance(v, dict) and v.get("slot")]
-            rule = json.dumps([_context_values(requires), _context_values(_excludes)], sort_keys=True)
+            # a block's name_domains: the domains its {name} may be (entities only, not the satellite)
+            rule = json.dumps([_context_values(requires), _context_values(_excludes)]
+                              + ([name_domains] if name_domains else []), sort_keys=True)
             keys: dict[frozenset, str] = {}
             pieces_list = s.grammar.enumerate(s.node) if n <= SAMPLES_PER_TEMPLATE else \
                 [s.grammar.sample(s.node, rng) for _ in range(SAMPLES_PER_TEMPLATE)]
@@ -360,6 +472,9 @@ class HomeAssistantAnswers:
             # context is left out
             "context_rules": {k: sorted(v) for k, v in rules.items() if '[{}, {}]' not in v},
             "skip_words": sorted({w for phrase in templates.skip_words for w in _WORD.findall(phrase.lower())}),
+            # every pair of neighbouring words the intent's templates can say (names left out)
+            "pairs": {k: sorted(v) for k, v in pairs.items()},
+            "words": {k: sorted(v - {"<*>", "<num>"}) for k, v in words_said.items()},
         }
         return cls(templates.inventory, tables)
 
@@ -417,7 +532,7 @@ class HomeAssistantAnswers:
     def _template_words(self, intent: str) -> set[str]:
         """Words the intent's templates say outside any inventory name ("house", "everywhere")."""
         if intent not in self._words:
-            words = set()
+            words = set(self.tables.get("words", {}).get(intent, ()))
             for c in self.tables["classes"].get(intent, {}):
                 words |= {f for f in self.tables["features"].get(f"{intent}|{c}", {})
                           if not any(ch in f for ch in "=+:<")}
@@ -446,7 +561,37 @@ class HomeAssistantAnswers:
                 or pred.confidence < ACCEPT_FLOOR or not self.tables["classes"].get(intent):
             return False
         foreign, words = self._foreign_words(intent, pred.text)
-        return words > 0 and foreign == 0
+        return words > 0 and foreign == 0 and self._in_template_pairs(intent, pred.text)
+
+    def _in_template_pairs(self, intent: str, text: str) -> bool:
+        """Every two neighbouring words of the sentence (inventory names left out, numbers as
+        <num>) are neighbours in some template of the intent (free text, "<*>", being any
+        word), or one of them is a skip word: a
+        template wording, not template words in another order ("who are you" is not "who made
+        you" / "are you always listening"). A name whose words are template words may be either
+        ("turn every light on": the words, not the binary sensor Light). True for tables without
+        word pairs."""
+        pairs = self.tables.get("pairs", {}).get(intent)
+        if pairs is None:
+            return True
+        if intent not in self._pairs:
+            self._pairs[intent] = set(pairs)
+        found = []
+        for a, b, _v in sorted((m for kind in INVENTORY_SLOTS for m in self.names.find(kind, text)),
+                               key=lambda m: (m[0] - m[1], m[0])):
+            if not any(a < y and x < b for x, y in found):
+                found.append((a, b))
+        skip = set(self.tables.get("skip_words", []))
+        for keep in itertools.product((False, True), repeat=min(len(found), 6)):
+            masked = list(text.lower())
+            for (a, b), kept in zip(found, keep + (False,) * len(found)):
+                if not kept:
+                    masked[a:b] = " " * (b - a)
+            words = ["<num>" if _number(w) is not None else w for w in _WORD.findall("".join(masked))]
+            if all(a in skip or b in skip or any(f"{x}+{y}" in self._pairs[intent] for x in (a, "<*>") for y in (b, "<*>"))
+                   for a, b in zip(words, words[1:])):
+                return True
+        return False
 
     def _class_order(self, intent: str, text: str, spans: list[list], features: set[str], free) -> list:
         """(log-score, class) best first. A class with an entity name the model did not tag is
@@ -490,9 +635,11 @@ class HomeAssistantAnswers:
                 not any(str(ctx[k]) in v for k, v in excludes.items() if k in ctx)
 
         for rule in rules:
-            requires, excludes = json.loads(rule)
+            requires, excludes, *name_domains = json.loads(rule)
+            domains = set(name_domains[0]) if name_domains else None
             if passes(requires, excludes, context) and \
-                    all(any(passes(requires, excludes, ctx) for ctx in ctxs) for ctxs in named):
+                    all(any(passes(requires, excludes, ctx) and (domains is None or ctx.get("domain") in domains)
+                            for ctx in ctxs) for ctxs in named):
                 return True
         return False
 

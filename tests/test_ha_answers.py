@@ -256,3 +256,47 @@ def test_cli_listen_area_reaches_the_voice_loop(small_model, tmp_path):
     heard = [e for e in events if e.get("type") == "utterance"]
     assert heard and heard[0]["transcript"] == "turn on the lights", done.stdout + done.stderr
     assert heard[0]["heard_slots"] == {"domain": "light", "area": "Bedroom"}
+
+
+def test_an_entity_name_written_as_a_template_has_each_spelling(tmp_path):
+    """HA's test fixtures write "Trader Joe[']s": each spelling is a name, its own slot value."""
+    (tmp_path / "home.yaml").write_text('entities:\n  - {name: "Trader Joe[\']s", id: todo.tj}\n  - {name: Chores, id: todo.chores}\n')
+    inv = load_inventory(tmp_path / "home.yaml")
+    assert [(e.name, e.spellings) for e in inv.entities] == [("Trader Joe's", ["Trader Joes"]), ("Chores", [])]
+    assert inv.entity_by_name("trader joes").id == "todo.tj"
+    (tmp_path / "t.yaml").write_text("language: en\nintents:\n  HassListAddItem:\n    data:\n"
+                                     "      - sentences: ['add milk to [the] {name} list']\n")
+    answers = HomeAssistantAnswers.from_templates([tmp_path / "t.yaml"], tmp_path / "home.yaml")
+    for said, value in (("trader joes", "Trader Joes"), ("trader joe's", "Trader Joe's")):
+        text = f"add milk to the {said} list"
+        assert answers.answer(pred(text, "HassListAddItem", ("name", value, said))).slots["name"] == value
+    (tmp_path / "bad.yaml").write_text('entities:\n  - {name: "Trader (Joe", id: todo.tj}\n')
+    with pytest.raises(DataError, match="name"):
+        load_inventory(tmp_path / "bad.yaml")
+
+
+def test_name_domains_restrict_the_entity_named(tmp_path):
+    (tmp_path / "HassTurnOn").mkdir()
+    (tmp_path / "HassTurnOn" / "name_only.yaml").write_text(
+        "language: en\ndata:\n  - sentences: ['open [the] {name}']\n    name_domains: [cover]\n")
+    (tmp_path / "valve.yaml").write_text("language: en\nintents:\n  HassTurnOn:\n    data:\n"
+                                         "      - sentences: ['open [the] {name}']\n"
+                                         "        requires_context: {domain: valve}\n        slots: {domain: valve}\n")
+    (tmp_path / "home.yaml").write_text("entities:\n  - {name: Main Valve, id: valve.main}\n  - {name: Blind, id: cover.blind}\n")
+    answers = HomeAssistantAnswers.from_templates([tmp_path / "HassTurnOn", tmp_path / "valve.yaml"], tmp_path / "home.yaml")
+    valve = answers.answer(pred("open the main valve", "HassTurnOn", ("name", "Main Valve", "main valve")))
+    assert valve.slots == {"name": "Main Valve", "domain": "valve"}   # the cover-only block cannot take a valve
+    blind = answers.answer(pred("open the blind", "HassTurnOn", ("name", "Blind", "blind")))
+    assert blind.slots == {"name": "Blind"}
+
+
+def test_a_rejected_sentence_is_accepted_only_as_a_template_wording(ha):
+    """Below the threshold, a sentence of template words is accepted when its neighbouring words
+    are neighbours in a template too: every HA test sentence passes that check, "who are you"
+    (words of "who made you" and "are you always listening") does not."""
+    def rejected(text, intent):
+        return Prediction(text, None, 0.6, {}, [], reason="out of scope: confidence 0.600 below the model's threshold 0.930",
+                          best_intent=intent)
+    assert ha.answer(rejected("who made you", "HassRespond")).intent == "HassRespond"
+    assert ha.answer(rejected("who are you", "HassRespond")).intent is None
+    assert ha.answer(rejected("turn every light on across the house", "HassTurnOn")).intent == "HassTurnOn"

@@ -240,6 +240,8 @@ class HomeAssistantTemplates:
     # Per sentence (same order): its block's requires_context and excludes_context, as written
     # (area: {slot: true} means the satellite's area fills the area slot).
     contexts: list[tuple[dict, dict]] = field(default_factory=list)
+    # Per sentence: its block's name_domains (the domains its {name} may be), None if it has none.
+    name_domains: list[list[str] | None] = field(default_factory=list)
 
     def match(self, text: str) -> list[tuple[str, dict[str, str]]]:
         """(intent, slots) for every template that generates `text` (case and spacing ignored);
@@ -278,6 +280,7 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
 
     sentences: list[TemplateSentence] = []
     contexts: list[tuple[dict, dict]] = []
+    name_domains: list[list[str] | None] = []
     notes: dict[str, int] = {}
     undefined: list[str] = []
     n_files = 0
@@ -312,6 +315,7 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
                                                   f"{path}:{line_of(src)}"))
                 contexts.append((dict(block.get("requires_context") or {}),
                                  dict(block.get("excludes_context") or {})))
+                name_domains.append(sorted(map(str, block["name_domains"])) if block.get("name_domains") else None)
     report = [f"inventory: {inventory.path} ({len(inventory.floors)} floors, "
               f"{len(inventory.areas)} areas, {len(inventory.entities)} entities)"]
     if undefined:
@@ -322,7 +326,7 @@ def read_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | N
         report.append(f"note: {sum(notes.values())} templates need an entity the inventory lacks "
                       f"({'; '.join(shown[:4])}{f'; {len(shown) - 4} more' if len(shown) > 4 else ''}); "
                       "their {name} takes any entity of the domain (or any entity) instead")
-    return HomeAssistantTemplates(sentences, skip_words, inventory, report, n_files, contexts)
+    return HomeAssistantTemplates(sentences, skip_words, inventory, report, n_files, contexts, name_domains)
 
 
 def _strings(doc):

@@ -39,6 +39,10 @@ class Entity:
     area: str | None = None      # an area id
     device_class: str | None = None
     aliases: list[str] = field(default_factory=list)
+    # other spellings of a name written as a template ("Trader Joe[']s": "Trader Joe's" is the
+    # name, "Trader Joes" a spelling); unlike an alias, a spelling is its own slot value, as in
+    # Home Assistant's tests
+    spellings: list[str] = field(default_factory=list)
 
     @property
     def domain(self) -> str:
@@ -56,7 +60,7 @@ class Inventory:
         """The entity whose name or alias equals `name` (case-insensitive), else None."""
         key = " ".join(name.lower().split())
         for e in self.entities:
-            if key in [e.name.lower(), *(a.lower() for a in e.aliases)]:
+            if key in [e.name.lower(), *(a.lower() for a in [*e.aliases, *e.spellings])]:
                 return e
         return None
 
@@ -73,11 +77,37 @@ class Inventory:
             return [ListValue(Text(s.lower()), p.name, {"id": p.id})
                     for p in places for s in [p.name, *p.aliases]]
 
-        names = [ListValue(Text(s.lower()), e.name,
+        names = [ListValue(Text(s.lower()), e.name if s not in e.spellings else s,
                            {"domain": e.domain, "device_class": e.device_class, "area": e.area})
-                 for e in self.entities for s in [e.name, *e.aliases]]
+                 for e in self.entities for s in [e.name, *e.aliases, *e.spellings]]
         return {"name": SlotList(names), "area": SlotList(place_values(self.areas)),
                 "floor": SlotList(place_values(self.floors))}
+
+
+def _spellings(path: Path, item, name: str) -> list[str]:
+    """The spellings of an entity name: [name] for a plain name; every expansion, first one
+    first, of a name written as a template with [optional] parts or (a|b) alternatives, as Home
+    Assistant's test fixtures do ("Trader Joe[']s"). DataError if it does not parse."""
+    if not any(ch in name for ch in "[]()|"):
+        return [name]
+    from .template import Grammar, TemplateError, parse_template, render
+
+    try:
+        node = parse_template(name)
+    except TemplateError as exc:
+        raise DataError(path, f"name {name!r} is not a template: {exc}", line=line_of(item), field="name") from None
+    grammar = Grammar({}, {})
+    if grammar.missing_references(node) or grammar.count(node) > 64:
+        raise DataError(path, f"name {name!r}: expected [optional] parts and (a|b) alternatives only, "
+                              "at most 64 spellings", line=line_of(item), field="name")
+    out: list[str] = []
+    for pieces in grammar.enumerate(node):
+        spelling = " ".join(render(pieces)[0].split())
+        if spelling and spelling not in out:
+            out.append(spelling)
+    if not out:
+        raise DataError(path, f"name {name!r} has no non-empty spelling", line=line_of(item), field="name")
+    return out
 
 
 def load_inventory(path: str | Path | None = None) -> Inventory:
@@ -139,7 +169,8 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
                             field="attributes")
         if device_class is None and attributes and attributes.get("device_class") is not None:
             device_class = text(attributes, "device_class")   # Home Assistant's test fixtures
-        entities.append(Entity(text(e, "name"), eid, area, device_class, aliases(e)))
+        name, *spellings = _spellings(path, e, text(e, "name"))
+        entities.append(Entity(name, eid, area, device_class, aliases(e), spellings))
     for kind, group in (("floor", floors), ("area", areas), ("entity", entities)):
         seen: set[str] = set()
         for item in group:
