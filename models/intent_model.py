@@ -76,6 +76,8 @@ class IntentConfig:
     head_prior: float = 0.015    # L2 penalty of the logistic layer times the example count (a fixed prior:
                                  # CLINC150 val best at 1e-6 per example of 15k; small sets stay calibrated)
     head_iterations: int = 150   # L-BFGS iterations at most; stops when the held-out error has not fallen for 30
+    slot_iterations: int = 15    # L-BFGS iterations of the discriminative slot layer (_Fitter.slot_head; 0 = explicit only):
+                                 # SNIPS validate slot F1 0.896 -> 0.911 at 15 (0.900 / 0.906 / 0.910 at 5 / 10 / 20)
     seed: int = 0
 
     def validate(self) -> None:
@@ -93,6 +95,7 @@ class IntentConfig:
             (self.head_prior >= 0, "head_prior must be >= 0"),
             (self.head_iterations >= 1, "head_iterations must be >= 1"),
             (0 <= self.alias_cosine <= 1, "alias_cosine must be in 0..1 (0 = no aliases)"),
+            (self.slot_iterations >= 0, "slot_iterations must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -220,6 +223,9 @@ def _alias_metadata(aliases: dict) -> dict:
     return {"tokenizer.aliases": words, "tokenizer.alias_ids": [int(aliases[w]) for w in words]}
 
 
+SLOT_HEAD_TOKENS = 1 << 15   # training tokens the discriminative slot layer is fitted on (a random set of sentences)
+SLOT_HEAD_PRIOR = 1e-4       # its L2 pull towards the explicit layer, per parameter
+SLOT_HEAD_CAT_SCALE = 10.0   # its window-feature rows are fitted times this (SNIPS validate: 0.909 at 1, 0.912 at 10, 0.909 at 30)
 STORED_SENTENCES = 10000  # training sentences kept in the model file (speech recognisers build on them)
 BLOCK_TOKENS = 1 << 15     # token positions per block of the blockwise training passes: bounds the
                            # (tokens x labels) and (tokens x D) temporaries, whatever the data size
@@ -435,6 +441,78 @@ class _Fitter:
         self.slot_U = self.slot_U.copy()
         self.slot_U[:K * D] *= lam
         return lam
+
+    def slot_head(self, iterations: int) -> dict:
+        """The discriminative slot layer: multinomial logistic regression over the slot features (the
+        same forward pass, only slot_U / slot_b change), L-BFGS from the explicit layer, on the
+        tokens of a random SLOT_HEAD_TOKENS of the slot batch's sentences.
+
+        The explicit layer counts every window feature as independent evidence: "a" and "the" are
+        mostly O, so they lose a title's first word whatever the context says ("rate a twist in
+        the tale"); the fit weighs context against word identity. Rows are centred first (a constant
+        per row changes no prediction); the prior pulls towards that start, SLOT_HEAD_PRIOR per
+        parameter, the cat-block rows fitted times SLOT_HEAD_CAT_SCALE (their inputs are small).
+        Only the rows the sampled tokens use are computed (their types' token rows). Returns a report."""
+        import scipy.optimize
+        import scipy.sparse as sparse
+
+        st, r, S = self.slot_state, self.c.slot_radius, self.S
+        batch = st["batch"]
+        rng = np.random.default_rng([self.c.seed, 1])   # its own stream: the fitter's draws stay as they were
+        order = rng.permutation(len(batch))
+        n_tokens = np.cumsum((batch.L - 2)[order])
+        rows = np.sort(order[:int(np.searchsorted(n_tokens, SLOT_HEAD_TOKENS)) + 1])
+        win, a, y = self.slot_windows(rows)
+        T = len(y)
+        if T == 0 or S < 2:
+            return {"tokens": 0}
+        K, D = win.shape[1], self.R.shape[1]
+        types, local = np.unique(win, return_inverse=True)
+        local = local.reshape(win.shape)
+        n = len(types)
+        Rt = self.R[types].astype(np.float32)   # float32 inside (half the memory traffic); L-BFGS in float64
+        at = np.arange(T)
+        # one sparse (T, (K+1) n) matrix: window slot k's attention weight at column k n + type, then
+        # the centre word's one-hot; logits = M @ [R U_0; ...; R U_(K-1); U_word] + b
+        M = sparse.csr_matrix((np.concatenate([a, np.ones((T, 1))], axis=1).astype(np.float32).ravel(),
+                               (np.repeat(at, K + 1), (np.concatenate([local, local[:, r:r + 1]], axis=1)
+                                                       + n * np.arange(K + 1)).ravel())), shape=(T, (K + 1) * n))
+        MT = M.T   # the CSC view: its product scatters the rows of Z in order (no transposed copy)
+        U0 = self.slot_U - self.slot_U.mean(axis=1, keepdims=True)
+        word0 = U0[K * D + types]
+        cat_scale = SLOT_HEAD_CAT_SCALE
+        n_cat = K * D * S
+
+        def objective(theta):
+            Uc = (theta[:n_cat] * cat_scale).astype(np.float32).reshape(K, D, S)
+            RU = Rt @ Uc.transpose(1, 0, 2).reshape(D, K * S)                          # (n, K*S)
+            stacked = np.concatenate([RU.reshape(n, K, S).transpose(1, 0, 2).reshape(K * n, S),
+                                      theta[n_cat:-S].astype(np.float32).reshape(n, S)])
+            Z = np.asarray(M @ stacked)
+            Z += theta[-S:].astype(np.float32)
+            Z -= Z.max(axis=1, keepdims=True)
+            z_y = Z[at, y]
+            np.exp(Z, out=Z)
+            total = Z.sum(axis=1)
+            loss = -float((z_y - np.log(total)).astype(np.float64).mean())
+            Z /= total[:, None] * T
+            Z[at, y] -= 1.0 / T                                                          # dLoss/dlogits
+            G = np.asarray(MT @ Z)                                                       # ((K+1) n, S)
+            g = Rt.T @ G[:K * n].reshape(K, n, S).transpose(1, 0, 2).reshape(n, K * S)   # (D, K*S)
+            g_cat = g.reshape(D, K, S).transpose(1, 0, 2).reshape(K * D, S).astype(np.float64) * cat_scale
+            d = theta[:-S] - theta0[:-S]
+            grad = np.concatenate([g_cat.ravel(), G[K * n:].ravel()]) + SLOT_HEAD_PRIOR * d
+            return loss + 0.5 * SLOT_HEAD_PRIOR * float(d @ d), np.concatenate([grad, Z.sum(axis=0, dtype=np.float64)])
+
+        theta0 = np.concatenate([(U0[:K * D] / cat_scale).ravel(), word0.ravel(), np.zeros(S)])
+        start = objective(theta0)[0]
+        result = scipy.optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                                         options={"maxiter": iterations, "maxcor": 10})
+        U = U0.copy()
+        U[:K * D] = result.x[:n_cat].reshape(K * D, S) * cat_scale
+        U[K * D + types] = result.x[n_cat:-S].reshape(n, S)
+        self.slot_U, self.slot_b = U, result.x[-S:].copy()
+        return {"tokens": int(T), "iterations": int(result.nit), "loss": [round(start, 4), round(float(result.fun), 4)]}
 
     # -- 3. intent head --------------------------------------------------------------------------
     # The pooled rows are kept as sparse (sentences x vocabulary) weights: f_row = A_row @ R,
@@ -824,6 +902,10 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         P_in = _predict_batch(f, batch)
         P_oos = _predict_intents(f, [vocab.encode(s, cut)[0] for s in out_of_scope])
         threshold = calibrate_threshold(P_in, y, P_oos.max(axis=1), config.min_inscope_recall)
+    slot_head = {}
+    if config.slot_iterations and not config.polish_epochs:   # (polish refits the slot layer its own way)
+        say("discriminative slot layer")
+        slot_head = f.slot_head(config.slot_iterations)
     final = f
     final.polish_epochs_run = polish_epochs_run
 
@@ -856,7 +938,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         stats={"examples": len(examples), "seconds": seconds, "data_sha256": data_hash(examples),
                "polish_epochs_run": final.polish_epochs_run, "held_out": int(n_hold),
                "intent_block_weights": block_w.tolist(), "slot_block_weight": slot_weight,
-               "slot_values": prep.slot_values, "aliases": aliases})
+               "slot_values": prep.slot_values, "aliases": aliases, "slot_head": slot_head})
 
 
 # The tagger's p(label | window) already holds the label's prior, and P(label | previous label)

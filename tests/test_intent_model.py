@@ -202,3 +202,33 @@ def test_transition_scores_take_the_label_prior_off_the_bigram_once():
     expected = -im.TRANSITION_WEIGHT * im.TRANSITION_PRIOR * np.log((counts + im.TRANSITION_SMOOTHING)
                                                                       / (counts + im.TRANSITION_SMOOTHING).sum())
     np.testing.assert_allclose((table - plain)[1], np.where(legal[1], expected, 0.0), rtol=1e-5, atol=1e-5)
+
+
+def test_discriminative_slot_layer_has_the_gradient_of_its_loss_and_lowers_it(monkeypatch):
+    import scipy.optimize
+
+    captured = {}
+    real_minimize = scipy.optimize.minimize
+
+    def recording_minimize(fun, x0, **kw):
+        captured.setdefault("fun", fun)
+        captured.setdefault("x0", np.array(x0))
+        return real_minimize(fun, x0, **kw)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", recording_minimize)
+    model = fit_intent_model(small_domain(), IntentConfig(bigram_buckets=64, head="explicit", slot_iterations=8))
+    report = model.stats["slot_head"]
+    assert report["iterations"] >= 1 and report["loss"][1] < report["loss"][0]
+    assert np.any(model.tensors["slot_b"] != 0)
+    fun, x0 = captured["fun"], captured["x0"]
+    rng = np.random.default_rng(0)
+    x = x0 + 0.01 * rng.standard_normal(len(x0))
+    loss, grad = fun(x)
+    for i in rng.choice(len(x), 12, replace=False).tolist() + [len(x) - 1]:   # the last one: a bias
+        e = np.zeros_like(x)
+        e[i] = 1e-2
+        numeric = (fun(x + e)[0] - fun(x - e)[0]) / 2e-2
+        assert numeric == pytest.approx(grad[i], rel=0.05, abs=1e-5), i
+
+    plain = fit_intent_model(small_domain(), IntentConfig(bigram_buckets=64, head="explicit", slot_iterations=0))
+    assert plain.stats["slot_head"] == {} and not np.any(plain.tensors["slot_b"])
