@@ -55,6 +55,7 @@ LOOKUP_PENALTY = 3.0         # cost of a name found by lookup only whose words t
 SPECIFIC_INTENTS = 2         # a rejected sentence read as free text needs a word this few intents say
 FREE_NAME_COST = 1.5         # anchor words a free-text run loses per inventory name or slot word it holds
 ANCHOR_WORDS = 3             # a free-text slot is placed by up to this many template words either side of it
+NEAR_NAME_WORDS = 5          # longest inventory name (words) matched by near spellings in any order
 JSON_VERSION = 1
 _WORD = re.compile(r"[\w']+")
 _DECIMAL = re.compile(r"\d+\.\d+")
@@ -105,6 +106,29 @@ class _Names:
         return [(m.start(), m.end(), canonical) for pattern, canonical in self._patterns[kind]
                 for m in pattern.finditer(low)]
 
+    def near(self, kind: str, words: list[str]) -> str | None:
+        """The one `kind` name (canonical) said as these words in any order, each word the name's
+        own or a near spelling of it (_near_word): "living rum", "room living" -> Living Room.
+        None when no name or more than one fits."""
+        if not words or len(words) > NEAR_NAME_WORDS:
+            return None
+        found = set()
+        for surface, canonical in self.canonical[kind].items():
+            target = surface.split()
+            if len(target) != len(words) or canonical in found:
+                continue
+            left = list(target)
+            for w in words:
+                j = next((j for j, t in enumerate(left) if w == t), None)
+                if j is None:
+                    j = next((j for j, t in enumerate(left) if _near_word(w, t)), None)
+                if j is None:
+                    break
+                del left[j]
+            else:
+                found.add(canonical)
+        return next(iter(found)) if len(found) == 1 else None
+
     def entity_features(self, name: str) -> set[str]:
         out = set()
         for e in self.entities.get(_norm(name), []):
@@ -112,6 +136,35 @@ class _Names:
             if e.device_class:
                 out.add(f"class={e.device_class}")
         return out
+
+
+def _skeleton(word: str) -> str:
+    """A word's consonant skeleton: its first letter, then its consonants with doubled letters
+    written once ("door", "dur" -> "dr"; "bedroom", "bedrum" -> "bdrm")."""
+    out = word[:1]
+    for c in word[1:]:
+        if c not in "aeiouy" and c != out[-1]:
+            out += c
+    return out
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _near_word(said: str, name_word: str) -> bool:
+    """A recogniser's or typist's near miss of a word of a name: same first letter, and the same
+    consonant skeleton (vowels and doubled letters differ: "rum" for "room") or, from four
+    letters, one letter off ("curtainz")."""
+    if said[:1] != name_word[:1] or len(said) < 3 or len(name_word) < 3 or not said.isalpha():
+        return False
+    return _skeleton(said) == _skeleton(name_word) or (min(len(said), len(name_word)) >= 4 and _edits(said, name_word) <= 1)
 
 
 def _features(text: str, spans, names: _Names, free=()) -> set[str]:
@@ -823,12 +876,33 @@ class HomeAssistantAnswers:
             taken = [(x[2], x[3]) for x in spans if x is not sp]
             free = [m for m in self.names.find(name, text)
                     if not any(m[0] < tb and ta < m[1] for ta, tb in taken)]
+            near = None if free else self._near_name(name, text, a, b, taken)
             if free:
                 m = max(free, key=lambda m: m[1] - m[0])
                 out.append([name, m[2], m[0], m[1]])
+            elif near is not None:
+                out.append(near)
             elif not set(_WORD.findall(text[a:b].lower())) <= self._template_words(intent):
                 return spans, sp
         return out, None
+
+    def _near_name(self, kind: str, text: str, a: int, b: int, taken) -> list | None:
+        """The span [kind, canonical, start, end] of the one inventory name said, in near
+        spellings or another word order, by the words of text[a:b] and up to NEAR_NAME_WORDS
+        words around them (not other slots' words, not words every name lacks); the longest
+        window that fits one name wins. None if none does."""
+        tokens = [m.span() for m in _WORD.finditer(text) if not any(m.start() < tb and ta < m.end() for ta, tb in taken)]
+        inside = [k for k, (x, y) in enumerate(tokens) if a <= x and y <= b]
+        if not inside:
+            return None
+        best = None
+        for i in range(max(0, inside[0] - NEAR_NAME_WORDS + 1), inside[0] + 1):
+            for j in range(inside[-1], min(len(tokens), i + NEAR_NAME_WORDS)):
+                words = [text[x:y].lower() for x, y in tokens[i:j + 1]]
+                canonical = self.names.near(kind, words)
+                if canonical is not None and (best is None or j - i > best[0]):
+                    best = (j - i, [kind, canonical, tokens[i][0], tokens[j][1]])
+        return None if best is None else best[1]
 
     def _realise(self, intent: str, cls: str, text: str, spans: list[list], banned=frozenset()):
         """The class's slots with words, from the model's spans, the numbers and the known

@@ -300,3 +300,15 @@ def test_a_rejected_sentence_is_accepted_only_as_a_template_wording(ha):
     assert ha.answer(rejected("who made you", "HassRespond")).intent == "HassRespond"
     assert ha.answer(rejected("who are you", "HassRespond")).intent is None
     assert ha.answer(rejected("turn every light on across the house", "HassTurnOn")).intent == "HassTurnOn"
+
+
+def test_a_name_in_near_spellings_or_another_order_is_that_name(ha):
+    """A name the inventory lacks is first read as the one inventory name it is a near miss of
+    (vowels or a doubled letter different, one letter off, words in another order); a name
+    near none, or near several, is still not in the inventory."""
+    p = ha.answer(pred("turn on the living rum lights", "HassTurnOn", ("area", "living rum", "living rum")))
+    assert p.slots == {"area": "Living Room", "domain": "light"}
+    p = ha.answer(pred("is the garage secondary door closed", "HassGetState",
+                       ("name", "garage secondary door", "garage secondary door"), ("state", "off", "closed")))
+    assert p.slots["name"] == "Secondary Garage Door"
+    assert ha.answer(pred("turn on the lights in the gardn", "HassTurnOn", ("area", "gardn", "gardn"))).intent is None
