@@ -522,7 +522,7 @@ class _Fitter:
         U[:K * D] = result.x[:n_cat].reshape(K * D, S) * cat_scale
         U[K * D + types] = result.x[n_cat:-S].reshape(n, S)
         self.slot_U, self.slot_b = U, result.x[-S:].copy()
-        return {"tokens": int(T), "iterations": int(result.nit), "loss": [round(start, 4), round(float(result.fun), 4)]}
+        return {"tokens": int(T), "iterations": int(result.nit), "loss": [round(start, 6), round(float(result.fun), 6)]}
 
     # -- 3. intent head --------------------------------------------------------------------------
     # The pooled rows are kept as sparse (sentences x vocabulary) weights: f_row = A_row @ R,
