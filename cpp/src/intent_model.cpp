@@ -397,6 +397,21 @@ void IntentModel::forward(const int32_t* ids, size_t n, IntentWorkspace& ws, flo
 
 void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot,
                                bool slot_logits_only) const {
+  size_t L = begin_forward(ids, n, ws);
+  intent_forward(ws.seq.data(), L, ws, p_intent);
+  check_finite_output(p_intent, C_);
+  slots_forward(L, ws, p_slot, slot_logits_only);
+}
+
+// Finite weights (checked at load) can still overflow float32 on an input; never answer NaN.
+void IntentModel::check_finite_output(const float* p, size_t count) const {
+  for (size_t i = 0; i < count; ++i)
+    if (!std::isfinite(p[i]))
+      throw FormatError("forward: non-finite probabilities (the model's weights overflow float32 on this input)");
+}
+
+// The sequence <sod> ids <eod> in ws.seq (ids checked), its tokens' cache rows filled; returns L.
+size_t IntentModel::begin_forward(const int32_t* ids, size_t n, IntentWorkspace& ws) const {
   if (n > max_tokens_)
     throw ShapeError("forward: " + std::to_string(n) + " ids, the model takes at most tokenizer.max_tokens = " +
                      std::to_string(max_tokens_));
@@ -412,17 +427,17 @@ void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws
   seq[L - 1] = EOD;
   for (size_t k = 0; k < L; ++k) fill_token(seq[k]);
   fill_token(PAD);  // the slot windows' padding
-  intent_forward(seq, L, ws, p_intent);
+  return L;
+}
+
+// p_slot (L-2, S) for the sequence begin_forward left in ws.seq.
+void IntentModel::slots_forward(size_t L, IntentWorkspace& ws, float* p_slot, bool logits_only) const {
+  const int32_t* seq = ws.seq.data();
   float* near = ws.near.data();
   for (size_t i = 0; i < L; ++i)
     for (size_t d = 1; d <= r_ && i + d < L; ++d) near[i * r_ + d - 1] = compare(seq[i], seq[i + d]);
-  for (size_t j = 1; j <= n; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_, slot_logits_only);
-  // Finite weights (checked at load) can still overflow float32 on an input; never answer NaN.
-  bool finite = true;
-  for (size_t c = 0; c < C_; ++c) finite = finite && std::isfinite(p_intent[c]);
-  for (size_t i = 0; i < n * S_; ++i) finite = finite && std::isfinite(p_slot[i]);
-  if (!finite)
-    throw FormatError("forward: non-finite probabilities (the model's weights overflow float32 on this input)");
+  for (size_t j = 1; j + 1 < L; ++j) slot_forward(seq, L, j, ws, p_slot + (j - 1) * S_, logits_only);
+  check_finite_output(p_slot, (L - 2) * S_);
 }
 
 // ---- predict ----
@@ -448,7 +463,11 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     out.reason = "empty input: no words to understand";
     return out;
   }
-  forward_impl(ws.ids.data(), n, ws, ws.p_intent.data(), ws.p_slot.data(), false);
+  // The intent first: a rejected utterance, or an intent whose only slot label is O, needs no
+  // slot pass (the answer is the same; forward() still computes and checks every probability).
+  size_t L = begin_forward(ws.ids.data(), n, ws);
+  intent_forward(ws.seq.data(), L, ws, ws.p_intent.data());
+  check_finite_output(ws.p_intent.data(), C_);
   size_t best = size_t(std::max_element(ws.p_intent.begin(), ws.p_intent.end()) - ws.p_intent.begin());
   out.intent = intent_labels_[best];
   out.confidence = ws.p_intent[best];
@@ -469,6 +488,8 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     return out;  // no slots for a rejected utterance
   }
 
+  if (label_groups_[intent_group_[best]].labels.size() == 1) return out;  // O everywhere: no spans
+  slots_forward(L, ws, ws.p_slot.data(), false);
   // Spans: runs of B-x I-x* in the Viterbi labels; the first span of a slot name wins.
   viterbi(ws.ids.data(), ws.p_slot.data(), n, best, ws, ws.label.data());
   std::vector<bool> seen(slot_names_.size(), false);

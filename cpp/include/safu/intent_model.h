@@ -122,6 +122,9 @@ class IntentModel {
   void intent_forward(const int32_t* seq, size_t L, IntentWorkspace& ws, float* p_intent) const;
   // p_out gets probabilities, or only logits when `logits_only` (predict needs just the argmax).
   void slot_forward(const int32_t* seq, size_t L, size_t j, IntentWorkspace& ws, float* p_out, bool logits_only) const;
+  size_t begin_forward(const int32_t* ids, size_t n, IntentWorkspace& ws) const;
+  void slots_forward(size_t L, IntentWorkspace& ws, float* p_slot, bool logits_only) const;
+  void check_finite_output(const float* p, size_t count) const;
   void forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot,
                     bool slot_logits_only) const;
 
