@@ -223,13 +223,20 @@ def _marked_tokens(text: str, spans, free=()) -> list[tuple[int, int, str]]:
     return out
 
 
-def _anchor_grams(tokens, a: int, b: int, skip=frozenset()) -> tuple[list[str], list[str]]:
+def _anchor_grams(tokens, a: int, b: int, skip=()) -> tuple[list[str], list[str]]:
     """The 1..ANCHOR_WORDS-token contexts left and right of text[a:b] ("<s>"/"</s>" at the
-    ends; trailing skip words such as "please" left out on the right)."""
+    ends; trailing skip phrases such as "please" or "for me" left out on the right). `skip`:
+    the skip phrases as word lists."""
     left = ["<s>"] + [t for s, e, t in tokens if e <= a]
     right = [t for s, e, t in tokens if s >= b]
-    while right and right[-1] in skip:
-        right.pop()
+    trimmed = True
+    while right and trimmed:
+        trimmed = False
+        for phrase in skip:
+            if phrase and right[-len(phrase):] == list(phrase):
+                del right[-len(phrase):]
+                trimmed = True
+                break
     right.append("</s>")
     return ([" ".join(left[-k:]) for k in range(1, min(ANCHOR_WORDS, len(left)) + 1)],
             [" ".join(right[:k]) for k in range(1, min(ANCHOR_WORDS, len(right)) + 1)])
@@ -396,6 +403,12 @@ class HomeAssistantAnswers:
         self._around_all: dict[tuple[str, str], Counter] = {}
         self._surfaces = {k: set(v) for k, v in tables["surfaces"].items()}
         self._pairs: dict[str, set[str]] = {}
+        # HA's skip words are phrases ("for me", "can you"), left out whole; tables without them
+        # have the words only, each taken as a phrase
+        phrases = tables.get("skip_phrases")
+        self._skip = sorted((p.split() for p in (phrases if phrases is not None else tables.get("skip_words", []))),
+                            key=lambda p: (-len(p), p))
+        self._skip_pattern = re.compile("|".join(_phrase_pattern(" ".join(p)) for p in self._skip)) if self._skip else None
 
     # -- fitting -------------------------------------------------------------------------------
     @classmethod
@@ -525,6 +538,7 @@ class HomeAssistantAnswers:
             # context is left out
             "context_rules": {k: sorted(v) for k, v in rules.items() if '[{}, {}]' not in v},
             "skip_words": sorted({w for phrase in templates.skip_words for w in _WORD.findall(phrase.lower())}),
+            "skip_phrases": sorted({_norm(phrase) for phrase in templates.skip_words if _norm(phrase)}),
             # every pair of neighbouring words the intent's templates can say (names left out)
             "pairs": {k: sorted(v) for k, v in pairs.items()},
             "words": {k: sorted(v - {"<*>", "<num>"}) for k, v in words_said.items()},
@@ -595,15 +609,22 @@ class HomeAssistantAnswers:
     def _foreign_words(self, intent: str, text: str, spans=()) -> tuple[int, int]:
         """(words in no template of the intent, words), inventory names, numbers and the words of
         `spans` (slot values, free text included) left out."""
-        masked = list(text.lower())
+        masked = list(self._without_skip(text.lower()))
         for sp in spans:
             masked[sp[2]:sp[3]] = " " * (sp[3] - sp[2])
         for kind in INVENTORY_SLOTS:
             for a, b, _v in self.names.find(kind, text):
                 masked[a:b] = " " * (b - a)
         words = [w for w in _WORD.findall("".join(masked)) if _number(w) is None]
-        known = self._template_words(intent) | set(self.tables.get("skip_words", []))
+        known = self._template_words(intent)
         return sum(w not in known for w in words), len(words)
+
+    def _without_skip(self, low: str) -> str:
+        """Lower-case text with HA's skip phrases ("please", "could you", "for me") blanked out
+        (same length: positions still index the sentence)."""
+        if self._skip_pattern is None:
+            return low
+        return self._skip_pattern.sub(lambda m: " " * (m.end() - m.start()), low)
 
     def _in_template_words(self, pred) -> bool:
         """A prediction the model rejected for its confidence alone, whose every word is one the
@@ -618,9 +639,8 @@ class HomeAssistantAnswers:
 
     def _in_template_pairs(self, intent: str, text: str) -> bool:
         """Every two neighbouring words of the sentence (inventory names left out, numbers as
-        <num>) are neighbours in some template of the intent (free text, "<*>", being any
-        word), or one of them is a skip word: a
-        template wording, not template words in another order ("who are you" is not "who made
+        <num>, HA's skip phrases left out) are neighbours in some template of the intent (a
+        word may be free text, "<*>", throughout): a template wording, not template words in another order ("who are you" is not "who made
         you" / "are you always listening"). A name whose words are template words may be either
         ("turn every light on": the words, not the binary sensor Light). True for tables without
         word pairs."""
@@ -634,17 +654,29 @@ class HomeAssistantAnswers:
                                key=lambda m: (m[0] - m[1], m[0])):
             if not any(a < y and x < b for x, y in found):
                 found.append((a, b))
-        skip = set(self.tables.get("skip_words", []))
-        for keep in itertools.product((False, True), repeat=min(len(found), 6)):
-            masked = list(text.lower())
-            for (a, b), kept in zip(found, keep + (False,) * len(found)):
-                if not kept:
-                    masked[a:b] = " " * (b - a)
-            words = ["<num>" if _number(w) is not None else w for w in _WORD.findall("".join(masked))]
-            if all(a in skip or b in skip or any(f"{x}+{y}" in self._pairs[intent] for x in (a, "<*>") for y in (b, "<*>"))
-                   for a, b in zip(words, words[1:])):
-                return True
+        for low in dict.fromkeys((self._without_skip(text.lower()), text.lower())):
+            for keep in itertools.product((False, True), repeat=min(len(found), 6)):
+                masked = list(low)
+                for (a, b), kept in zip(found, keep + (False,) * len(found)):
+                    if not kept:
+                        masked[a:b] = " " * (b - a)
+                words = ["<num>" if _number(w) is not None else w for w in _WORD.findall("".join(masked))]
+                if self._pairs_said(self._pairs[intent], words):
+                    return True
         return False
+
+    @staticmethod
+    def _pairs_said(pairs: set[str], words: list[str]) -> bool:
+        """Each word read as itself or as free text ("<*>"), every neighbouring pair of readings
+        one the templates say."""
+        if not words:
+            return True
+        readings = {words[0], "<*>"}
+        for w in words[1:]:
+            readings = {y for y in (w, "<*>") if any(f"{x}+{y}" in pairs for x in readings)}
+            if not readings:
+                return False
+        return True
 
     def _class_order(self, intent: str, text: str, spans: list[list], features: set[str], free) -> list:
         """(log-score, class) best first. A class with an entity name the model did not tag is
@@ -746,7 +778,7 @@ class HomeAssistantAnswers:
             grams = set().union(*(v for k, v in self._anchors.items()
                                   if k.startswith(f"{intent}|") and k.endswith(f"|{sp[0]}")))
             tokens = _marked_tokens(p.text, [x for x in spans if x is not sp], free_names)
-            left, right = _anchor_grams(tokens, sp[2], sp[3], set(self.tables.get("skip_words", [])))
+            left, right = _anchor_grams(tokens, sp[2], sp[3], self._skip)
             whole = [g for g in (left[-1], right[-1]) if "<s>" in g or "</s>" in g or len(g.split()) == ANCHOR_WORDS]
             if len(whole) < 2 or f"L={left[-1]}" not in grams or f"R={right[-1]}" not in grams:
                 return False
@@ -996,8 +1028,7 @@ class HomeAssistantAnswers:
         text. Returns (fit, start, end, from the model) or None."""
         tokens = _marked_tokens(text, kept, free)
         words = [(a, b) for a, b, _t in tokens if not any(a < k[3] and k[2] < b for k in kept)]
-        skip = set(self.tables.get("skip_words", []))
-        template_words = self._template_words(intent) | skip
+        template_words = self._template_words(intent) | set(self.tables.get("skip_words", []))
         # inventory names and other slots' words said in the sentence: a run holding one is a
         # reading that leaves a slot the sentence has unfilled ("play The Office in the Kitchen")
         known = {(a, b) for kind in INVENTORY_SLOTS for a, b, _v in self.names.find(kind, text)}
@@ -1010,7 +1041,7 @@ class HomeAssistantAnswers:
                 if any(a < k[3] and k[2] < b for k in kept) or \
                         any(a < t[1] and t[0] < b and (t[0], t[1]) not in words for t in tokens):
                     break
-                left, right = _anchor_grams(tokens, a, b, skip)
+                left, right = _anchor_grams(tokens, a, b, self._skip)
                 lk = max((k + 1 for k, g in enumerate(left) if f"L={g}" in anchors), default=0)
                 rk = max((k + 1 for k, g in enumerate(right) if f"R={g}" in anchors), default=0)
                 if lk == 0 or rk == 0:

@@ -312,3 +312,12 @@ def test_a_name_in_near_spellings_or_another_order_is_that_name(ha):
                        ("name", "garage secondary door", "garage secondary door"), ("state", "off", "closed")))
     assert p.slots["name"] == "Secondary Garage Door"
     assert ha.answer(pred("turn on the lights in the gardn", "HassTurnOn", ("area", "gardn", "gardn"))).intent is None
+
+
+def test_skip_words_are_left_out_as_whole_phrases(ha):
+    """HA's skip words are phrases ("for me", "could you"): "for me" after a title is left out,
+    "me" alone is not a skip word."""
+    p = ha.answer(rejected("play Does Not Exist for me"), context={"area": "Kitchen"})
+    assert p.slots["search_query"] == "Does Not Exist"
+    p = ha.answer(rejected("play Does Not Exist with me"), context={"area": "Kitchen"})
+    assert p.slots["search_query"] == "Does Not Exist with me"
