@@ -480,39 +480,42 @@ class _Fitter:
         if allowed is not None:   # each token's softmax over the labels its sentence's intent uses, as decoding sees it
             mask = np.where(allowed[np.repeat(self.y_all[rows], batch.L[rows] - 2)], 0.0, -1e4).astype(np.float32)
         at = np.arange(T)
-        # one sparse (T, (K+1) n) matrix: window slot k's attention weight at column k n + type, then
-        # the centre word's one-hot; logits = M @ [R U_0; ...; R U_(K-1); U_word] + b
-        M = sparse.csr_matrix((np.concatenate([a, np.ones((T, 1))], axis=1).astype(np.float32).ravel(),
-                               (np.repeat(at, K + 1), (np.concatenate([local, local[:, r:r + 1]], axis=1)
-                                                       + n * np.arange(K + 1)).ravel())), shape=(T, (K + 1) * n))
-        MT = M.T   # the CSC view: its product scatters the rows of Z in order (no transposed copy)
+        # sparse (T, n K): window slot k's attention weight at column type K + k, so that the logits
+        # are M_cat @ (R U_cat).reshape(n K, S) with U_cat = [U_0 ... U_(K-1)] side by side; then
+        # the centre word's one-hot (T, n) for the word rows
+        M_cat = sparse.csr_matrix((a.astype(np.float32).ravel(), (np.repeat(at, K), (local * K + np.arange(K)).ravel())),
+                                  shape=(T, n * K))
+        M_word = sparse.csr_matrix((np.ones(T, np.float32), (at, local[:, r])), shape=(T, n))
+        M_cat_T, M_word_T = M_cat.T, M_word.T   # CSC views: their products scatter the rows of Z in order
+        RtT = np.ascontiguousarray(Rt.T)
         U0 = self.slot_U - self.slot_U.mean(axis=1, keepdims=True)
         word0 = U0[K * D + types]
         cat_scale = SLOT_HEAD_CAT_SCALE
         n_cat = K * D * S
 
         def objective(theta):
-            Uc = (theta[:n_cat] * cat_scale).astype(np.float32).reshape(K, D, S)
-            RU = Rt @ Uc.transpose(1, 0, 2).reshape(D, K * S)                          # (n, K*S)
-            stacked = np.concatenate([RU.reshape(n, K, S).transpose(1, 0, 2).reshape(K * n, S),
-                                      theta[n_cat:-S].astype(np.float32).reshape(n, S)])
-            Z = np.asarray(M @ stacked)
-            Z += theta[-S:].astype(np.float32)
+            U_cat = (theta[:n_cat] * cat_scale).astype(np.float32).reshape(K, D, S).transpose(1, 0, 2).reshape(D, K * S)
+            rest = theta[n_cat:].astype(np.float32)
+            Z = np.asarray(M_cat @ (Rt @ U_cat).reshape(n * K, S))
+            Z += M_word @ rest[:-S].reshape(n, S)
+            Z += rest[-S:]
             if mask is not None:
                 Z += mask
             Z -= Z.max(axis=1, keepdims=True)
             z_y = Z[at, y]
             np.exp(Z, out=Z)
             total = Z.sum(axis=1)
-            loss = -float((z_y - np.log(total)).astype(np.float64).mean())
+            loss = -float((z_y - np.log(total)).mean(dtype=np.float64))
             Z /= total[:, None] * T
-            Z[at, y] -= 1.0 / T                                                          # dLoss/dlogits
-            G = np.asarray(MT @ Z)                                                       # ((K+1) n, S)
-            g = Rt.T @ G[:K * n].reshape(K, n, S).transpose(1, 0, 2).reshape(n, K * S)   # (D, K*S)
-            g_cat = g.reshape(D, K, S).transpose(1, 0, 2).reshape(K * D, S).astype(np.float64) * cat_scale
+            Z[at, y] -= 1.0 / T                                                    # dLoss/dlogits
+            g = RtT @ np.asarray(M_cat_T @ Z).reshape(n, K * S)                    # (D, K*S)
             d = theta[:-S] - theta0[:-S]
-            grad = np.concatenate([g_cat.ravel(), G[K * n:].ravel()]) + SLOT_HEAD_PRIOR * d
-            return loss + 0.5 * SLOT_HEAD_PRIOR * float(d @ d), np.concatenate([grad, Z.sum(axis=0, dtype=np.float64)])
+            grad = np.empty(len(theta))
+            grad[:n_cat] = (g.reshape(D, K, S).transpose(1, 0, 2) * cat_scale).ravel()
+            grad[n_cat:-S] = np.asarray(M_word_T @ Z).ravel()
+            grad[:-S] += SLOT_HEAD_PRIOR * d
+            grad[-S:] = Z.sum(axis=0, dtype=np.float64)
+            return loss + 0.5 * SLOT_HEAD_PRIOR * float(d @ d), grad
 
         theta0 = np.concatenate([(U0[:K * D] / cat_scale).ravel(), word0.ravel(), np.zeros(S)])
         start = objective(theta0)[0]
