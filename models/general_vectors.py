@@ -96,7 +96,8 @@ class GeneralVectors:
         self.zipf = zipf        # float32 (n,) or None
         self.source = source
         self.path = path
-        self._grams: dict[str, np.ndarray] | None = None
+        self._grams: dict[int, np.ndarray] | None = None
+        self._alphabet: dict[str, int] = {}
         self._lengths: np.ndarray | None = None
         self._spelt: dict[str, int | None] = {}   # spelling fallbacks found so far
         self._cached_lookup = lru_cache(maxsize=65536)(self._lookup)
@@ -209,17 +210,39 @@ class GeneralVectors:
 
     def _build_grams(self) -> None:
         # Posting lists keyed by first letter + trigram: a spelling candidate must share the
-        # word's first letter, so only those words are counted (a tenth of the full lists).
-        sets = [_trigrams(w) for w in self.words]
-        code: dict[str, int] = {}
-        keys = np.fromiter((code.setdefault(w[0] + g, len(code)) for w, grams in zip(self.words, sets) for g in grams),
-                           np.int64)
-        owners = np.repeat(np.arange(len(self.words), dtype=np.int32), [len(g) for g in sets])
-        owners = owners[np.argsort(keys, kind="stable")]   # each list in word order
-        ends = np.cumsum(np.bincount(keys, minlength=len(code))).tolist()
-        self._grams = {k: owners[ends[c] - n:ends[c]] for (k, c), n in
-                       zip(code.items(), np.bincount(keys, minlength=len(code)).tolist())}
+        # word's first letter, so only those words are counted (a tenth of the full lists). Built
+        # with numpy over all the table's "<word>" strings at once; a key is the four characters'
+        # alphabet indices packed into one integer (_gram_keys).
+        padded = [f"<{w}>" for w in self.words]
+        chars = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32)
+        alphabet = np.sort(chars)
+        alphabet = alphabet[np.concatenate([[True], np.diff(alphabet) != 0])]
+        code = np.searchsorted(alphabet, chars)
+        self._alphabet = {chr(c): i for i, c in enumerate(alphabet.tolist())}
+        A = np.int64(len(alphabet))
+        lengths = np.fromiter((len(p) for p in padded), np.int64, len(padded))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        owner = np.repeat(np.arange(len(padded), dtype=np.int64), lengths - 2)       # a word of n letters: n trigrams
+        pos = np.arange(len(owner)) - np.repeat(np.cumsum(lengths - 2) - (lengths - 2), lengths - 2) + starts[owner]
+        code = code.astype(np.int64)
+        keys = ((code[starts[owner] + 1] * A + code[pos]) * A + code[pos + 1]) * A + code[pos + 2]
+        pairs = np.sort(keys * len(padded) + owner)
+        pairs = pairs[np.concatenate([[True], np.diff(pairs) != 0])]                  # each word once per key
+        keys, owner = pairs // len(padded), (pairs % len(padded)).astype(np.int32)    # sorted by key, then word
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        bounds = np.concatenate([[0], cuts, [len(keys)]]).tolist()
+        self._grams = {k: owner[s:e] for k, s, e in zip(keys[bounds[:-1]].tolist(), bounds[:-1], bounds[1:])}
         self._lengths = np.fromiter((len(w) for w in self.words), np.int32, len(self.words))
+
+    def _gram_keys(self, word: str) -> set[int]:
+        """The posting keys of the trigrams of "<word>" among table words with its first letter
+        (a trigram with a character no table word has matches nothing)."""
+        ids = [self._alphabet.get(c, -1) for c in f"<{word}>"]
+        A, first = len(self._alphabet), ids[1]
+        if first < 0:
+            return set()
+        return {((first * A + ids[i]) * A + ids[i + 1]) * A + ids[i + 2]
+                for i in range(len(ids) - 2) if min(ids[i], ids[i + 1], ids[i + 2]) >= 0}
 
     def _needing_spelling(self, words: list[str]) -> list[str]:
         """The words (normalised) whose lookup reaches the spelling step, or may: not in the
@@ -255,7 +278,7 @@ class GeneralVectors:
             if len(word) < 5:
                 continue  # too short to tell a misspelling from another word ("lamp", "camp")
             grams = _trigrams(word)
-            lists = [self._grams[k] for k in (word[0] + g for g in grams) if k in self._grams]
+            lists = [self._grams[k] for k in self._gram_keys(word) if k in self._grams]
             if not lists:
                 continue
             ids, shared = np.unique(np.concatenate(lists), return_counts=True)
