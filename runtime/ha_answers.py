@@ -50,6 +50,7 @@ FREE_TEXT_WORDS = 8          # longest free-text slot value found in the words
 FOREIGN_SHARE = 0.3          # an answer no tagged slot supports is out of scope when this share of its
 FOREIGN_WORDS = 2            # words, and at least this many, are in no template ("what is the capital of france")
 SCORE_MARGIN = 12.0          # classes scoring this far below the best answer so far are not tried
+WORDING_BONUS = 8.0          # an answer whose class's templates can say the sentence word pair by word pair
 CONTEXT_BONUS = 6.0          # a command heard by a satellite that names no place is about its area
 LOOKUP_PENALTY = 3.0         # cost of a name found by lookup only whose words the intent's templates say anyway
 SPECIFIC_INTENTS = 2         # a rejected sentence read as free text needs a word this few intents say
@@ -463,6 +464,7 @@ class HomeAssistantAnswers:
         rules: dict[str, set] = defaultdict(set)                # "intent|class" -> its templates' context rules
         pairs: dict[str, set] = defaultdict(set)                # intent -> neighbouring words ("a+b") said
         words_said: dict[str, set] = defaultdict(set)           # intent -> every word its templates can say
+        class_pairs: dict[str, set] = defaultdict(set)          # "intent|class" -> the pairs its templates can say
         bigram_memo: dict[int, dict] = {}
         domains_of = templates.name_domains or [None] * len(templates.sentences)
         for s, (requires, _excludes), name_domains in zip(templates.sentences, templates.contexts, domains_of):
@@ -490,6 +492,7 @@ class HomeAssistantAnswers:
                 if key is None:
                     key = keys[spanned] = _class_key(spanned, {k: v for k, v in s.fixed.items() if k not in spanned},
                                                      [k for k in context_slots if k not in spanned])
+                    class_pairs[f"{s.intent}|{key}"] |= said
                 classes[s.intent][key] += 1
                 rules[f"{s.intent}|{key}"].add(rule)
                 wildcard.update(f"{s.intent}|{key}|{slot}" for slot in free_text & spanned)
@@ -516,6 +519,7 @@ class HomeAssistantAnswers:
                         kinds[slot]["known" if _norm(value) in names.canonical[name] else "unknown"] += 1
                     elif name not in free_text:
                         surfaces[slot].add(surface)
+        index = {i: {p: n for n, p in enumerate(sorted(v))} for i, v in pairs.items()}
         tables = {
             "version": JSON_VERSION,
             "classes": {k: dict(v) for k, v in classes.items()},
@@ -541,6 +545,8 @@ class HomeAssistantAnswers:
             "skip_phrases": sorted({_norm(phrase) for phrase in templates.skip_words if _norm(phrase)}),
             # every pair of neighbouring words the intent's templates can say (names left out)
             "pairs": {k: sorted(v) for k, v in pairs.items()},
+            # per class, the positions in its intent's "pairs" of the pairs its templates can say
+            "class_pairs": {k: [index[k.split("|", 1)[0]][p] for p in sorted(v)] for k, v in class_pairs.items()},
             "words": {k: sorted(v - {"<*>", "<num>"}) for k, v in words_said.items()},
         }
         return cls(templates.inventory, tables)
@@ -665,15 +671,45 @@ class HomeAssistantAnswers:
                     return True
         return False
 
+    def _class_says(self, intent: str, cls: str, text: str, kept) -> bool:
+        """The class's templates can say the sentence as the answer reads it, pair of neighbouring
+        words by pair (its names left out, numbers as <num>, skip phrases left out or not), as
+        HA's matcher needs every word of a template ("is light detected": the sensor Light in
+        "is <name> detected", not "are any lights detected")."""
+        positions = self.tables.get("class_pairs", {}).get(f"{intent}|{cls}")
+        if positions is None:
+            return False
+        key = f"{intent}|{cls}"
+        if key not in self._pairs:
+            every = self.tables["pairs"][intent]
+            self._pairs[key] = {every[n] for n in positions}
+        free = [k for k in kept if f"{intent}|{cls}|{k[0]}" in self._wildcard]
+        for low in dict.fromkeys((self._without_skip(text.lower()), text.lower())):
+            masked = list(low)
+            for k in kept:
+                if k[0] in INVENTORY_SLOTS:
+                    masked[k[2]:k[3]] = " " * (k[3] - k[2])
+            words = []   # a free-text value is one "<*>"; no other word is free text
+            for m in _WORD.finditer("".join(masked)):
+                span = next((k for k in free if k[2] <= m.start() < k[3]), None)
+                if span is None:
+                    words.append("<num>" if _number(m.group()) is not None else m.group())
+                elif not words or words[-1] != ("<*>", span[2]):
+                    words.append(("<*>", span[2]))
+            words = [w[0] if isinstance(w, tuple) else w for w in words]
+            if self._pairs_said(self._pairs[key], words, free_text=False):
+                return True
+        return False
+
     @staticmethod
-    def _pairs_said(pairs: set[str], words: list[str]) -> bool:
-        """Each word read as itself or as free text ("<*>"), every neighbouring pair of readings
-        one the templates say."""
+    def _pairs_said(pairs: set[str], words: list[str], free_text: bool = True) -> bool:
+        """Each word read as itself or (free_text) as free text ("<*>"), every neighbouring pair
+        of readings one the templates say."""
         if not words:
             return True
-        readings = {words[0], "<*>"}
+        readings = {words[0], "<*>"} if free_text else {words[0]}
         for w in words[1:]:
-            readings = {y for y in (w, "<*>") if any(f"{x}+{y}" in pairs for x in readings)}
+            readings = {y for y in ((w, "<*>") if free_text else (w,)) if any(f"{x}+{y}" in pairs for x in readings)}
             if not readings:
                 return False
         return True
@@ -1085,9 +1121,10 @@ class HomeAssistantAnswers:
         free = {n for n in free if f"{intent}|{n}" not in self._surfaces and f"{intent}|{n}" not in self.tables["numeric"]}
         features = _features(text, spans, self.names, free)
         best, refused = None, False
+        context_keys = [k for k in ("area", "floor") if context.get(k)]
         for score, cls in self._class_order(intent, text, spans, features, free):
-            if best is not None and score < best[0] - SCORE_MARGIN:
-                break   # classes come best first: none further down can win
+            if best is not None and score + WORDING_BONUS + CONTEXT_BONUS * len(context_keys) < best[0] - SCORE_MARGIN:
+                break   # classes come best first: none further down can win, bonuses included
             takes = json.loads(cls)[2]
             if any(not context.get(k) for k in takes):
                 continue   # a template that takes the satellite's area matches only with one
@@ -1117,6 +1154,8 @@ class HomeAssistantAnswers:
                 and set(_WORD.findall(text[k[2]:k[3]].lower())) <= self._template_words(intent))
             fit -= LOOKUP_PENALTY * looked_up
             total = score + fit - DROP_PENALTY * dropped + CONTEXT_BONUS * len(takes)
+            if self._class_says(intent, cls, text, kept):
+                total += WORDING_BONUS
             if best is None or total > best[0]:
                 best = (total, cls, kept)
         if best is None:

@@ -321,3 +321,13 @@ def test_skip_words_are_left_out_as_whole_phrases(ha):
     assert p.slots["search_query"] == "Does Not Exist"
     p = ha.answer(rejected("play Does Not Exist with me"), context={"area": "Kitchen"})
     assert p.slots["search_query"] == "Does Not Exist with me"
+
+
+def test_the_answer_whose_templates_say_every_word_wins(ha):
+    """HA's matcher needs every word of a template: 'is light detected' is the binary sensor
+    Light in '(is|are) <name> {state}', not the device class of 'are any lights detected';
+    'open the garage door' is the garage door template, not an area Garage."""
+    p = ha.answer(pred("is light detected", "HassGetState", ("state", "on", "detected")))
+    assert p.slots == {"name": "Light", "state": "on", "domain": "binary_sensor", "device_class": "light"}
+    p = ha.answer(pred("open the garage door", "HassTurnOn", ("area", "Garage", "garage")))
+    assert p.slots == {"domain": "cover", "device_class": "garage"}
