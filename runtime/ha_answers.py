@@ -354,6 +354,25 @@ def _word_groups(grammar, items) -> list:
     return out
 
 
+ASSIGNMENTS = 4096   # candidate combinations tried when best-first leaves a slot without words
+
+
+def _best_assignment(candidates, slots) -> list | None:
+    """The non-overlapping choice of one candidate (score, slot, start, end, ...) per slot with
+    the highest total score; None if there is none or too many combinations to try."""
+    per = [sorted((c for c in candidates if c[1] == s), key=lambda c: -c[0]) for s in slots]
+    if not all(per) or math.prod(len(p) for p in per) > ASSIGNMENTS:
+        return None
+    best = None
+    for combo in itertools.product(*per):
+        if any(x[2] < y[3] and y[2] < x[3] for i, x in enumerate(combo) for y in combo[i + 1:]):
+            continue
+        total = sum(c[0] for c in combo)
+        if best is None or total > best[0]:
+            best = (total, list(combo))
+    return None if best is None else best[1]
+
+
 def _value_table(values: dict[str, Counter]) -> dict[str, str]:
     """The most frequent value per (intent, slot, surface) and, where a class says otherwise,
     per (intent, slot, surface, class). A surface that is its own value (or its digits) is
@@ -1005,18 +1024,26 @@ class HomeAssistantAnswers:
                           if sp[0] != s and _number(text[sp[2]:sp[3]]) is not None]
                 found += [(a, b, text[a:b], False) for a, b in numbers
                           if not any(a < sp[3] and sp[2] < b for sp in spans)]
-            if not found and self._gazetteer(slot) is not None:
+            if self._gazetteer(slot) is not None:   # the slot's own template words ("half" for minutes)
                 found += [(m.start(), m.end(), m.group(), False)
-                          for m in self._gazetteer(slot).finditer(text.lower())]
+                          for m in self._gazetteer(slot).finditer(text.lower())
+                          if not any((x, y) == m.span() for x, y, _v, _m in found)]
             if not found and f"{intent}|{cls}|{s}" in self._wildcard:
                 free_text.append(s)   # a value the templates use wins over free text ("home")
             for a, b, v, m in found:
                 fit = self._around_score(slot, text, a, b) if slot in self.tables["numeric"] else 0.0
                 candidates.append((fit + (MODEL_LABEL_BONUS if m else -FILL_PENALTY), s, a, b, v, m))
         filled, fit = 0, 0.0
-        for score, s, a, b, v, m in sorted(candidates, key=lambda c: (-c[0], c[2], c[1])):
-            if any(k[0] == s for k in kept) or any(a < k[3] and k[2] < b for k in kept):
-                continue
+        chosen = []
+        for c in sorted(candidates, key=lambda c: (-c[0], c[2], c[1])):
+            if not any(k[1] == c[1] for k in chosen) and not any(c[2] < k[3] and k[2] < c[3] for k in chosen):
+                chosen.append(c)
+        wanted = {c[1] for c in candidates}
+        if {c[1] for c in chosen} != wanted:
+            # best first took a word another slot needs ("1" as minutes in "1 and a half hours",
+            # where "half" is the minutes): the best assignment that gives every slot one
+            chosen = _best_assignment(candidates, sorted(wanted)) or chosen
+        for score, s, a, b, v, m in chosen:
             kept.append([s, v, a, b])
             filled += not m
             fit += score

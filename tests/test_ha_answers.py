@@ -331,3 +331,11 @@ def test_the_answer_whose_templates_say_every_word_wins(ha):
     assert p.slots == {"name": "Light", "state": "on", "domain": "binary_sensor", "device_class": "light"}
     p = ha.answer(pred("open the garage door", "HassTurnOn", ("area", "Garage", "garage")))
     assert p.slots == {"domain": "cover", "device_class": "garage"}
+
+
+def test_every_slot_gets_words_when_best_first_would_leave_one_out(ha):
+    """'1 and a half hours': the model calling '1' minutes must not leave hours without a number
+    ('half' is the minutes in HA's template '{hours} and a half hours')."""
+    p = ha.answer(pred("set a timer for 1 and a half hours", "HassStartTimer", ("minutes", "1", "1")),
+                  context={"area": "Kitchen"})
+    assert p.slots == {"hours": "1", "minutes": "30"}
