@@ -11,19 +11,26 @@ from __future__ import annotations
 import numpy as np
 
 
-def cooc_sums(sequences: list[np.ndarray], E: np.ndarray, radius: int, mode: str = "sum") -> np.ndarray:
-    """Sums E[neighbour] over every occurrence of each type within +-radius (offset 0 excluded).
-
-    sequences: id arrays; positions outside a sequence contribute nothing.
-    Returns (N, d) for mode "sum", (N, 2*radius*d) for mode "cat" (blocks ordered -r..-1, +1..+r).
-    """
+def cooc_layout(E: np.ndarray, radius: int, mode: str) -> tuple[list[int], np.ndarray]:
+    """The offsets -r..-1, +1..+r and the zeroed (N, d) or (N, 2*r*d) sums of a co-occurrence pass
+    (the arguments checked); shared with the vectorised pass, features.cooc_sums."""
     if mode not in ("sum", "cat"):
         raise ValueError(f"cooc mode must be 'sum' or 'cat', got {mode!r}")
     if radius < 1:
         raise ValueError(f"cooc radius must be >= 1, got {radius}")
     N, d = E.shape
     offsets = [o for o in range(-radius, radius + 1) if o != 0]
-    out = np.zeros((N, d * (len(offsets) if mode == "cat" else 1)))
+    return offsets, np.zeros((N, d * (len(offsets) if mode == "cat" else 1)))
+
+
+def cooc_sums(sequences: list[np.ndarray], E: np.ndarray, radius: int, mode: str = "sum") -> np.ndarray:
+    """Sums E[neighbour] over every occurrence of each type within +-radius (offset 0 excluded).
+
+    sequences: id arrays; positions outside a sequence contribute nothing.
+    Returns (N, d) for mode "sum", (N, 2*radius*d) for mode "cat" (blocks ordered -r..-1, +1..+r).
+    """
+    offsets, out = cooc_layout(E, radius, mode)
+    d = E.shape[1]
     for seq in sequences:
         seq = np.asarray(seq, dtype=np.int64)
         n = len(seq)

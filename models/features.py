@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from safu.models.cooc import cooc_layout
 from safu.models.reference import BIGRAM_PRIME
 from safu.models.safu_unit import log_softmax
 from safu.models.tokenizer import EOD, PAD, SOD
@@ -126,13 +127,8 @@ def cooc_sums(batch: Batch, E: np.ndarray, radius: int, mode: str, block_tokens:
     the same order (so the same bits), vectorised over blocks of sentences: per block and offset,
     one np.add.at of the pairs in sentence order (cat mode: each offset has its own block; sum
     mode: the pairs of a sentence offset by offset, as cooc_sums adds them)."""
-    if mode not in ("sum", "cat"):
-        raise ValueError(f"cooc mode must be 'sum' or 'cat', got {mode!r}")
-    if radius < 1:
-        raise ValueError(f"cooc radius must be >= 1, got {radius}")
-    N, d = E.shape
-    offsets = [o for o in range(-radius, radius + 1) if o != 0]
-    out = np.zeros((N, d * (len(offsets) if mode == "cat" else 1)))
+    offsets, out = cooc_layout(E, radius, mode)
+    d = E.shape[1]
     for sl in row_blocks(batch, block_tokens):
         sub = batch.rows(sl)
         flat = sub.S[sub.mask].astype(np.int64)
