@@ -423,6 +423,7 @@ class HomeAssistantAnswers:
         self._around_all: dict[tuple[str, str], Counter] = {}
         self._surfaces = {k: set(v) for k, v in tables["surfaces"].items()}
         self._pairs: dict[str, set[str]] = {}
+        self._near_cache: dict[tuple[str, str], list] = {}
         # HA's skip words are phrases ("for me", "can you"), left out whole; tables without them
         # have the words only, each taken as a phrase
         phrases = tables.get("skip_phrases")
@@ -973,6 +974,27 @@ class HomeAssistantAnswers:
                 return spans, sp
         return out, None
 
+    def _near_find(self, kind: str, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, canonical) of the `kind` names said in near spellings or another word
+        order (see _Names.near), longest first, not overlapping; for a sentence in which no
+        name is found as written ("set the bedrum lamp to 50%")."""
+        key = (kind, text)
+        if key not in self._near_cache:
+            tokens = [m.span() for m in _WORD.finditer(text)]
+            hits = []
+            for n in range(min(NEAR_NAME_WORDS, len(tokens)), 0, -1):
+                for i in range(len(tokens) - n + 1):
+                    a, b = tokens[i][0], tokens[i + n - 1][1]
+                    if any(a < y and x < b for x, y, _v in hits):
+                        continue
+                    canonical = self.names.near(kind, [text[x:y].lower() for x, y in tokens[i:i + n]])
+                    if canonical is not None:
+                        hits.append((a, b, canonical))
+            if len(self._near_cache) > 256:
+                self._near_cache.clear()
+            self._near_cache[key] = hits
+        return self._near_cache[key]
+
     def _near_name(self, kind: str, text: str, a: int, b: int, taken) -> list | None:
         """The span [kind, canonical, start, end] of the one inventory name said, in near
         spellings or another word order, by the words of text[a:b] and up to NEAR_NAME_WORDS
@@ -1007,7 +1029,11 @@ class HomeAssistantAnswers:
             mine = [sp for sp in spans if sp[0] == s]
             if s in INVENTORY_SLOTS:
                 found = [(sp[2], sp[3], sp[1], len(sp) == 4) for sp in mine if (sp[2], sp[3]) not in banned] or \
-                        [(a, b, v, False) for a, b, v in self.names.find(s, text) if (a, b) not in banned]
+                        [(a, b, v, False) for a, b, v in self.names.find(s, text) if (a, b) not in banned] or \
+                        [(a, b, v, False) for a, b, v in self._near_find(s, text)
+                         if (a, b) not in banned and not any(a < sp[3] and sp[2] < b for sp in spans)
+                         and (s == "name" or not any(x <= a and b <= y and (x, y) != (a, b)
+                                                     for x, y, _v in self._near_find("name", text)))]
                 candidates += [(0.0 if m else -FILL_PENALTY, s, a, b, v, m) for a, b, v, m in found]
                 continue
             free = f"{intent}|{cls}|{s}" in self._wildcard

@@ -339,3 +339,10 @@ def test_every_slot_gets_words_when_best_first_would_leave_one_out(ha):
     p = ha.answer(pred("set a timer for 1 and a half hours", "HassStartTimer", ("minutes", "1", "1")),
                   context={"area": "Kitchen"})
     assert p.slots == {"hours": "1", "minutes": "30"}
+
+
+def test_a_name_the_model_did_not_tag_is_found_in_near_spellings_too(ha):
+    """No span from the model and no name as written: the one entity the words are a near miss
+    of fills {name}, and an area word inside it is that entity ('bedrum lamp', not 'bedrum')."""
+    p = ha.answer(pred("set the bedrum lamp to 50% brightness", "HassLightSet", ("brightness", "50", "50")))
+    assert p.slots == {"name": "Bedroom Lamp", "brightness": "50"}
