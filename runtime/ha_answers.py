@@ -161,11 +161,12 @@ def _edits(a: str, b: str) -> int:
 
 def _near_word(said: str, name_word: str) -> bool:
     """A recogniser's or typist's near miss of a word of a name: same first letter, and the same
-    consonant skeleton (vowels and doubled letters differ: "rum" for "room") or, from four
-    letters, one letter off ("curtainz")."""
+    consonant skeleton within two letters' edits (vowels and doubled letters differ: "rum" for
+    "room", not "france" for "furnace") or, from four letters, one letter off ("curtainz")."""
     if said[:1] != name_word[:1] or len(said) < 3 or len(name_word) < 3 or not said.isalpha():
         return False
-    return _skeleton(said) == _skeleton(name_word) or (min(len(said), len(name_word)) >= 4 and _edits(said, name_word) <= 1)
+    edits = _edits(said, name_word)
+    return (_skeleton(said) == _skeleton(name_word) and edits <= 2) or (min(len(said), len(name_word)) >= 4 and edits <= 1)
 
 
 def _features(text: str, spans, names: _Names, free=()) -> set[str]:
