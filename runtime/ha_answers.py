@@ -12,10 +12,18 @@ What a template-matching HA answer has and a word tagger cannot give, and how it
   (fixed slots, context slots) is an *answer class*; a table fitted from sampled template
   sentences (Bernoulli naive Bayes, counts only) picks the class from the intent, the slots that
   have words, the other words of the sentence and the domain/device class of the entity named.
+  As in HA's matcher, a class is only taken with an entity its templates' requires_context /
+  excludes_context / name_domains admit ("light up the living room" is no binary sensor
+  "Light"), and a class whose templates can say the sentence pair of neighbouring words by pair
+  is preferred (HA needs every word of a template: "is light detected" is the sensor Light).
 - Inventory names: a span is widened to the whole entity, area or floor name around it, an entity
   name wins over an area word inside it ("bedroom lamp" is the entity Bedroom Lamp, not area
-  Bedroom + "lamp"), and a name, area or floor that is not in the inventory is rejected (intent
-  None with a reason) for intents whose slot only ever takes inventory names.
+  Bedroom + "lamp"), a name the inventory lacks is read as the one inventory name it is a near
+  miss of (vowels or doubled letters different, one letter off, words in another order: "living
+  rum"), and otherwise it is rejected (intent None with a reason) for intents whose slot only
+  ever takes inventory names.
+- Template wordings the model rejected: accepted when every word and every pair of neighbouring
+  words is one the intent's templates can say (HA's skip phrases left out whole).
 - Per-intent values: a surface's value is looked up per (intent, slot, surface, answer class),
   then (intent, slot, surface), then the model's own value ("open" is `state: open` for covers
   and `on` for windows of binary sensors).
