@@ -18,7 +18,7 @@ from device_support import (fixture_model_path, kitchen_noise_wav, noise_wav, pc
 from safu.device.actions import ActionRunner, ActionWorker
 from safu.device.actuators import ActionContext
 from safu.device.audio import ArraySource
-from safu.device.endpointer import Endpointer, EnergyVad, Utterance
+from safu.device.endpointer import Endpointer, EnergyVad, Utterance, make_vad
 from safu.device.pipeline import VoiceLoop
 
 SILENCE = np.zeros(8000, np.float32)  # 0.5 s
@@ -80,8 +80,10 @@ def test_noise_only_audio_is_rejected_and_the_next_command_is_acted_on(noise, mo
         parts = [audio[noise]]
     samples = np.concatenate(parts + [SILENCE, audio["light on"]])
     runner, state = gpio_runner(tmp_path)
-    # Every utterance decoded (no voicing check): the decoder itself must survive noise.
-    events = list(VoiceLoop(model, recognizer, runner, min_voiced_fraction=None).run([ArraySource(samples, noise)]))
+    # Every utterance decoded (no voicing check, and WebRTC, which cuts utterances from noise where the
+    # default Silero cuts none): the decoder itself must survive noise.
+    loop = VoiceLoop(model, recognizer, runner, endpointer=Endpointer(make_vad("webrtc")), min_voiced_fraction=None)
+    events = list(loop.run([ArraySource(samples, noise)]))
     assert events, "nothing was heard"
     assert [e["error"] for e in events] == [None] * len(events)
     last = events[-1]
@@ -93,13 +95,18 @@ def test_noise_only_audio_is_rejected_and_the_next_command_is_acted_on(noise, mo
     assert len(acted) == len(expected)
 
 
-def test_a_noise_is_heard_the_same_whatever_came_before(model, recognizer, audio):
-    """The same noise, alone and after a command: the same words and the same verdict."""
-    loop = VoiceLoop(model, recognizer, min_voiced_fraction=None)  # decoded, see above
+@pytest.mark.parametrize("vad", ["webrtc", "silero"])
+def test_a_noise_is_heard_the_same_whatever_came_before(model, recognizer, audio, vad):
+    """The same noise, alone and after a command: the same utterances, words and verdict (the detector
+    is reset per source). WebRTC cuts utterances from white noise, Silero none."""
+    loop = VoiceLoop(model, recognizer, endpointer=Endpointer(make_vad(vad)), min_voiced_fraction=None)
     alone = list(loop.run([ArraySource(audio["white"], "alone")]))
     after = list(loop.run([ArraySource(audio["light on"], "cmd"), ArraySource(audio["white"], "after")]))
-    heard = lambda events: [(e["asr"]["best"], e["asr"]["accepted"], e["intent"]) for e in events]  # noqa: E731
-    assert heard(after[-len(alone):]) == heard(alone)
+    heard = lambda events: [(e["start_s"], e["asr"]["best"], e["asr"]["accepted"], e["intent"])  # noqa: E731
+                            for e in events]
+    assert [e["intent"] for e in after if e["source"] == "cmd"] == ["HassTurnOn"]
+    assert heard([e for e in after if e["source"] == "after"]) == heard(alone)
+    assert (len(alone) > 0) == (vad == "webrtc")
 
 
 def test_speech_evidence_voiced_speech_against_noise(audio):
@@ -121,17 +128,22 @@ def test_speech_evidence_voiced_speech_against_noise(audio):
     assert speech_evidence(np.zeros(100, np.float32)).voiced_fraction is None
 
 
-def test_unvoiced_noise_is_not_decoded_and_the_command_after_it_is_acted_on(model, recognizer, audio, tmp_path):
-    """Kitchen noise, white and pink noise: each utterance found in them has too few voiced frames, is
-    rejected as no speech without being decoded (the restricted recogniser would force it onto command
-    words), and the command that follows is decoded and acted on."""
+@pytest.mark.parametrize("vad", ["webrtc", "silero"])
+def test_unvoiced_noise_is_not_decoded_and_the_command_after_it_is_acted_on(model, recognizer, audio, tmp_path, vad):
+    """Kitchen noise, white and pink noise: each utterance the WebRTC detector cuts from them has too few
+    voiced frames, is rejected as no speech without being decoded (the restricted recogniser would force
+    it onto command words); Silero (the default) cuts none. The command that follows is decoded and acted on."""
     kitchen = read_wav(kitchen_noise_wav(tmp_path / "kitchen.wav", start_s=20.0, seconds=10.0))
     samples = np.concatenate([kitchen, SILENCE, audio["white"], SILENCE, audio["pink"], SILENCE, audio["light on"]])
     counting = FailsOn(recognizer, "recognize", lambda samples: False, None)
     runner, state = gpio_runner(tmp_path)
-    events = list(VoiceLoop(model, counting, runner).run([ArraySource(samples, "noisy")]))
+    endpointer = Endpointer(make_vad(vad))
+    events = list(VoiceLoop(model, counting, runner, endpointer=endpointer).run([ArraySource(samples, "noisy")]))
     noise, last = events[:-1], events[-1]
     gated = [e for e in noise if e["reason"].startswith("no speech: ")]
+    if vad == "silero":
+        assert noise == [] and last["intent"] == "HassTurnOn" and counting.calls == 1, noise
+        return
     assert len(gated) >= 3 and all(e["reason"].endswith("needed") for e in gated), [e["reason"] for e in noise]
     assert all(e["asr"]["best"] is None for e in gated)
     assert any(e["asr"]["voiced_fraction"] < 0.35 and "voiced, 35% needed" in e["reason"] for e in gated)
@@ -176,8 +188,10 @@ def test_a_transcript_shorter_than_every_sentence_of_its_intent_is_not_acted_on(
         assert event["intent"] == intent and event["reason"] == "no actions configured", event
 
 
-def test_random_bytes_on_stdin_pcm_then_a_command(tmp_path, audio):
-    """safu listen --stdin-pcm (a subprocess): three seconds of random bytes, then a spoken command."""
+@pytest.mark.parametrize("vad", ["webrtc", "silero"])
+def test_random_bytes_on_stdin_pcm_then_a_command(tmp_path, audio, vad):
+    """safu listen --stdin-pcm (a subprocess): three seconds of random bytes, then a spoken command. WebRTC
+    cuts an utterance from the bytes (decoded or gated, never an error), Silero none."""
     model_path = fixture_model_path(tmp_path)
     rng = np.random.default_rng(18)
     pcm = rng.integers(0, 256, size=96000, dtype=np.uint8).tobytes()
@@ -188,12 +202,12 @@ def test_random_bytes_on_stdin_pcm_then_a_command(tmp_path, audio):
         "actuators": {"board": {"type": "simulated_gpio", "state_file": str(tmp_path / "s.json"), "lines": LINES}},
         "actions": [{"intent": "HassTurnOn", "do": [{"actuator": "board", "line": "{name}", "value": 1}]}]}))
     r = subprocess.run([sys.executable, "-m", "safu.runtime.cli", "listen", "--model", str(model_path), "--stdin-pcm",
-                        "--actions", str(actions)], input=pcm, capture_output=True, timeout=600)
+                        "--actions", str(actions), "--vad", vad], input=pcm, capture_output=True, timeout=600)
     stderr = r.stderr.decode()
     assert r.returncode == 0, stderr
     lines = [json.loads(line) for line in r.stdout.decode().splitlines()]
     events = [e for e in lines if e["type"] == "utterance"]
-    assert len(events) >= 2 and all(e["error"] is None for e in events)
+    assert len(events) >= (2 if vad == "webrtc" else 1) and all(e["error"] is None for e in events)
     assert events[-1]["intent"] == "HassTurnOn" and events[-1]["action"]["queued"], events
     outcome = [e for e in lines if e["type"] == "action"]
     assert len(outcome) == 1 and outcome[0]["ok"] and outcome[0]["id"] == events[-1]["action"]["id"]
