@@ -156,20 +156,15 @@ class IntentModel:
         needs, the area from the context where the template takes it (runtime/ha_answers.py)."""
         if context is not None and not isinstance(context, dict):
             raise TypeError(f"predict context must be a dict such as {{'area': 'Kitchen'}}, got {type(context).__name__}")
-        if self._core_predict is not None and type(text) is str:
-            # The C++ core decodes with the same rules on the same probabilities (held to the same
-            # spans by tests/test_cpp_intent.py); this path is kept short, it is the public call.
-            intent, best_intent, conf, reason, truncated, slots, fields = self._core_predict(text)
-            pred = Prediction(text, intent, conf, slots, list(starmap(SlotSpan, fields)), reason, best_intent,
-                              truncated)
-        else:
-            pred = self._predict(text)
+        pred = self._predict(text)
         return self.answers.answer(pred, context) if self.answers is not None else pred
 
     def _predict(self, text: str) -> Prediction:
         if not isinstance(text, str):
             raise TypeError(f"predict expects a str, got {type(text).__name__}")
         if self._core_predict is not None:
+            # The C++ core decodes with the same rules on the same probabilities (held to the same
+            # spans by tests/test_cpp_intent.py); its answer comes as a flat tuple, the cheapest to read.
             intent, best_intent, conf, reason, truncated, slots, fields = self._core_predict(text)
             return Prediction(text, intent, conf, slots, list(starmap(SlotSpan, fields)), reason, best_intent,
                               truncated)

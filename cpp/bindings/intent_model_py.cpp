@@ -57,12 +57,7 @@ class PyIntentModel {
   }
 
   py::dict predict(const std::string& text) {
-    safu::Prediction p;
-    {
-      py::gil_scoped_release release;
-      auto lease = pool_.take();
-      p = model_->predict(text, *lease);
-    }
+    safu::Prediction p = core_predict(text);
     py::dict out;
     out["intent"] = p.has_intent ? py::object(py::str(p.intent)) : py::object(py::none());
     out["best_intent"] = p.intent.empty() ? py::object(py::none()) : py::object(py::str(p.intent));
@@ -90,12 +85,7 @@ class PyIntentModel {
   // (intent | None, best_intent | None, confidence, reason | None, truncated, {name: value},
   //  ((name, value, text, start, end), ...)).
   py::tuple predict_fields(const std::string& text) {
-    safu::Prediction p;
-    {
-      py::gil_scoped_release release;
-      auto lease = pool_.take();
-      p = model_->predict(text, *lease);
-    }
+    safu::Prediction p = core_predict(text);
     py::dict slots;
     py::tuple spans(p.spans.size());
     for (size_t i = 0; i < p.spans.size(); ++i) {
@@ -137,6 +127,13 @@ class PyIntentModel {
   }
 
  private:
+  // The core's predict on a pooled workspace, the GIL released meanwhile.
+  safu::Prediction core_predict(const std::string& text) {
+    py::gil_scoped_release release;
+    auto lease = pool_.take();
+    return model_->predict(text, *lease);
+  }
+
   // Number of code points before byte offset `b` of the UTF-8 text.
   static size_t char_offset(const std::string& text, size_t b) {
     size_t n = 0;

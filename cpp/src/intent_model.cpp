@@ -169,24 +169,22 @@ IntentModel::IntentModel(const ModelFile& f) {
   intent_W_ = load_f32(f, "intent_W", {Ki, Ki}, false);
   std::vector<float> intent_U = load_f32(f, "intent_U", {N + B + 2 * D, C}, true);
   intent_b_ = load_f32(f, "intent_b", {C}, false);
-  if (f.has_tensor("slot_allowed")) {
-    std::vector<float> allowed = load_f32(f, "slot_allowed", {C, S}, false);
-    slot_allowed_.resize(allowed.size());
-    for (size_t i = 0; i < allowed.size(); ++i) slot_allowed_[i] = allowed[i] > 0.0f ? 1 : 0;
-  }
+  // Read only to build the label groups below: the intents' allowed labels (empty = all allowed),
+  // BIO's legal steps and the transition scores, each (S+1, S) with row 0 = start, row p+1 = after p.
+  std::vector<float> slot_allowed;
+  if (f.has_tensor("slot_allowed")) slot_allowed = load_f32(f, "slot_allowed", {C, S}, false);
 
   // BIO: I-x only after B-x or I-x (row 0 = start of the utterance, row p+1 = after label p).
-  slot_legal_.assign((S_ + 1) * S_, 1);
+  std::vector<uint8_t> slot_legal((S_ + 1) * S_, 1);
   for (size_t t = 0; t < S_; ++t) {
     if (label_kind_[t] != 2) continue;
-    slot_legal_[t] = 0;
+    slot_legal[t] = 0;
     for (size_t p = 0; p < S_; ++p)
-      slot_legal_[(p + 1) * S_ + t] = label_kind_[p] != 0 && label_slot_[p] == label_slot_[t] ? 1 : 0;
+      slot_legal[(p + 1) * S_ + t] = label_kind_[p] != 0 && label_slot_[p] == label_slot_[t] ? 1 : 0;
   }
-  if (f.has_tensor("slot_transitions"))
-    slot_trans_ = load_f32(f, "slot_transitions", {S + 1, S}, false);
-  else
-    slot_trans_.assign((S_ + 1) * S_, 0.0f);
+  std::vector<float> slot_trans = f.has_tensor("slot_transitions")
+                                      ? load_f32(f, "slot_transitions", {S + 1, S}, false)
+                                      : std::vector<float>((S_ + 1) * S_, 0.0f);
   // The intents' label groups (see LabelGroup): a label outside an intent's group scores -inf at
   // every position, so Viterbi over the group finds the same path, ties included, as over all S.
   const double kNeg = -std::numeric_limits<double>::infinity();
@@ -194,14 +192,14 @@ IntentModel::IntentModel(const ModelFile& f) {
   for (size_t c = 0; c < C_; ++c) {
     std::vector<uint32_t> labels;
     for (size_t t = 0; t < S_; ++t)
-      if (t == 0 || slot_allowed_.empty() || slot_allowed_[c * S_ + t]) labels.push_back(uint32_t(t));
+      if (t == 0 || slot_allowed.empty() || slot_allowed[c * S_ + t] > 0.0f) labels.push_back(uint32_t(t));
     size_t g = 0;
     while (g < label_groups_.size() && label_groups_[g].labels != labels) ++g;
     if (g == label_groups_.size()) {
       LabelGroup grp;
       size_t U = labels.size();
       auto score = [&](size_t row, size_t t) {  // row 0 = start, row p+1 = after label p
-        return slot_legal_[row * S_ + t] ? double(slot_trans_[row * S_ + t]) : kNeg;
+        return slot_legal[row * S_ + t] ? double(slot_trans[row * S_ + t]) : kNeg;
       };
       grp.start.resize(U);
       grp.into.push_back(0);
@@ -303,8 +301,12 @@ size_t IntentModel::memory_bytes() const {
   size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_U_window_.size() + slot_b_.size() +
                   intent_W_.size() + intent_bow_.size() + intent_big_.size() + intent_U_rows_.size() +
                   intent_b_.size() + cmp_sod_.size() + cmp_self_.size() + cmp_top_.size() + slot_proj_.size() +
-                  intent_row_proj_.size() + intent_att_proj_.size() + slot_trans_.size();
-  return floats * sizeof(float);
+                  intent_row_proj_.size() + intent_att_proj_.size();
+  size_t groups = 0;
+  for (const LabelGroup& g : label_groups_)
+    groups += (g.labels.size() + g.into.size() + g.from.size()) * sizeof(uint32_t) +
+              (g.start.size() + g.score.size()) * sizeof(double);
+  return floats * sizeof(float) + groups;
 }
 
 float IntentModel::compare(int32_t s, int32_t t) const {

@@ -142,7 +142,6 @@ class IntentModel {
   std::vector<float> slot_id_;    // (N, S) word-identity rows of slot_U
   std::vector<float> slot_U_window_;  // (K_s*D, S) rows of slot_U that project R (slot_proj)
   std::vector<float> slot_b_;     // (S,)
-  std::vector<uint8_t> slot_allowed_;  // (C, S) 1 where an intent uses a slot label; empty = all allowed
   // Viterbi runs over the labels an intent allows (O always). Intents that allow the same labels
   // share a group: its labels ascending and their transition scores in double: start (U,), -inf
   // where BIO forbids the label first; and per label u the steps into it that BIO allows, from
@@ -155,8 +154,6 @@ class IntentModel {
   };
   std::vector<LabelGroup> label_groups_;
   std::vector<uint32_t> intent_group_;  // (C,) index into label_groups_
-  std::vector<uint8_t> slot_legal_;    // (S+1, S) 1 where BIO allows the transition (row 0 = start)
-  std::vector<float> slot_trans_;      // (S+1, S) slot_transitions scores; all 0 when the file has none
   // Known slot values (slot.values) as a trie over token ids: value_roots_[id] is the child of the
   // root (0 = none), value_edges_ (node << 32 | id) -> child below it; value_ends_[node] holds the
   // (B label, I label) of each value that ends at the node (node 0 = the root).
