@@ -7,8 +7,9 @@
 Speech: espeak-ng speaks COMMANDS (expected intent and slots given below) and OUT_OF_SCOPE sentences
 with several voices and speeds (VOICES); sox resamples to 16 kHz and pads 0.3 s / 0.6 s of silence.
 Noise: pink noise made by sox (repeatable, -R), added over the whole recording at the speech-to-noise
-ratio asked for, measured on the speech samples. Each recording goes through the same loop as
-`safu listen` (WebRTC endpointer, recogniser, intent model, an action runner that logs every intent).
+ratio asked for, measured on the speech samples. Each recording goes through the loop `safu listen` builds
+(device/voice_builder.py: the endpointer with --vad, default Silero; the recogniser, --asr, default
+PocketSphinx; the intent model; an action runner that logs every intent).
 
 Reported per recogniser mode and noise level:
 - command accuracy: the first acted-on utterance has the expected intent and every expected slot
@@ -187,17 +188,22 @@ def run_cell(task):
     from safu.device.actions import ActionRunner
     from safu.device.asr_pocketsphinx import PocketSphinxConfig
     from safu.device.audio import ArraySource, WavSource
-    from safu.device.pipeline import VoiceLoop
-    from safu.device.voice_builder import build_recognizer
+    from safu.device.voice_builder import build_recognizer, build_voice_loop
     from safu.runtime.api import load
 
+    options = dict(options)
+    asr, vad, threads = options.pop("asr"), options.pop("vad"), options.pop("whisper_threads")
     model = load(model_path)
-    recognizer = build_recognizer(model, open_vocabulary=mode != "restricted",
-                                  pocketsphinx=PocketSphinxConfig(**options))
+    if asr == "whisper":
+        recognizer = build_recognizer(model, asr="whisper", open_vocabulary=mode != "restricted",
+                                      whisper_threads=threads)
+    else:
+        recognizer = build_recognizer(model, open_vocabulary=mode != "restricted",
+                                      pocketsphinx=PocketSphinxConfig(**options))
     log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-"), "actions.jsonl")
     runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                            "default": {"do": [{"actuator": "log"}]}})
-    loop = VoiceLoop(model, recognizer, runner)
+    loop = build_voice_loop(model, recognizer, runner, vad=vad)
     noise = pink_noise(cache)
     results = []
     for i, (kind, text, intent, slots, wav) in items:
@@ -241,14 +247,14 @@ class _Serial:
         return (fn(t) for t in tasks)
 
 
-def print_row(mode, snr, results, errors):
+def print_row(asr, mode, snr, results, errors):
     cmd = [r for r in results if r["kind"] == "command"]
     oos = [r for r in results if r["kind"] == "oos"]
     ok = sum(r["ok"] for r in cmd)
     false = sum(r["acted"] for r in oos)
     lat = [r["latency_ms"] for r in results if r["latency_ms"] is not None]
     rtf = sum(sum(r["asr_ms"]) for r in results) / 1000 / sum(r["audio_s"] for r in results)
-    print(f"| pocketsphinx {mode} | {snr} | {100 * ok / len(cmd):.1f}% ({ok}/{len(cmd)}) | "
+    print(f"| {asr} {mode} | {snr} | {100 * ok / len(cmd):.1f}% ({ok}/{len(cmd)}) | "
           f"{100 * false / len(oos):.1f}% ({false}/{len(oos)}) | "
           f"{statistics.median(lat) if lat else float('nan'):.0f} | {percentile(lat, 0.9):.0f} | {rtf:.3f} |", flush=True)
     if errors:
@@ -266,6 +272,11 @@ def main(argv=None):
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "safu-bench-voice"))
     ap.add_argument("--limit", type=int, default=0, help="use only the first N commands (quick runs)")
     ap.add_argument("--errors", action="store_true", help="list misrecognised recordings")
+    ap.add_argument("--asr", choices=["pocketsphinx", "whisper"], default="pocketsphinx",
+                    help="recogniser (default pocketsphinx; whisper needs pip install '.[whisper]')")
+    ap.add_argument("--whisper-threads", type=int, default=1, help="Whisper: CPU threads per recogniser (default 1)")
+    ap.add_argument("--vad", choices=["silero", "webrtc", "energy"], default="silero",
+                    help="the endpointer's speech detector (default silero, as safu listen)")
     ap.add_argument("--warps", type=float, nargs="+", help="PocketSphinx vocal-tract warps (default: safu listen's)")
     ap.add_argument("--json", help="write all results to this file")
     ap.add_argument("--garbage-words", help="out-of-vocabulary word list, one per line (default: the shipped one)")
@@ -336,7 +347,7 @@ def main(argv=None):
             if len(parts) == len(items):
                 results = sorted(parts, key=lambda r: r["index"])
                 done.append((mode, snr, results))
-                print_row(mode, snr, results, args.errors)
+                print_row(args.asr, mode, snr, results, args.errors)
                 parts = []
     elapsed = time.perf_counter() - t0
     print(f"\n{len(cells)} cells, {elapsed:.0f} s with {jobs} job(s)", file=sys.stderr)
@@ -347,7 +358,8 @@ def main(argv=None):
 
 def recognizer_options(args) -> dict:
     """PocketSphinxConfig fields from the command line (only what was given)."""
-    options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // max(1, args.jobs))}
+    options = {"asr": args.asr, "vad": args.vad, "whisper_threads": args.whisper_threads,
+               "processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // max(1, args.jobs))}
     if args.warps:
         options["warps"] = tuple(args.warps)
     if args.all_warps:

@@ -55,6 +55,7 @@ MIN_SCORE = -0.8       # mean log-probability per token below which a hypothesis
                        # (the prompt's words) -1.2 to -3
 MAX_NO_SPEECH = 0.6    # no-speech probability above which nothing was said (faster-whisper's default)
 PROMPT_TOKENS = 40     # prompt tokens of whole sentences, before the list of the words they lack
+MAX_PROMPT_TOKENS = 220  # the whole prompt: Whisper's decoder takes at most 448 positions, half for the prompt
 MAX_REPAIRS = 3        # word pairs per hypothesis repaired by Whisper's rescoring (repair)
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
@@ -167,10 +168,13 @@ def normalise(text: str) -> list[str]:
     return spoken_form(text.replace("-", " ").replace("\u2019", "'"))
 
 
-def vocabulary_prompt(phrases: list[str], encode, limit: int = PROMPT_TOKENS) -> str:
+def vocabulary_prompt(phrases: list[str], encode, limit: int = PROMPT_TOKENS,
+                      total: int = MAX_PROMPT_TOKENS) -> str:
     """Sentences of the model, chosen greedily to cover the most words not yet covered per token, in at
     most `limit` tokens, then the words none of them has as a list: every word of the model is in the
-    prompt (a word left out is heard as one that is in: "sweetener" as "milk")."""
+    prompt (a word left out is heard as one that is in: "sweetener" as "milk"). The whole prompt stays
+    within `total` tokens (Whisper's decoder has 448 positions): for a large model (the built-in
+    smart-home one) the list keeps the words most of its sentences have, and leaves the rest out."""
     cost = {p: len(encode(" " + p + ".")) or 1 for p in sorted(set(phrases))}
     remaining = set(w for p in cost for w in p.split())
     chosen: list[str] = []
@@ -185,7 +189,19 @@ def vocabulary_prompt(phrases: list[str], encode, limit: int = PROMPT_TOKENS) ->
         remaining -= set(best.split())
     text = " ".join(spoken_display(s) for s in chosen)
     if remaining:  # the words no chosen sentence has, as a list ("Also: sweetener, cappuccino.")
-        text += " Also: " + ", ".join(sorted(remaining)) + "."
+        share = {w: 0 for w in remaining}
+        for p in cost:
+            for w in set(p.split()) & remaining:
+                share[w] += 1
+        budget = total - len(encode(" " + text + " Also: ."))
+        listed = []
+        for w in sorted(remaining, key=lambda w: (-share[w], w)):  # the most used first
+            budget -= len(encode(" " + w + ","))
+            if budget < 0:
+                break
+            listed.append(w)
+        if listed:
+            text += " Also: " + ", ".join(sorted(listed)) + "."
     return text
 
 

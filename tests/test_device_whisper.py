@@ -72,6 +72,25 @@ def test_snapping_rules():
     assert normalise("Medium-roast, 12 ounce!") == ["medium", "roast", "twelve", "ounce"]
 
 
+def test_a_large_model_keeps_the_prompt_within_whispers_positions(tmp_path):
+    """The built-in smart-home model has hundreds of words: listing them all overran the decoder's 448
+    positions ("No position encodings are defined for positions >= 448")."""
+    whisper_or_skip()
+    from safu.device.asr_whisper import MAX_PROMPT_TOKENS
+    from safu.device.voice_builder import build_recognizer
+    from safu.runtime.api import load_default
+    model = load_default()
+    rec = build_recognizer(model, "whisper", whisper_threads=1)
+    try:
+        assert len(rec._prompt_ids) <= MAX_PROMPT_TOKENS + 4  # the prompt and the start-of-transcript tokens
+        assert rec.prompt.count(",") > 20  # still a list of the model's words after its sentences
+        heard = rec.recognize(samples_of(speak("turn off the desk fan", tmp_path / "fan.wav")))
+        assert heard.accepted, heard.reason
+        assert model.predict(heard.text).intent == "HassTurnOff"
+    finally:
+        rec.close()
+
+
 def test_voice_loop_acts_on_the_whisper_transcript(tmp_path, model, recognizer):
     from safu.device.audio import WavSource
     from safu.device.voice_builder import build_voice_loop
