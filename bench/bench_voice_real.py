@@ -42,11 +42,13 @@ Scored per condition, per recording:
 - latency: end of speech -> action done (the event's timings.latency_ms: endpointer wait, recognition,
   intent model with the agreement check, action) of the first acted-on utterance, median and 90th
   percentile in ms, over the recordings acted on (audio delivered as fast as it is read; this machine's
-  CPU, shared with the other --jobs);
+  CPU, shared with the other --jobs); with early recognition (the endpointer's tail shorter than its
+  hangover; --early, the default as in safu listen) the recognition of a tentative cut overlaps the
+  hangover, and latency_ms counts that (pipeline.VoiceLoop, "Early recognition");
 - real-time factor: recognition time (every utterance) / recording length.
 Options for side-by-side runs: --vad webrtc (the endpointer's detector; --hangover, --pre-roll,
---fade-tail its settings), --asr whisper (with --whisper-model, --whisper-threads,
-default 1), --warps, --min-agreeing, --max-unseen-trigrams,
+--fade-tail, --tail its settings), --no-early, --asr whisper (with --whisper-model, --whisper-threads,
+default 1, --whisper-beam, --whisper-pad), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
@@ -185,15 +187,19 @@ def _loop_for(model_path: str, options: dict):
         tuning = options.pop("tuning", {})  # word-check settings safu listen has no option for
         vad = options.pop("vad")
         endpointing = options.pop("endpointer", None)  # Endpointer settings safu listen has no option for
+        early = options.pop("early", True)
+        whisper = options.pop("whisper", {})  # WhisperRecognizer settings safu listen has no option for
         if options.get("asr") == "whisper":
             recognizer = build_recognizer(model, **options)
+            for name, value in whisper.items():
+                setattr(recognizer, name, value)
         else:
             recognizer = build_recognizer(model, pocketsphinx=PocketSphinxConfig(**tuning), **options)
         log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-real-"), "actions.jsonl")
         runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
                                "default": {"do": [{"actuator": "log"}]}})
         _BUILT[key] = (recognizer, build_voice_loop(model, recognizer, runner, vad=vad,
-                                                                endpointer=endpointing), runner)
+                                                    endpointer=endpointing, early=early), runner)
     return _BUILT[key][1]
 
 
@@ -306,6 +312,14 @@ def main(argv=None):
     ap.add_argument("--hangover", type=float,
                     help="endpointer: seconds of non-speech that end an utterance (default: the detector's, "
                          "WebRTC 0.45, Silero 0.6)")
+    ap.add_argument("--tail", type=float,
+                    help="endpointer: seconds of non-speech kept after the last speech frame (default: the "
+                         "detector's, WebRTC the whole hangover)")
+    ap.add_argument("--early", action=argparse.BooleanOptionalAction, default=True,
+                    help="recognise during the endpointer's hangover, when its tail is shorter (default: yes, "
+                         "as safu listen)")
+    ap.add_argument("--whisper-beam", type=int, help="Whisper: beam width (default: the recogniser's)")
+    ap.add_argument("--whisper-pad", type=float, help="Whisper: seconds of silence after the utterance")
     ap.add_argument("--fade-tail", action=argparse.BooleanOptionalAction,
                     help="endpointer: fade out the non-speech after the last speech frame (default: the "
                          "detector's, WebRTC no, Silero yes)")
@@ -360,11 +374,16 @@ def main(argv=None):
         options = {"asr": "whisper", "whisper_threads": args.whisper_threads}
         if args.whisper_model:
             options["whisper_model"] = args.whisper_model
+        whisper = {k: v for k, v in (("beam_size", args.whisper_beam), ("pad_s", args.whisper_pad)) if v is not None}
+        if whisper:
+            options["whisper"] = whisper
     options["vad"] = args.vad
     endpointing = {k: v for k, v in (("pre_roll", args.pre_roll), ("hangover", args.hangover),
-                                     ("fade_tail", args.fade_tail)) if v is not None}
+                                     ("fade_tail", args.fade_tail), ("tail", args.tail)) if v is not None}
     if endpointing:
         options["endpointer"] = endpointing
+    if not args.early:
+        options["early"] = False
     if args.warps:
         options["warps"] = tuple(args.warps)
     if args.min_agreeing is not None:

@@ -23,15 +23,19 @@ The detectors carry state across frames (Silero's recurrent network, WebRTC's no
 the energy floor), and `utterances` resets the detector at the start of each source: a WAV file is heard the same whichever files came before
 it (without the reset, one recording's end moved by 60 ms after 60 others, and its transcript changed).
 A detector is any object with `is_speech(frame) -> bool` and `reset()`; it may carry `endpointing`, a dict
-of the `hangover` and `fade_tail` that suit it (the Silero detector's), used unless the Endpointer is
-given its own.
+of the `hangover`, `fade_tail` and `tail` that suit it (the Silero detector's), used unless the
+Endpointer is given its own.
 
 An utterance starts when `start_frames` of the last `start_window` frames are speech. The `pre_roll`
 seconds before that are kept, so the first syllable (often a quiet consonant) is not cut. It ends after
 `hangover` seconds of non-speech (HANGOVER_S unless the detector says otherwise), or when it reaches `max_seconds` (then a new one may start right
-away). Bursts with fewer than `min_speech` seconds of speech frames are dropped as clicks. With
-`fade_tail`, the non-speech kept after the last speech frame of an utterance that ended in silence is
-faded out linearly to zero, so that a recogniser hears the command end rather than noise cut off.
+away). Bursts with fewer than `min_speech` seconds of speech frames are dropped as clicks. An utterance
+that ended in silence keeps `tail` seconds of non-speech after its last speech frame (default: the whole
+hangover); with `fade_tail`, that non-speech is faded out linearly to zero, so that a recogniser hears
+the command end rather than noise cut off. With a tail shorter than the hangover, `utterances(source,
+tentative=True)` also yields a tentative cut (final False) as soon as the tail has passed: the
+utterance as it will be when no speech comes before the hangover ends, so that a recogniser can start
+on it early (pipeline.VoiceLoop, "Early recognition").
 """
 from __future__ import annotations
 
@@ -55,7 +59,8 @@ class Utterance:
     start_s: float       # stream time of the first sample kept
     end_s: float         # stream time at which the end was decided
     speech_end_s: float  # stream time of the last speech frame (end of speech)
-    ended_by: str        # "silence", "max_length" or "end_of_stream"
+    ended_by: str        # "silence", "max_length" or "end_of_stream"; "pause" for a tentative cut
+    final: bool = True   # False: a tentative cut, offered before the end is decided (utterances(tentative=True))
 
     @property
     def endpoint_delay_s(self) -> float:
@@ -125,25 +130,32 @@ def make_vad(name: str = "silero", mode: int = 2):
 class Endpointer:
     def __init__(self, vad=None, pre_roll: float = 0.3, hangover: float | None = None, max_seconds: float = 8.0,
                  min_speech: float = 0.15, start_window: int = 5, start_frames: int = 3,
-                 fade_tail: bool | None = None):
-        """hangover and fade_tail: None takes the detector's `endpointing` settings, else 0.45 s and False."""
+                 fade_tail: bool | None = None, tail: float | None = None):
+        """hangover, fade_tail and tail: None takes the detector's `endpointing` settings, else 0.45 s,
+        False and the whole hangover."""
         if not (0 < start_frames <= start_window):
             raise ValueError("endpointer: need 0 < start_frames <= start_window")
         self.vad = vad if vad is not None else make_vad()
         tuned = getattr(self.vad, "endpointing", {})
         hangover = tuned.get("hangover", HANGOVER_S) if hangover is None else hangover
         fade_tail = tuned.get("fade_tail", False) if fade_tail is None else fade_tail
+        tail = tuned.get("tail") if tail is None else tail
         self.pre_roll_frames = max(start_window, round(pre_roll / FRAME_SECONDS))
         self.hangover_frames = max(1, round(hangover / FRAME_SECONDS))
+        self.tail_frames = self.hangover_frames if tail is None else min(self.hangover_frames,
+                                                                         max(1, round(tail / FRAME_SECONDS)))
         self.max_frames = max(1, round(max_seconds / FRAME_SECONDS))
         self.min_speech_frames = max(1, round(min_speech / FRAME_SECONDS))
         self.start_window = start_window
         self.start_frames = start_frames
         self.fade_tail = fade_tail
 
-    def utterances(self, source: AudioSource) -> Iterator[Utterance]:
+    def utterances(self, source: AudioSource, tentative: bool = False) -> Iterator[Utterance]:
         """Yields each utterance as soon as its end is detected (so a live loop can act on it). The
-        detector starts afresh on each source."""
+        detector starts afresh on each source. With `tentative` (and a tail shorter than the hangover),
+        also a tentative cut (final False, ended_by "pause") as soon as `tail` seconds of non-speech
+        follow speech: the utterance as it will be if no speech comes before the hangover ends (the
+        final one then has the same samples), so a recogniser may start on it early."""
         self.vad.reset()
         history: collections.deque = collections.deque(maxlen=self.pre_roll_frames)  # (frame, is_speech)
         current: list[np.ndarray] | None = None
@@ -153,15 +165,19 @@ class Endpointer:
         def finish(ended_by: str, end_index: int) -> Utterance | None:
             if speech_frames < self.min_speech_frames:
                 return None
-            samples = np.concatenate(current)
-            if self.fade_tail and ended_by == "silence":
-                tail = (index + 1 - (last_speech + 1)) * FRAME_SAMPLES
+            frames = current
+            if ended_by in ("silence", "pause"):  # the non-speech kept: `tail_frames` after the last speech
+                frames = current[:last_speech + 1 + self.tail_frames - start_frame]
+            samples = np.concatenate(frames)
+            if self.fade_tail and ended_by in ("silence", "pause"):
+                tail = (len(frames) - (last_speech + 1 - start_frame)) * FRAME_SAMPLES
                 samples = samples.copy()
                 samples[-tail:] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
             return Utterance(samples=samples, start_s=start_frame * FRAME_SECONDS,
                              end_s=end_index * FRAME_SECONDS, speech_end_s=(last_speech + 1) * FRAME_SECONDS,
-                             ended_by=ended_by)
+                             ended_by=ended_by, final=ended_by != "pause")
 
+        offer = tentative and self.tail_frames < self.hangover_frames
         while True:
             frame = source.read(FRAME_SAMPLES)
             if len(frame) < FRAME_SAMPLES:
@@ -194,6 +210,10 @@ class Endpointer:
                 if ended_by:
                     utt = finish(ended_by, index + 1)
                     current = None
+                    if utt:
+                        yield utt
+                elif offer and silence_run == self.tail_frames:
+                    utt = finish("pause", index + 1)
                     if utt:
                         yield utt
             index += 1

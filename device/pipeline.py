@@ -11,9 +11,21 @@ many runners-up there were; `loudness_range_db`: loudest against quietest frames
 speech-to-noise ratio, or null; `agreeing` of `decoders`: how many of the recogniser's decoders heard
 the command too, null when nothing was checked, see VoiceLoop.confirm), intent, confidence, slots,
 heard_intent/heard_slots, action, reason (why nothing was done), error, and timings in ms: endpoint
-(audio time the endpointer waited after speech ended), asr (with the other warps, when they were asked),
-nlu (with the agreement check), action, and latency = the sum of those, the delay a speaker waits
-between the end of speech and the switch when audio arrives in real time.
+(audio time the endpointer waited after speech ended), wait (time the loop was still busy with earlier
+audio when the end was decided), asr (voicing check and recognition, with the other warps when they
+were asked), early (the part of asr done before the end was decided, see below), nlu (with the
+agreement check), action, and latency = endpoint + wait + asr - early + nlu + action, the delay a
+speaker waits between the end of speech and the switch when audio arrives in real time.
+
+Early recognition. When the endpointer keeps less non-speech after the last word (its `tail`) than it
+waits for (its hangover), it offers the utterance as a tentative cut as soon as the tail has passed
+(Endpointer.utterances(tentative=True)). The loop hears it then (voicing check and recogniser), while
+the audio of the hangover comes in (a live source buffers it: MicrophoneSource queues its blocks);
+when the end is confirmed with no new speech, the final utterance has the same samples and that
+transcript is used, so the speaker waits about max(hangover, tail + recognition) rather than their sum.
+Speech that resumes makes the tentative transcript stale: it is dropped and the longer utterance is
+heard when it ends. Latency is counted in stream time: recognition of a tentative cut starts at its
+end_s or when the loop is free, whichever is later; a stale one keeps the loop busy (wait) all the same.
 
 `intent` is the command accepted, or null: a consumer can act on `intent` alone. `heard_intent` and
 `heard_slots` are what the intent model read, accepted or not (a command the decoders did not agree on,
@@ -73,10 +85,16 @@ def command_key(prediction) -> tuple:
 
 class VoiceLoop:
     def __init__(self, model, recognizer, runner=None, endpointer: Endpointer | None = None,
-                 min_confidence: float | None = None, min_voiced_fraction: float | None = MIN_VOICED_FRACTION):
+                 min_confidence: float | None = None, min_voiced_fraction: float | None = MIN_VOICED_FRACTION,
+                 early: bool = True):
         """min_voiced_fraction: an utterance with a smaller share of voiced loud frames is not decoded
-        (device/speech_evidence.py; None or 0: every utterance is decoded)."""
+        (device/speech_evidence.py; None or 0: every utterance is decoded). early: recognise an
+        utterance during the endpointer's hangover when the endpointer offers tentative cuts (see
+        "Early recognition" in the module docstring)."""
         self.model = model
+        self.early = early
+        self._heard_early = None  # (utterance key, _Hearing) of the last tentative cut
+        self._busy_until = 0.0    # stream time at which the loop is done with what it was given
         self.min_voiced_fraction = min_voiced_fraction
         self.recognizer = recognizer
         self.runner = runner
@@ -88,8 +106,9 @@ class VoiceLoop:
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
         for source in sources:
+            self._heard_early, self._busy_until = None, 0.0
             try:
-                utterances = self.endpointer.utterances(source)
+                utterances = self.endpointer.utterances(source, tentative=self.early)
                 while True:
                     try:
                         utt = next(utterances)
@@ -99,6 +118,9 @@ class VoiceLoop:
                         log.warning("%s: reading audio failed: %s", source.name, describe(exc))
                         yield self._event(None, source.name, error=f"reading audio failed: {describe(exc)}")
                         break
+                    if not utt.final:
+                        self._hear_early(utt)
+                        continue
                     event, pending = self._handle(utt, source.name)
                     try:
                         yield event
@@ -107,6 +129,34 @@ class VoiceLoop:
                             self._start(pending)
             finally:
                 source.close()
+
+    def _hear(self, utt: Utterance) -> "_Hearing":
+        """The voicing check and, when it passes, the recogniser's transcript of `utt`."""
+        t0 = time.perf_counter()
+        voiced = doubt = heard = None
+        if self.min_voiced_fraction:
+            evidence = speech_evidence(utt.samples)
+            voiced = evidence.to_dict()["voiced_fraction"]
+            doubt = evidence.doubt(self.min_voiced_fraction)
+        check_s = time.perf_counter() - t0
+        if not doubt:
+            heard = self.recognizer.recognize(utt.samples)
+            return _Hearing(voiced, None, heard, check_s + heard.decode_s)
+        return _Hearing(voiced, doubt, None, check_s)
+
+    def _hear_early(self, utt: Utterance) -> None:
+        """A tentative cut: heard now, kept for the final utterance if it turns out the same. A failure
+        keeps nothing (the final utterance is heard afresh and reports it)."""
+        start = max(utt.end_s, self._busy_until)
+        self._heard_early = None
+        try:
+            hearing = self._hear(utt)
+        except Exception as exc:  # noqa: BLE001 - heard again, and reported, when the end is decided
+            log.debug("early recognition failed: %s", describe(exc))
+            return
+        hearing.start_s = start
+        self._busy_until = start + hearing.seconds
+        self._heard_early = (_key(utt), hearing)
 
     def understand(self, transcript):
         """(transcript, prediction) for the first hypothesis, best or runner-up, that the recogniser
@@ -177,7 +227,9 @@ class VoiceLoop:
 
     def handle(self, utt: Utterance, source_name: str = "") -> dict:
         """The event for one utterance (acted on, or its action queued, before it returns). Never raises
-        an Exception: a failure is the event's `error`."""
+        an Exception: a failure is the event's `error`. The utterance is heard on its own: no stream
+        clock carries over from earlier calls."""
+        self._heard_early, self._busy_until = None, 0.0
         event, pending = self._handle(utt, source_name)
         if pending is not None:
             self._start(pending)
@@ -196,32 +248,32 @@ class VoiceLoop:
                 "intent": None, "confidence": 0.0, "slots": {}, "heard_intent": None,
                 "heard_slots": {}, "action": None, "reason": error, "error": error,
                 "timings": {"endpoint_ms": 0.0 if utt is None else round(1000 * utt.endpoint_delay_s, 1),
-                            "asr_ms": 0.0, "nlu_ms": 0.0, "action_ms": 0.0, "latency_ms": 0.0}}
+                            "wait_ms": 0.0, "asr_ms": 0.0, "early_ms": 0.0, "nlu_ms": 0.0, "action_ms": 0.0,
+                            "latency_ms": 0.0}}
 
     def _handle(self, utt: Utterance, source_name: str) -> tuple[dict, int | None]:
         """(event, the id of the action the worker holds until the event is out, or None)."""
         self._predictions = {}  # this utterance's hypotheses, read once each
         event = self._event(utt, source_name)
-        timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "asr_ms": 0.0, "nlu_ms": 0.0, "action_ms": 0.0}
+        timings = {"endpoint_ms": 1000 * utt.endpoint_delay_s, "wait_ms": 0.0, "asr_ms": 0.0, "early_ms": 0.0,
+                   "nlu_ms": 0.0, "action_ms": 0.0}
         stage, pending = "decoding", None
+        early, self._heard_early = self._heard_early, None
         try:
-            t0 = time.perf_counter()
-            voiced = None
-            if self.min_voiced_fraction:
-                evidence = speech_evidence(utt.samples)
-                voiced = evidence.to_dict()["voiced_fraction"]
-                event["asr"]["voiced_fraction"] = voiced
-                no_speech = evidence.doubt(self.min_voiced_fraction)
-                if no_speech:  # noise: not decoded, nothing to act on
-                    timings["asr_ms"] = 1000 * (time.perf_counter() - t0)
-                    event["reason"] = f"no speech: {no_speech}"
-                    timings["latency_ms"] = sum(timings.values())
-                    event["timings"] = {k: round(v, 1) for k, v in timings.items()}
-                    return event, None
-            check_s = time.perf_counter() - t0
-            heard = self.recognizer.recognize(utt.samples)
-            asr_s = heard.decode_s + check_s
-            timings["asr_ms"] = 1000 * asr_s
+            if early is not None and early[0] == _key(utt):
+                hearing = early[1]  # heard during the hangover, and no speech came after
+            else:
+                hearing = self._hear(utt)
+                hearing.start_s = max(utt.end_s, self._busy_until)
+            # Stream time: the hearing began at start_s (the end decided at end_s) and took `seconds`.
+            timings["wait_ms"] = 1000 * max(0.0, hearing.start_s - utt.end_s)
+            timings["asr_ms"] = 1000 * hearing.seconds
+            timings["early_ms"] = 1000 * min(hearing.seconds, max(0.0, utt.end_s - hearing.start_s))
+            voiced, heard, asr_s = hearing.voiced, hearing.heard, hearing.seconds
+            event["asr"]["voiced_fraction"] = voiced
+            if hearing.doubt:  # noise: not decoded, nothing to act on
+                event["reason"] = f"no speech: {hearing.doubt}"
+                return self._timed(event, timings, utt), None
             stage = "understanding"
             t0 = time.perf_counter()
             transcript, prediction = self.understand(heard)
@@ -299,10 +351,31 @@ class VoiceLoop:
                 event.update(intent=None, slots={})
             event.update(action=None, reason=error, error=error)
             pending = None
-        timings["latency_ms"] = sum(timings.values())
+        return self._timed(event, timings, utt), pending
+
+    def _timed(self, event: dict, timings: dict, utt: Utterance) -> dict:
+        """The event with its timings, latency_ms their total (endpoint + wait + asr - early + nlu +
+        action); the loop is busy until the stream time the speaker waits for."""
+        timings["latency_ms"] = (timings["endpoint_ms"] + timings["wait_ms"] + timings["asr_ms"]
+                                 - timings["early_ms"] + timings["nlu_ms"] + timings["action_ms"])
+        self._busy_until = max(self._busy_until, utt.speech_end_s + timings["latency_ms"] / 1000)
         event["timings"] = {k: round(v, 1) for k, v in timings.items()}
-        return event, pending
+        return event
 
     def _start(self, pending: int) -> None:
         """Lets the worker begin the action it holds for this event."""
         self.runner.release(pending)
+
+
+def _key(utt: Utterance) -> tuple:
+    """What makes a final utterance the tentative cut heard early: the same start, end of speech and samples."""
+    return utt.start_s, utt.speech_end_s, len(utt.samples)
+
+
+class _Hearing:
+    """What VoiceLoop._hear found: voiced fraction, why it is not speech (or None), the transcript (None
+    when not decoded), the seconds it took, and the stream time it began (start_s)."""
+
+    def __init__(self, voiced, doubt, heard, seconds: float):
+        self.voiced, self.doubt, self.heard, self.seconds = voiced, doubt, heard, seconds
+        self.start_s = 0.0

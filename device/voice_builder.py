@@ -48,11 +48,13 @@ def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = F
 
 
 def build_voice_loop(model, recognizer, runner=None, vad: str = "silero", min_confidence: float | None = None,
-                     endpointer: dict | None = None):
+                     endpointer: dict | None = None, early: bool = True):
     """The voice loop of `safu listen`: an endpointer with the `vad` detector ("silero", "webrtc" or
     "energy", see endpointer.make_vad; `endpointer`: Endpointer settings, default the detector's),
-    then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on)."""
+    then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on).
+    early: recognise during the endpointer's hangover (pipeline.VoiceLoop, "Early recognition")."""
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop
 
-    return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad), **(endpointer or {})), min_confidence)
+    return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad), **(endpointer or {})), min_confidence,
+                     early=early)
