@@ -408,8 +408,11 @@ void IntentModel::forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws
 // Finite weights (checked at load) can still overflow float32 on an input; never answer NaN.
 void IntentModel::check_finite_output(const float* p, size_t count) const {
   for (size_t i = 0; i < count; ++i)
-    if (!std::isfinite(p[i]))
-      throw FormatError("forward: non-finite probabilities (the model's weights overflow float32 on this input)");
+    if (!std::isfinite(p[i])) throw_non_finite();
+}
+
+void IntentModel::throw_non_finite() {
+  throw FormatError("forward: non-finite probabilities (the model's weights overflow float32 on this input)");
 }
 
 // The sequence <sod> ids <eod> in ws.seq (ids checked), its tokens' cache rows filled; returns L.
@@ -491,9 +494,9 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
   }
 
   if (label_groups_[intent_group_[best]].labels.size() == 1) return out;  // O everywhere: no spans
-  slots_forward(L, ws, ws.p_slot.data(), false);
+  slot_log_probs(L, best, ws);
   // Spans: runs of B-x I-x* in the Viterbi labels; the first span of a slot name wins.
-  viterbi(ws.ids.data(), ws.p_slot.data(), n, best, ws, ws.label.data());
+  viterbi_lp(ws.ids.data(), n, best, ws, ws.label.data());
   std::vector<bool> seen(slot_names_.size(), false);
   for (size_t i = 0; i < n;) {
     int32_t lab = ws.label[i];
@@ -528,6 +531,40 @@ void IntentModel::viterbi(const int32_t* ids, const float* p_slot, size_t n, siz
     throw ShapeError("viterbi: " + std::to_string(n) + " tokens, the model takes at most tokenizer.max_tokens = " +
                      std::to_string(max_tokens_));
   if (c >= C_) throw ShapeError("viterbi: intent " + std::to_string(c) + " is outside [0, " + std::to_string(C_) + ")");
+  const LabelGroup& grp = label_groups_[intent_group_[c]];
+  const uint32_t* use = grp.labels.data();
+  const size_t U = grp.labels.size();
+  double* lp = ws.lp.data();
+  for (size_t j = 0; j < n; ++j)
+    for (size_t u = 0; u < U; ++u) lp[j * U + u] = std::log(std::max(double(p_slot[j * S_ + use[u]]), 1e-30));
+  viterbi_lp(ids, n, c, ws, labels_out);
+}
+
+// ws.lp (n, U) <- log max(p_slot, 1e-30) over intent c's labels, for the sequence begin_forward
+// left in ws.seq: each position's log softmax as z - log sum exp(z) over all S logits (the same
+// value as the log of the probability forward() gives, without an exp and a log per label).
+void IntentModel::slot_log_probs(size_t L, size_t c, IntentWorkspace& ws) const {
+  const int32_t* seq = ws.seq.data();
+  float* near = ws.near.data();
+  for (size_t i = 0; i < L; ++i)
+    for (size_t d = 1; d <= r_ && i + d < L; ++d) near[i * r_ + d - 1] = compare(seq[i], seq[i + d]);
+  const LabelGroup& grp = label_groups_[intent_group_[c]];
+  const uint32_t* use = grp.labels.data();
+  const size_t U = grp.labels.size();
+  const double log_floor = std::log(1e-30);
+  float* z = ws.logits.data();
+  double* lp = ws.lp.data();
+  for (size_t j = 1; j + 1 < L; ++j) {
+    slot_forward(seq, L, j, ws, z, true);
+    double lse = log_sum_exp(z, S_);
+    if (!std::isfinite(lse)) throw_non_finite();  // exactly when softmax(z) has a non-finite entry
+    double* row = &lp[(j - 1) * U];
+    for (size_t u = 0; u < U; ++u) row[u] = std::max(double(z[use[u]]) - lse, log_floor);
+  }
+}
+
+// Viterbi over intent c's labels on ws.lp (n, U) as slot_log_probs or viterbi leaves it.
+void IntentModel::viterbi_lp(const int32_t* ids, size_t n, size_t c, IntentWorkspace& ws, int32_t* labels_out) const {
   const double kNeg = -std::numeric_limits<double>::infinity();
   const LabelGroup& grp = label_groups_[intent_group_[c]];
   const uint32_t* use = grp.labels.data();
@@ -535,8 +572,6 @@ void IntentModel::viterbi(const int32_t* ids, const float* p_slot, size_t n, siz
   const double* start = grp.start.data();
   // lp (n, U) = log max(p, 1e-30) + evidence: a bonus where a run of ids is a known value of the slot
   double* lp = ws.lp.data();
-  for (size_t j = 0; j < n; ++j)
-    for (size_t u = 0; u < U; ++u) lp[j * U + u] = std::log(std::max(double(p_slot[j * S_ + use[u]]), 1e-30));
   if (!value_ends_.empty()) {
     std::vector<uint8_t>& hit = ws.hit;
     hit.assign(n * S_, 0);

@@ -7,6 +7,7 @@
 #include "safu/errors.h"
 #include "safu/intent_model.h"
 #include "safu/json_out.h"
+#include "../src/softmax.h"
 #include "tiny_models.h"
 
 static safu::IntentModel tiny() {
@@ -109,6 +110,26 @@ TEST(json_escaping) {
   CHECK(safu::json_escape("a\"b\\c\n") == "\"a\\\"b\\\\c\\u000a\"");
   CHECK(safu::json_escape(std::string("\xff" "x", 2)) == "\"\xEF\xBF\xBDx\"");
   CHECK(safu::json_escape("café") == "\"café\"");
+}
+
+TEST(exp_nonpos_is_exp_within_2e_7) {
+  // Every 97th float of [-87.3, 0] (float32 exp's normal range): relative error against exp in double.
+  double worst = 0.0;
+  size_t k = 0;
+  for (float x = 0.0f; x >= -87.3f; x = std::nextafter(x, -1e9f))
+    if (k++ % 97 == 0) worst = std::max(worst, std::fabs(double(safu::exp_nonpos(x)) - std::exp(double(x))) / std::exp(double(x)));
+  CHECK(worst < 2e-7);
+  CHECK(safu::exp_nonpos(0.0f) == 1.0f);
+  CHECK(safu::exp_nonpos(-100.0f) == 0.0f && safu::exp_nonpos(-INFINITY) == 0.0f);
+  CHECK(std::isnan(safu::exp_nonpos(NAN)));
+  // softmax and log sum exp with the lanes' tails (n not a multiple of 4) and a NaN logit
+  float z[7] = {0.5f, -1.0f, 3.0f, 2.0f, -20.0f, 0.0f, 1.5f};
+  double lse = std::log(std::exp(0.5) + std::exp(-1.0) + std::exp(3.0) + std::exp(2.0) + std::exp(-20.0) + 1.0 + std::exp(1.5));
+  CHECK_NEAR(safu::log_sum_exp(z, 7), lse, 1e-6);
+  safu::softmax_inplace(z, 7);
+  CHECK_NEAR(z[2], std::exp(3.0 - lse), 1e-7);
+  float bad[5] = {0.0f, 1.0f, NAN, 2.0f, 3.0f};
+  CHECK(std::isnan(safu::log_sum_exp(bad, 5)));
 }
 
 int main() { return check::run_tests(); }

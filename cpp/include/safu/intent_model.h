@@ -125,6 +125,9 @@ class IntentModel {
   size_t begin_forward(const int32_t* ids, size_t n, IntentWorkspace& ws) const;
   void slots_forward(size_t L, IntentWorkspace& ws, float* p_slot, bool logits_only) const;
   void check_finite_output(const float* p, size_t count) const;
+  [[noreturn]] static void throw_non_finite();
+  void slot_log_probs(size_t L, size_t c, IntentWorkspace& ws) const;
+  void viterbi_lp(const int32_t* ids, size_t n, size_t c, IntentWorkspace& ws, int32_t* labels_out) const;
   void forward_impl(const int32_t* ids, size_t n, IntentWorkspace& ws, float* p_intent, float* p_slot,
                     bool slot_logits_only) const;
 
