@@ -143,6 +143,7 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         f"#define SAFU_INTENT_U_I8 {int(i8['intent_U'])}",
         f"#define SAFU_HAS_SLOT_ALLOWED {int('slot_allowed' in spec.tensors)}",
         f"#define SAFU_HAS_SLOT_TRANSITIONS {int('slot_transitions' in spec.tensors)}",
+        f"#define SAFU_HAS_SLOT_CASE {int('slot_case' in spec.tensors)}",
         f"#define SAFU_N_VALUES {len(values)}",
         "/* index of the explicit out-of-scope intent <none>, or -1 */",
         f"#define SAFU_NONE_INTENT {spec.intent_labels.index('<none>') if '<none>' in spec.intent_labels else -1}",
@@ -166,9 +167,11 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
         "extern const char *const safu_slot_names[];",
         "extern const int8_t safu_slot_label_kind[];  /* (S,) 0 = O, 1 = B-x, 2 = I-x */",
         "extern const int16_t safu_slot_label_slot[]; /* (S,) index into safu_slot_names, -1 for O */",
+        "extern const uint8_t safu_slot_trim_possessive[];  /* per slot name: 1 = spans leave a final \"'s\" out */",
         "extern const uint8_t safu_slot_allowed[];    /* (C, S) 1 = intent c uses slot label s */",
         "extern const float safu_slot_transitions[];  /* (S+1, S) Viterbi scores, row 0 = start */",
         "extern const float safu_value_bonus;         /* slot.value_bonus */",
+        "extern const float safu_slot_case[];         /* (5, S) letter-case scores, row = flag bit */",
         "extern const safu_id_t safu_value_ids[];     /* known slot values as token ids, back to back */",
         "extern const uint32_t safu_value_offset[];   /* (V+1,) value v is ids[offset[v] .. offset[v+1]) */",
         "extern const int16_t safu_value_label[];     /* (V, 2) its B-x and I-x label */",
@@ -206,6 +209,8 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
     c.append(_array("safu_id_t", "safu_vocab_id", np.array([i for _, i in entries], dtype=np.uint32), 16))
     c.append(_string_table("safu_intent_labels", spec.intent_labels))
     c.append(_string_table("safu_slot_names", names))
+    trim = set(spec.metadata.get("slot.trim_possessive", []))
+    c.append(_array("uint8_t", "safu_slot_trim_possessive", np.array([n in trim for n in names], dtype=np.int32), 32))
     kinds = [0] + [1 if lab.startswith("B-") else 2 for lab in spec.slot_labels[1:]]
     slots = [-1] + [names.index(lab[2:]) for lab in spec.slot_labels[1:]]
     c.append(_array("int8_t", "safu_slot_label_kind", np.array(kinds, dtype=np.int32), 16))
@@ -223,6 +228,9 @@ def generate_model_sources(spec: IntentTensors, utterances: list[str]) -> tuple[
     trans = spec.tensors.get("slot_transitions")
     c.append(_array("float", "safu_slot_transitions",
                     np.asarray(trans, np.float32) if trans is not None else np.zeros(0, np.float32)))
+    case = spec.tensors.get("slot_case")
+    c.append(_array("float", "safu_slot_case",
+                    np.asarray(case, np.float32) if case is not None else np.zeros(0, np.float32)))
     syn = [s for s in spec.synonyms if s[0] in names]
     c.append(_array("int16_t", "safu_synonym_slot",
                     np.array([names.index(s[0]) for s in syn], dtype=np.int32), 16))

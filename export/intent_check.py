@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from safu.models.slot_case import N_CASE_FEATURES
 from safu.models.tokenizer import SPECIALS
 
 from .model_file import (DTYPE_CODES, KV_F32, KV_F32_ARRAY, KV_F64, KV_I64, KV_STR, KV_STR_ARRAY,
@@ -258,6 +259,8 @@ def check_intent_model(model_file, source: str | None = None) -> IntentLayout:
         w["slot_allowed"] = r.f32_tensor("slot_allowed", (C, S), False)
     if "slot_transitions" in model_file.tensors:   # BIO Viterbi scores, row 0 = start
         w["slot_transitions"] = r.f32_tensor("slot_transitions", (S + 1, S), False)
+    if "slot_case" in model_file.tensors:   # letter-case evidence, one row per models/slot_case.py feature
+        w["slot_case"] = r.f32_tensor("slot_case", (N_CASE_FEATURES, S), False)
     if r.has("slot.values"):   # known slot values, "slot<TAB>surface" (decoding evidence)
         labels = set(layout.slot_labels)
         for e in r.str_array("slot.values"):
@@ -271,6 +274,11 @@ def check_intent_model(model_file, source: str | None = None) -> IntentLayout:
             bonus = np.float32(bonus)
         if not 0.0 <= bonus <= 100.0:
             r.fail("slot.value_bonus is not in 0..100")
+    if r.has("slot.trim_possessive"):   # slots whose spans leave a final "'s" out
+        names = {lab[2:] for lab in layout.slot_labels if lab != "O"}
+        for e in r.str_array("slot.trim_possessive"):
+            if e not in names:
+                r.fail(f"slot.trim_possessive entry '{shown(e)}' is not a slot of slot.labels")
     return layout
 
 

@@ -11,7 +11,10 @@ with the vocabulary stored in the metadata_props key `tokenizer.vocab`), without
 be 0; ids after `tokenizer.max_tokens` are ignored. Outputs: `p_intent` float32 (C,) and
 `p_slot` float32 (n', S), n' = min(n, max_tokens). The graph builds <sod>/<eod>, the bigram hashes
 and the slot windows itself. Int8 tensors are stored as int8 initializers with a per-row scale and
-expanded with DequantizeLinear(axis=0).
+expanded with DequantizeLinear(axis=0). The graph stops at the probabilities: slot decoding
+(docs/intent_model.md "Slot decoding": the Viterbi path with the transition table, the known values'
+bonus and the letter-case table `slot_case`, whose flags come from the text before lower-casing) is
+the caller's, with the tensors of the .safu file.
 
 metadata_props carry model_type, format_version and the .safu keys (arrays as JSON).
 """

@@ -17,6 +17,7 @@ import numpy as np
 
 from safu.export.model_file import ModelFormatError, decode_model  # noqa: F401  (re-exported: callers catch it from here)
 from safu.models.intent_model import NONE_INTENT
+from safu.models.slot_case import case_evidence, case_flags
 from safu.models.slot_decoding import label_parts, label_spans, legal_transitions, masked_transitions, viterbi_path
 from safu.models.slot_values import SlotValues
 from safu.models.tokenizer import Vocabulary
@@ -126,6 +127,17 @@ class IntentModel:
         return mf.tensor("slot_transitions") if "slot_transitions" in mf.tensors else None
 
     @cached_property
+    def trim_possessive(self) -> frozenset:
+        """The slots whose spans leave out a final "'s" (slot.trim_possessive)."""
+        return frozenset(self.metadata.get("slot.trim_possessive", []))
+
+    @cached_property
+    def slot_case(self):
+        """The letter-case evidence table (features, S) of models/slot_case.py, or None."""
+        mf = self._model_file
+        return mf.tensor("slot_case") if "slot_case" in mf.tensors else None
+
+    @cached_property
     def slot_legal(self):
         return legal_transitions(self.slot_labels)
 
@@ -178,8 +190,12 @@ class IntentModel:
         if best not in self._masked:
             self._masked[best] = masked_transitions(self.slot_legal, self.slot_transitions, allowed)
         evidence = self.slot_values.evidence(ids) if self.slot_values is not None else None
+        if self.slot_case is not None:
+            case = case_evidence(case_flags(text, toks), self.slot_case)
+            evidence = case if evidence is None else evidence + case
         spans = decode_slots(text, toks, p_slot, self.slot_labels, self.synonyms, allowed,
-                             self.slot_transitions, self.slot_legal, evidence, self.slot_parts, self._masked[best])
+                             self.slot_transitions, self.slot_legal, evidence, self.slot_parts, self._masked[best],
+                             self.trim_possessive)
         pred = Prediction(text, self.intents[best], conf, {s.name: s.value for s in spans}, spans,
                           best_intent=self.intents[best], truncated=truncated)
         if self.intents[best] == NONE_INTENT:
@@ -194,11 +210,11 @@ class IntentModel:
 
 
 def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None, transitions=None,
-                 legal=None, evidence=None, parts=None, masked=None) -> list[SlotSpan]:
+                 legal=None, evidence=None, parts=None, masked=None, trim_possessive=frozenset()) -> list[SlotSpan]:
     """Slot decoding of docs/intent_model.md: Viterbi over log p_slot (plus `evidence`, the known
     values' bonus (n, S)) under the BIO rules and the model's `slot_transitions` scores when it
     has them, over the labels the predicted intent allows; spans get their canonical value from
-    `slot.synonyms`."""
+    `slot.synonyms`. A span of a slot in `trim_possessive` ends before its last token's final "'s"."""
     if masked is None:
         masked = masked_transitions(legal if legal is not None else legal_transitions(labels), transitions, allowed)
     log_p = np.log(np.maximum(np.asarray(p_slot, dtype=np.float64), P_FLOOR))
@@ -211,8 +227,11 @@ def decode_slots(text, toks, p_slot, labels, synonyms, allowed=None, transitions
             continue  # the first span of a slot name wins
         seen.add(name)
         surface_tokens = " ".join(t.text for t in toks[a:b + 1])
-        surface = text[toks[a].start:toks[b].end]
-        out.append(SlotSpan(name, synonyms.get((name, surface_tokens), surface), surface, toks[a].start, toks[b].end))
+        end = toks[b].end
+        if name in trim_possessive and len(toks[b].text) > 2 and toks[b].text.endswith("'s"):
+            end -= 2
+        surface = text[toks[a].start:end]
+        out.append(SlotSpan(name, synonyms.get((name, surface_tokens), surface), surface, toks[a].start, end))
     return out
 
 

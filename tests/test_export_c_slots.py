@@ -58,3 +58,39 @@ def test_c_export_decodes_the_python_spans(coffee, table):
         n_slots += len(p.slots)
     print(f"{len(texts)} sentences, {n_slots} slots identical in C and Python")
     assert n_slots > 300
+
+
+def test_c_export_adds_the_letter_case_evidence_and_trims_possessives(coffee):
+    # A strong random slot_case table and input in mixed letter case: the C export decodes the
+    # numpy spans (flags from the input bytes, table rows summed as docs/intent_model.md has it).
+    import numpy as np
+
+    import safu
+    from safu.models.slot_case import N_CASE_FEATURES
+    root, model, texts = coffee
+    mf = read_model_file(model)
+    tensors = {k: mf.tensor(k) for k in mf.tensors}
+    S = len(mf.metadata["slot.labels"])
+    tensors["slot_case"] = np.random.default_rng(7).normal(0.0, 20.0, (N_CASE_FEATURES, S)).astype(np.float32)
+    # and a possessive "'s" trimmed off every slot's spans: "milk" and "sugar" are read as "milk's", "sugar's"
+    possessive = {"milk": "milk's", "sugar": "sugar's"}
+    vocab = [possessive.get(w, w) for w in mf.metadata["tokenizer.vocab"]]
+    names = sorted({lab[2:] for lab in mf.metadata["slot.labels"] if lab != "O"})
+    model = root / "coffee-case.safu"
+    write_model_file(model, dict(mf.metadata, **{"tokenizer.vocab": vocab, "slot.trim_possessive": names}), tensors)
+    rng = random.Random(1)
+    cased = [" ".join(w.capitalize() if rng.random() < 0.4 else w.upper() if rng.random() < 0.1 else w
+                      for w in (possessive.get(w, w) for w in t.split(" "))) for t in texts]
+    api = safu.load(model, backend="numpy")
+    got = _c_predictions(model, root, "c-case", cased)
+    n_slots = 0
+    for text, r in zip(cased, got):
+        p = api.predict(text)
+        assert (r["intent"], r["slots"]) == (p.intent, p.slots), text
+        n_slots += len(p.slots)
+    print(f"{len(cased)} sentences, {n_slots} slots identical in C and Python")
+    assert n_slots > 300
+    plain = safu.load(root / "coffee.safu", backend="numpy")
+    assert sum(plain.predict(t).slots != api.predict(t).slots for t in cased) > 10   # the table decides spans
+    trimmed = [sp for t in cased for sp in api.predict(t).spans if t[sp.end:sp.end + 2].lower() == "'s"]
+    assert len(trimmed) > 10

@@ -188,3 +188,78 @@ def test_bad_slot_values_are_refused_in_the_same_words(tmp_path, entry):
         with pytest.raises(Exception) as core_error:
             _core.IntentModel(str(path))
         assert str(core_error.value) == str(numpy_error.value)
+
+
+def _bytes_flags(text: str) -> list[int]:
+    """The letter-case flags of docs/intent_model.md on the UTF-8 bytes, written from the table."""
+    from safu.models.tokenizer import tokenize_bytes
+    data = text.encode("utf-8")
+    toks = tokenize_bytes(data)
+    n = len(toks)
+    up = [0x41 <= data[s] <= 0x5A for _, s, _ in toks]
+    if not any(0x61 <= data[s] <= 0x7A for _, s, _ in toks):
+        return [0] * n
+    out = []
+    for j, (_, s, e) in enumerate(toks):
+        word = data[s:e]
+        f = (up[j] and j > 0) | (up[j] and j == 0) << 1
+        f |= (up[j] and any(0x41 <= b <= 0x5A for b in word[1:]) and not any(0x61 <= b <= 0x7A for b in word)) << 2
+        f |= (j > 1 and up[j - 1]) << 3
+        f |= (j + 1 < n and up[j + 1]) << 4
+        out.append(int(f))
+    return out
+
+
+def test_letter_case_flags_follow_the_byte_definition():
+    import random
+    from safu.models.slot_case import case_flags
+    from safu.models.tokenizer import tokenize
+    text = "Add Lisa Simpson to my BBC playlist"
+    assert list(case_flags(text, tokenize(text))) == [2 | 16, 1 | 16, 1 | 8, 8, 16, 1 | 4, 8]
+    assert not case_flags("ADD LISA TO MY PLAYLIST", tokenize("ADD LISA TO MY PLAYLIST")).any()
+    assert not case_flags("Add Lisa To My Playlist", tokenize("Add Lisa To My Playlist")).any()
+    assert not case_flags("add lisa to my playlist", tokenize("add lisa to my playlist")).any()
+    rng = random.Random(0)
+    alphabet = "aAbBzZ09' .,-\u00e9\u00c9\u00df"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert list(case_flags(text, tokenize(text))) == _bytes_flags(text), text
+
+
+def test_letter_case_evidence_sums_the_rows_of_each_flag():
+    from safu.models.slot_case import case_evidence
+    table = np.arange(15, dtype=np.float32).reshape(5, 3)
+    E = case_evidence(np.array([0, 1, 1 | 8, 31], dtype=np.uint8), table)
+    assert E.tolist() == [[0, 0, 0], table[0].tolist(), (table[0] + table[3]).tolist(), table.sum(axis=0).tolist()]
+
+
+def test_training_fits_a_case_table_only_where_the_data_has_case(tmp_path):
+    # The same words as an artist (capitalised) and as plain words in the same frames: only the
+    # letter case tells them apart.
+    from safu.models.intent_model import IntentConfig, fit_intent_model
+    from safu.runtime.datasets.common import Example, SlotSpan
+    import safu
+
+    def examples(cased):
+        out = []
+        for word in ("rain", "sun", "stars", "wind", "snow", "night", "fire", "moon"):
+            for frame in ("play {} now", "put on some {} please", "i want to hear {} today"):
+                name = word.capitalize() if cased else word
+                text = frame.format(name)
+                start = text.index(name)
+                out.append(Example(text, "PlayMusic", [SlotSpan("artist", start, start + len(name), name)]))
+                out.append(Example(frame.format(word), "PlayMusic", []))
+            out.append(Example(f"what is the weather like with {word}", "GetWeather", []))
+        return out
+
+    config = IntentConfig(general_dims=0, alias_cosine=0)
+    cased = fit_intent_model(examples(True), config)
+    lower = fit_intent_model(examples(False), config)
+    assert "slot_case" not in lower.tensors
+    table = cased.tensors["slot_case"]
+    assert table.shape == (5, len(cased.slot_labels))
+    b = cased.slot_labels.index("B-artist")
+    assert table[0, b] - table[0, 0] > 1.0   # a capitalised word leans towards the artist
+    cased.save(tmp_path / "m.safu")
+    m = safu.load(tmp_path / "m.safu", backend="numpy")
+    assert m.predict("put on some Snow please").slots == {"artist": "Snow"}

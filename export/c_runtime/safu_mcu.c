@@ -340,6 +340,9 @@ static void close_span(const char *text, const safu_state *st, safu_result *res,
     sp->slot = slot;
     sp->start = st->tok_start[first];
     sp->end = st->tok_end[last];
+    if (safu_slot_trim_possessive[slot] && sp->end - st->tok_start[last] > 2 && text[sp->end - 2] == '\'' &&
+        (text[sp->end - 1] == 's' || text[sp->end - 1] == 'S'))
+        sp->end -= 2;   /* the slot's training spans leave a possessive "'s" out */
     sp->synonym = -1;
     for (i = 0; i < SAFU_N_SYNONYMS; ++i) {
         if (safu_synonym_slot[i] == slot && span_matches(text, st, first, last, safu_synonym_surface[i])) {
@@ -378,8 +381,51 @@ static float transition(int32_t prev, int32_t s) {
 static float log_p_slot(const safu_state *st, int32_t j, int32_t s) {
     float p = st->p_slot[j][s];
     float lp = safu_logf(p > 1e-30f ? p : 1e-30f);
+#if SAFU_HAS_SLOT_CASE
+    /* lp + (value bonus + letter-case scores), as docs/intent_model.md sums the evidence */
+    float e = st->vit_hit[j][s] ? safu_value_bonus : 0.0f;
+    if (st->case_flags[j]) {
+        float c = 0.0f;
+        int32_t f;
+        for (f = 0; f < 5; ++f)
+            if ((st->case_flags[j] >> f) & 1) c += safu_slot_case[f * SAFU_N_SLOT_LABELS + s];
+        e += c;
+    }
+    return lp + e;
+#else
     return st->vit_hit[j][s] ? lp + safu_value_bonus : lp;
+#endif
 }
+
+#if SAFU_HAS_SLOT_CASE
+/* Letter-case flags of the tokens (docs/intent_model.md "Slot decoding"): bit 0 capitalised (first
+ * byte A-Z, not the first token), 1 the first token capitalised, 2 all caps, 3 the previous token
+ * and 4 the next token has bit 0; all 0 when no token starts with a-z. */
+static void case_flags(const char *text, safu_state *st) {
+    int32_t j, i, n = st->n_tokens, has_case = 0;
+    for (j = 0; j < n; ++j) st->case_flags[j] = 0;
+    for (j = 0; j < n && !has_case; ++j) has_case = text[st->tok_start[j]] >= 'a' && text[st->tok_start[j]] <= 'z';
+    if (!has_case) return;
+    for (j = 0; j < n; ++j) {
+        int32_t other_upper = 0, any_lower = 0;
+        char c0 = text[st->tok_start[j]];
+        if (c0 < 'A' || c0 > 'Z') continue;
+        if (j == 0) {
+            st->case_flags[0] |= 2;
+        } else {
+            st->case_flags[j] |= 1;
+            st->case_flags[j - 1] |= 16;
+            if (j + 1 < n) st->case_flags[j + 1] |= 8;
+        }
+        for (i = st->tok_start[j] + 1; i < st->tok_end[j]; ++i) {
+            char c = text[i];
+            if (c >= 'A' && c <= 'Z') other_upper = 1;
+            if (c >= 'a' && c <= 'z') any_lower = 1;
+        }
+        if (other_upper && !any_lower) st->case_flags[j] |= 4;
+    }
+}
+#endif
 
 /* vit_hit: 1 at B-x of the first token and I-x of the others of every run of input ids that equals
  * a known value of slot x (slot.values). */
@@ -435,6 +481,9 @@ static void viterbi(safu_state *st, int32_t c) {
 static void decode_slots(const char *text, safu_state *st, safu_result *res) {
     int32_t j = 0, n = st->n_tokens;
     res->n_spans = 0;
+#if SAFU_HAS_SLOT_CASE
+    case_flags(text, st);
+#endif
     viterbi(st, res->best);
     while (j < n) {
         int32_t lab = st->label[j], first = j, slot;

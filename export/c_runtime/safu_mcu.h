@@ -67,6 +67,7 @@ typedef struct safu_state {
     float vit_next[SAFU_N_SLOT_LABELS];
     safu_label_t vit_back[SAFU_MAX_TOKENS + 1][SAFU_N_SLOT_LABELS];  /* back-pointers */
     uint8_t vit_hit[SAFU_MAX_TOKENS + 1][SAFU_N_SLOT_LABELS];        /* a known value matches here */
+    uint8_t case_flags[SAFU_MAX_TOKENS + 1];  /* letter-case flags per token (bit f: row f of slot_case) */
 } safu_state;
 
 /* exp and natural log without libm (float32, range reduction + polynomial). */
