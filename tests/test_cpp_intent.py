@@ -220,3 +220,77 @@ def test_core_refuses_a_transition_table_of_the_wrong_shape(trained, tmp_path):
     bad = _with_tensors(trained, tmp_path / "bad.safu", slot_transitions=np.zeros((S, S), np.float32))
     with pytest.raises(core.ShapeError, match="slot_transitions"):
         core.IntentModel(str(bad))
+
+
+def _cased(sentences, seed):
+    """Each sentence in a random mix of letter cases: words capitalised, all caps, or left."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in sentences:
+        words = s.split(" ")
+        pick = rng.integers(0, 4, len(words))
+        out.append(" ".join(w.capitalize() if k == 1 else w.upper() if k == 2 and len(w) > 1 else w
+                            for w, k in zip(words, pick)))
+    return out
+
+
+def test_core_letter_case_evidence_equals_numpy(trained, tmp_path):
+    # A strong random slot_case table, so the flags decide spans; the same spans in the C++ core and
+    # numpy on capitalised, all-caps, title-cased and lower-case input.
+    from safu.models.slot_case import N_CASE_FEATURES
+    mf = read_model_file(trained)
+    vocab, S = mf.metadata["tokenizer.vocab"], len(mf.metadata["slot.labels"])
+    table = np.random.default_rng(5).normal(0.0, 3.0, (N_CASE_FEATURES, S)).astype(np.float32)
+    plain = SENTENCES + _random_sentences(vocab, 300, 4)
+    sentences = plain + _cased(plain, 6) + [s.title() for s in plain[:40]] + [s.upper() for s in plain[:40]]
+    with_case = _with_tensors(trained, tmp_path / "case.safu", slot_case=table)
+    without = _with_tensors(trained, tmp_path / "nocase.safu", slot_case=None)
+    n = _spans_agree(with_case, sentences)
+    assert n > 300
+    # the table changes answers on cased input, none on lower-case or all-caps input
+    import safu
+    a, b = safu.load(with_case, backend="numpy"), safu.load(without, backend="numpy")
+    changed = sum(a.predict(s).spans != b.predict(s).spans for s in _cased(plain, 6))
+    assert changed > 20
+    for s in plain + [s.upper() for s in plain]:
+        if s == s.lower() or s == s.upper():
+            assert a.predict(s).spans == b.predict(s).spans, s
+
+
+def test_core_refuses_a_case_table_of_the_wrong_shape(trained, tmp_path):
+    from safu.export.intent_check import IntentModelError, check_intent_model
+    S = len(read_model_file(trained).metadata["slot.labels"])
+    bad = _with_tensors(trained, tmp_path / "bad.safu", slot_case=np.zeros((4, S), np.float32))
+    with pytest.raises(core.ShapeError, match="slot_case"):
+        core.IntentModel(str(bad))
+    with pytest.raises(IntentModelError, match="slot_case"):
+        check_intent_model(read_model_file(bad))
+
+
+def test_core_trims_a_possessive_as_numpy(trained, tmp_path):
+    # Every slot in slot.trim_possessive: spans ending in "'s" lose it, the same in both backends.
+    from safu.export.model_file import write_model_file
+    import safu
+    mf = read_model_file(trained)
+    names = sorted({lab[2:] for lab in mf.metadata["slot.labels"] if lab != "O"})
+    path = tmp_path / "trim.safu"
+    # every other word is read as itself with "'s" (its row unchanged), so spans end in one
+    taken = set(mf.metadata["tokenizer.vocab"]) | set(mf.metadata.get("tokenizer.aliases", []))
+    vocab = [w + "'s" if i > 6 and i % 2 and w + "'s" not in taken else w
+             for i, w in enumerate(mf.metadata["tokenizer.vocab"])]
+    write_model_file(path, dict(mf.metadata, **{"intent.threshold": 0.0, "slot.trim_possessive": names,
+                                                "tokenizer.vocab": vocab}),
+                     {k: mf.tensor(k) for k in mf.tensors})
+    sentences = _random_sentences(vocab, 600, 8)
+    sentences += [s.replace("'s", "'S") for s in sentences[:100]]
+    assert _spans_agree(path, sentences) > 100
+    api = safu.load(path, backend="numpy")
+    spans = [(s, sp) for s in sentences for sp in api.predict(s).spans]
+    assert not any(sp.text.lower().endswith("'s") for _, sp in spans)
+    assert sum(s[sp.end:sp.end + 2].lower() == "'s" for s, sp in spans) > 10   # trimmed ones
+    bad = tmp_path / "bad.safu"
+    write_model_file(bad, dict(mf.metadata, **{"slot.trim_possessive": ["nope"]}), {k: mf.tensor(k) for k in mf.tensors})
+    with pytest.raises(core.FormatError, match="slot.trim_possessive entry 'nope' is not a slot"):
+        core.IntentModel(str(bad))
+    with pytest.raises(ValueError, match="slot.trim_possessive entry 'nope' is not a slot"):
+        safu.load(bad, backend="numpy")

@@ -38,6 +38,36 @@ void project_row(const float* r, size_t D, const float* U, size_t row0, size_t C
   for (size_t c = 0; c < C; ++c) out[c] = float(acc[c]);
 }
 
+// Letter-case flags of docs/intent_model.md "Slot decoding" (models/slot_case.py): rows of slot_case.
+constexpr size_t kCaseFeatures = 5;
+
+bool upper(char c) { return c >= 'A' && c <= 'Z'; }
+bool lower(char c) { return c >= 'a' && c <= 'z'; }
+
+void case_flags(const std::string& text, const TokenSpan* spans, size_t n, uint8_t* out) {
+  std::fill(out, out + n, uint8_t(0));
+  bool has_case = false;
+  for (size_t j = 0; j < n && !has_case; ++j) has_case = lower(text[spans[j].start]);
+  if (!has_case) return;  // capitals throughout (or none): no case information
+  for (size_t j = 0; j < n; ++j) {
+    const TokenSpan& t = spans[j];
+    if (!upper(text[t.start])) continue;
+    if (j == 0) {
+      out[0] |= 2;  // capitalised first
+    } else {
+      out[j] |= 1;                   // capitalised
+      out[j - 1] |= 16;              // next capitalised
+      if (j + 1 < n) out[j + 1] |= 8;  // previous capitalised
+    }
+    bool other_upper = false, any_lower = false;
+    for (size_t i = t.start + 1; i < t.end; ++i) {
+      other_upper = other_upper || upper(text[i]);
+      any_lower = any_lower || lower(text[i]);
+    }
+    if (other_upper && !any_lower) out[j] |= 4;  // all caps
+  }
+}
+
 }  // namespace
 
 IntentWorkspace::IntentWorkspace(const IntentModel& m) {
@@ -57,6 +87,7 @@ IntentWorkspace::IntentWorkspace(const IntentModel& m) {
   lp.resize(m.max_tokens() * m.n_slot_labels());
   near.resize((m.max_tokens() + 2) * std::max<size_t>(m.slot_radius(), 1));
   hit.reserve(m.max_tokens() * m.n_slot_labels());
+  case_flags.resize(m.max_tokens());
   spans.reserve(64);
   token.reserve(64);
 }
@@ -185,6 +216,7 @@ IntentModel::IntentModel(const ModelFile& f) {
   std::vector<float> slot_trans = f.has_tensor("slot_transitions")
                                       ? load_f32(f, "slot_transitions", {S + 1, S}, false)
                                       : std::vector<float>((S_ + 1) * S_, 0.0f);
+  if (f.has_tensor("slot_case")) slot_case_ = load_f32(f, "slot_case", {kCaseFeatures, S}, false);
   // The intents' label groups (see LabelGroup): a label outside an intent's group scores -inf at
   // every position, so Viterbi over the group finds the same path, ties included, as over all S.
   const double kNeg = -std::numeric_limits<double>::infinity();
@@ -259,6 +291,16 @@ IntentModel::IntentModel(const ModelFile& f) {
       throw FormatError(src + ": slot.value_bonus is not in 0..100");
     value_bonus_ = double(bonus);
   }
+  // Slots whose spans end before a final "'s" of their last token.
+  trim_possessive_.assign(slot_names_.size(), 0);
+  if (f.has("slot.trim_possessive")) {
+    for (const std::string& e : f.get_str_array("slot.trim_possessive")) {
+      auto it = std::find(slot_names_.begin(), slot_names_.end(), e);
+      if (it == slot_names_.end())
+        throw FormatError(src + ": slot.trim_possessive entry '" + shown(e) + "' is not a slot of slot.labels");
+      trim_possessive_[size_t(it - slot_names_.begin())] = 1;
+    }
+  }
 
   slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
   slot_U_window_.assign(slot_U.begin(), slot_U.begin() + ptrdiff_t(Ks * D * S));
@@ -298,7 +340,7 @@ void IntentModel::fill_token(int32_t id) const {
 }
 
 size_t IntentModel::memory_bytes() const {
-  size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_U_window_.size() + slot_b_.size() +
+  size_t floats = R_.size() + slot_W_.size() + slot_id_.size() + slot_U_window_.size() + slot_b_.size() + slot_case_.size() +
                   intent_W_.size() + intent_bow_.size() + intent_big_.size() + intent_U_rows_.size() +
                   intent_b_.size() + cmp_sod_.size() + cmp_self_.size() + cmp_top_.size() + slot_proj_.size() +
                   intent_row_proj_.size() + intent_att_proj_.size();
@@ -457,6 +499,7 @@ size_t IntentModel::encode(const std::string& text, IntentWorkspace& ws, std::ve
     token_text(text.data(), ws.spans[i], ws.token);
     ws.ids[i] = vocab_.lookup(ws.token);
   }
+  if (!slot_case_.empty()) case_flags(text, ws.spans.data(), n, ws.case_flags.data());
   if (ids_out) ids_out->assign(ws.ids.begin(), ws.ids.begin() + ptrdiff_t(n));
   return n;
 }
@@ -511,6 +554,9 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     sp.name = slot_names_[size_t(slot)];
     sp.start = ws.spans[first].start;
     sp.end = ws.spans[last].end;
+    if (trim_possessive_[size_t(slot)] && sp.end - ws.spans[last].start > 2 && text[sp.end - 2] == '\'' &&
+        (text[sp.end - 1] == 's' || text[sp.end - 1] == 'S'))
+      sp.end -= 2;  // the slot's training spans leave a possessive "'s" out
     sp.text = text.substr(sp.start, sp.end - sp.start);
     std::string key = sp.name + "\t";
     for (size_t k = first; k <= last; ++k) {
@@ -587,9 +633,22 @@ void IntentModel::viterbi_lp(const int32_t* ids, size_t n, size_t c, IntentWorks
         node = edge == value_edges_.end() ? 0 : edge->second;
       }
     }
-    for (size_t j = 0; j < n; ++j)
-      for (size_t u = 0; u < U; ++u)
-        if (hit[j * S_ + use[u]]) lp[j * U + u] += value_bonus_;
+  }
+  // lp += (value bonus + letter-case scores), the evidence summed first as docs/intent_model.md has it
+  if (!value_ends_.empty() || !slot_case_.empty()) {
+    for (size_t j = 0; j < n; ++j) {
+      const uint8_t flags = slot_case_.empty() ? 0 : ws.case_flags[j];
+      for (size_t u = 0; u < U; ++u) {
+        double e = !value_ends_.empty() && ws.hit[j * S_ + use[u]] ? value_bonus_ : 0.0;
+        if (flags) {
+          double c = 0.0;
+          for (size_t k = 0; k < kCaseFeatures; ++k)
+            if ((flags >> k) & 1) c += double(slot_case_[k * S_ + use[u]]);
+          e += c;
+        }
+        lp[j * U + u] += e;
+      }
+    }
   }
   // delta / back over the group's labels (index u into use).
   double* delta = ws.delta.data();
@@ -601,13 +660,26 @@ void IntentModel::viterbi_lp(const int32_t* ids, size_t n, size_t c, IntentWorks
     int32_t* back = &ws.back[j * S_];
     const double* lpj = &lp[j * U];
     for (size_t u = 0; u < U; ++u) {
-      double best = kNeg;
-      int32_t arg = 0;
-      for (uint32_t i = grp.into[u]; i < grp.into[u + 1]; ++i) {
+      // The first step of highest score into u, over four interleaved lanes (independent chains
+      // of compares); the lanes' winners combine to the first one of highest score, as one scan would.
+      double lane_best[4] = {kNeg, kNeg, kNeg, kNeg};
+      uint32_t lane_arg[4] = {0, 0, 0, 0};
+      const uint32_t lo = grp.into[u], hi = grp.into[u + 1];
+      uint32_t i = lo;
+      for (; i + 4 <= hi; i += 4)
+        for (uint32_t k = 0; k < 4; ++k) {
+          double v = delta[grp.from[i + k]] + grp.score[i + k];
+          if (v > lane_best[k]) { lane_best[k] = v; lane_arg[k] = i + k; }
+        }
+      for (; i < hi; ++i) {
         double v = delta[grp.from[i]] + grp.score[i];
-        if (v > best) { best = v; arg = int32_t(grp.from[i]); }
+        if (v > lane_best[0]) { lane_best[0] = v; lane_arg[0] = i; }  // later than lane 0's others
       }
-      back[u] = arg;
+      double best = lane_best[0];
+      uint32_t at = lane_arg[0];
+      for (uint32_t k = 1; k < 4; ++k)
+        if (lane_best[k] > best || (lane_best[k] == best && lane_arg[k] < at)) { best = lane_best[k]; at = lane_arg[k]; }
+      back[u] = best == kNeg ? 0 : int32_t(grp.from[at]);
       next[u] = best == kNeg ? kNeg : best + lpj[u];
     }
     std::swap(delta, next);

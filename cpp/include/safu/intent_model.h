@@ -73,6 +73,7 @@ class IntentWorkspace {
   std::vector<int32_t> label;             // decoded label per token
   std::vector<double> lp;                 // log p_slot + known-value evidence (max_tokens, S)
   std::vector<uint8_t> hit;               // where a known value matches (max_tokens, S)
+  std::vector<uint8_t> case_flags;        // letter-case flags of each token (max_tokens), set by encode()
   std::vector<TokenSpan> spans;
   std::string token;
 };
@@ -164,6 +165,8 @@ class IntentModel {
   std::unordered_map<uint64_t, uint32_t> value_edges_;
   std::vector<std::vector<std::pair<int32_t, int32_t>>> value_ends_;
   double value_bonus_ = 0.0;           // slot.value_bonus
+  std::vector<float> slot_case_;       // (5, S) letter-case scores (slot_case), empty when absent
+  std::vector<uint8_t> trim_possessive_;  // per slot name: 1 = its spans leave a final "'s" out
   std::vector<float> intent_W_;   // (K_i, K_i)
   std::vector<float> intent_bow_; // (N, C) rows [0, N) of intent_U
   std::vector<float> intent_big_; // (B, C) rows [N, N+B)
