@@ -106,7 +106,8 @@ class IntentConfig:
 @dataclass
 class Prepared:
     """Examples turned into flat token ids and BIO labels (one pass, counted as it goes: no token
-    lists are kept, so the memory is 16 bytes per token plus what grows with the vocabulary)."""
+    lists are kept, so the memory is 17 bytes per token (id, label, case flags) plus what grows
+    with the vocabulary)."""
 
     vocab: Vocabulary
     ids: np.ndarray          # (sum n,) token ids, sentence after sentence (each cut to max_tokens)
