@@ -13,6 +13,8 @@ the one of a capitalised "I", so it decodes as without the table.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 # Bit f of a token's flags (the rows of slot_case, in this order):
@@ -28,30 +30,30 @@ N_CASE_FEATURES = len(CASE_FEATURES)
 
 _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_ANY_UPPER = re.compile("[A-Z]")
 
 
 def case_flag_list(text: str, tokens) -> list[int]:
-    """The flags of case_flags as a list of ints (the training loop's form)."""
+    """The flags of case_flags as a list of ints (the training loop's form). Work is spent only
+    on the capitalised tokens."""
+    n = len(tokens)
+    if _ANY_UPPER.search(text) is None:
+        return [0] * n
     starts = [text[t.start] for t in tokens]
     if not _LOWER.intersection(starts):
-        return [0] * len(starts)
-    n = len(starts)
-    cap = [c in _UPPER for c in starts]
-    first = 2 if cap and cap[0] else 0
-    if cap:
-        cap[0] = False   # the first token's capital says nothing
+        return [0] * n
     out = [0] * n
-    for j in range(n):
-        if cap[j]:
+    for j in [j for j, c in enumerate(starts) if c in _UPPER]:
+        if j:
             out[j] |= 1
+            out[j - 1] |= 16
             if j + 1 < n:
                 out[j + 1] |= 8
-            out[j - 1] |= 16   # j >= 1: the first token is never "capitalised"
-        if (cap[j] or (j == 0 and first)):
-            word = text[tokens[j].start + 1:tokens[j].end]
-            if _UPPER.intersection(word) and not _LOWER.intersection(word):
-                out[j] |= 4
-    out[0] |= first
+        else:
+            out[0] |= 2
+        word = text[tokens[j].start + 1:tokens[j].end]
+        if _UPPER.intersection(word) and not _LOWER.intersection(word):
+            out[j] |= 4
     return out
 
 
