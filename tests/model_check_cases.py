@@ -267,4 +267,11 @@ CASES = [
     Case("slot_transitions_nan", _both(_tensor("slot_transitions", np.zeros((S + 1, S), np.float32)),
                                        _poke("slot_transitions", 5, np.nan)),
          "tensor 'slot_transitions' has a non-finite value (NaN) at flat index 5, expected finite weights"),
+    Case("slot_case_wrong_shape", _tensor("slot_case", np.zeros((4, S), np.float32)),
+         f"tensor 'slot_case' has shape (4, {S}), expected (5, {S})", "ShapeError"),
+    Case("slot_case_nan", _both(_tensor("slot_case", np.zeros((5, S), np.float32)), _poke("slot_case", 2, np.nan)),
+         "tensor 'slot_case' has a non-finite value (NaN) at flat index 2, expected finite weights"),
+    # slots whose spans leave a possessive "'s" out
+    Case("trim_possessive_of_an_unknown_slot", _set("slot.trim_possessive", ["colour"]),
+         "slot.trim_possessive entry 'colour' is not a slot of slot.labels"),
 ]
