@@ -47,7 +47,7 @@ Scored per condition, per recording:
   hangover, and latency_ms counts that (pipeline.VoiceLoop, "Early recognition");
 - real-time factor: recognition time (every utterance) / recording length.
 Options for side-by-side runs: --vad webrtc (the endpointer's detector; --hangover, --pre-roll,
---fade-tail, --tail its settings), --no-early, --asr whisper (with --whisper-model, --whisper-threads,
+--fade-tail, --tail, --quiet-tail-db its settings), --no-early, --asr whisper (with --whisper-model, --whisper-threads,
 default 1, --whisper-beam, --whisper-pad), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
@@ -315,6 +315,9 @@ def main(argv=None):
     ap.add_argument("--tail", type=float,
                     help="endpointer: seconds of non-speech kept after the last speech frame (default: the "
                          "detector's, WebRTC the whole hangover)")
+    ap.add_argument("--quiet-tail-db", type=float,
+                    help="endpointer: the tail is kept short only when this many dB below the speech (0: "
+                         "always; default: the detector's, Silero 30)")
     ap.add_argument("--early", action=argparse.BooleanOptionalAction, default=True,
                     help="recognise during the endpointer's hangover, when its tail is shorter (default: yes, "
                          "as safu listen)")
@@ -379,7 +382,8 @@ def main(argv=None):
             options["whisper"] = whisper
     options["vad"] = args.vad
     endpointing = {k: v for k, v in (("pre_roll", args.pre_roll), ("hangover", args.hangover),
-                                     ("fade_tail", args.fade_tail), ("tail", args.tail)) if v is not None}
+                                     ("fade_tail", args.fade_tail), ("tail", args.tail),
+                                     ("quiet_tail_db", args.quiet_tail_db)) if v is not None}
     if endpointing:
         options["endpointer"] = endpointing
     if not args.early:

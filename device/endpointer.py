@@ -112,6 +112,10 @@ class EnergyVad:
         return speech
 
 
+def _power(frame: np.ndarray) -> float:
+    return float(np.mean(frame.astype(np.float64) ** 2))
+
+
 VADS = ("webrtc", "silero", "energy")
 
 
@@ -130,9 +134,9 @@ def make_vad(name: str = "silero", mode: int = 2):
 class Endpointer:
     def __init__(self, vad=None, pre_roll: float = 0.3, hangover: float | None = None, max_seconds: float = 8.0,
                  min_speech: float = 0.15, start_window: int = 5, start_frames: int = 3,
-                 fade_tail: bool | None = None, tail: float | None = None):
-        """hangover, fade_tail and tail: None takes the detector's `endpointing` settings, else 0.45 s,
-        False and the whole hangover."""
+                 fade_tail: bool | None = None, tail: float | None = None, quiet_tail_db: float | None = None):
+        """hangover, fade_tail, tail and quiet_tail_db: None takes the detector's `endpointing` settings,
+        else 0.45 s, False, the whole hangover and 0 (the tail is kept short whatever its loudness)."""
         if not (0 < start_frames <= start_window):
             raise ValueError("endpointer: need 0 < start_frames <= start_window")
         self.vad = vad if vad is not None else make_vad()
@@ -140,6 +144,7 @@ class Endpointer:
         hangover = tuned.get("hangover", HANGOVER_S) if hangover is None else hangover
         fade_tail = tuned.get("fade_tail", False) if fade_tail is None else fade_tail
         tail = tuned.get("tail") if tail is None else tail
+        self.quiet_tail_db = tuned.get("quiet_tail_db", 0.0) if quiet_tail_db is None else quiet_tail_db
         self.pre_roll_frames = max(start_window, round(pre_roll / FRAME_SECONDS))
         self.hangover_frames = max(1, round(hangover / FRAME_SECONDS))
         self.tail_frames = self.hangover_frames if tail is None else min(self.hangover_frames,
@@ -149,6 +154,16 @@ class Endpointer:
         self.start_window = start_window
         self.start_frames = start_frames
         self.fade_tail = fade_tail
+
+    def _quiet(self, speech_energy: list[float], tail: list[np.ndarray]) -> bool:
+        """Is the tail `quiet_tail_db` below the speech (the mean square of its louder half of frames)?"""
+        if self.quiet_tail_db <= 0:
+            return True
+        if not speech_energy:
+            return False
+        loud = sorted(speech_energy)[len(speech_energy) // 2:]
+        tail_power = float(np.mean([_power(f) for f in tail]))
+        return 10.0 * math.log10(sum(loud) / len(loud) / (tail_power + 1e-12)) >= self.quiet_tail_db
 
     def utterances(self, source: AudioSource, tentative: bool = False) -> Iterator[Utterance]:
         """Yields each utterance as soon as its end is detected (so a live loop can act on it). The
@@ -161,12 +176,14 @@ class Endpointer:
         current: list[np.ndarray] | None = None
         start_frame = speech_frames = silence_run = last_speech = 0
         index = 0  # frame counter in stream time
+        speech_energy: list[float] = []  # mean square of each speech frame of the current utterance
+        short_tail = False  # the current utterance keeps `tail_frames` (its tail was quiet), not the hangover
 
         def finish(ended_by: str, end_index: int) -> Utterance | None:
             if speech_frames < self.min_speech_frames:
                 return None
             frames = current
-            if ended_by in ("silence", "pause"):  # the non-speech kept: `tail_frames` after the last speech
+            if ended_by == "pause" or (ended_by == "silence" and short_tail):  # `tail_frames` after the speech
                 frames = current[:last_speech + 1 + self.tail_frames - start_frame]
             samples = np.concatenate(frames)
             if self.fade_tail and ended_by in ("silence", "pause"):
@@ -197,14 +214,20 @@ class Endpointer:
                     start_frame = index + 1 - len(history)
                     speech_frames = sum(s for _, s in history)
                     last_speech, silence_run = index, 0
+                    speech_energy = [_power(f) for f, s in history if s]
+                    short_tail = self.tail_frames >= self.hangover_frames
                     history.clear()
             else:
                 current.append(frame)
                 if speech:
                     speech_frames += 1
                     last_speech, silence_run = index, 0
+                    speech_energy.append(_power(frame))
+                    short_tail = self.tail_frames >= self.hangover_frames
                 else:
                     silence_run += 1
+                    if silence_run == self.tail_frames and self.tail_frames < self.hangover_frames:
+                        short_tail = self._quiet(speech_energy, current[-self.tail_frames:])
                 ended_by = ("silence" if silence_run >= self.hangover_frames
                             else "max_length" if len(current) >= self.max_frames else None)
                 if ended_by:
@@ -212,7 +235,7 @@ class Endpointer:
                     current = None
                     if utt:
                         yield utt
-                elif offer and silence_run == self.tail_frames:
+                elif offer and short_tail and silence_run == self.tail_frames:
                     utt = finish("pause", index + 1)
                     if utt:
                         yield utt

@@ -96,6 +96,24 @@ def test_the_non_speech_after_the_command_is_faded_out(coffee):
     assert np.allclose(faded.samples[speech_part:], tail * ramp)
 
 
+def test_a_quiet_tail_is_kept_short_and_offered_early_a_noisy_one_is_not(coffee):
+    """SileroVad.endpointing: after clean speech only 0.3 s of the quiet that follows are kept, and the
+    utterance is offered as a tentative cut then; in kitchen noise the whole 0.6-s hangover is kept and
+    nothing is offered before the end is decided."""
+    bench, speech, noise = coffee
+    ep = Endpointer(make_vad("silero"))
+    tentative, final = ep.utterances(ArraySource(speech, "clean"), tentative=True)
+    assert (tentative.final, final.final) == (False, True) and np.array_equal(tentative.samples, final.samples)
+    assert tentative.end_s - tentative.speech_end_s == pytest.approx(0.3, abs=0.01)
+    assert final.endpoint_delay_s == pytest.approx(0.6, abs=0.01)
+    kept = len(final.samples) / 16000 - (final.speech_end_s - final.start_s)
+    assert kept == pytest.approx(0.3, abs=0.01)
+    noisy = bench.mix(speech, noise, "6", seed=0, index=0)
+    (only,) = ep.utterances(ArraySource(noisy, "6 dB"), tentative=True)
+    assert only.final and only.endpoint_delay_s == pytest.approx(0.6, abs=0.01)
+    assert len(only.samples) / 16000 - (only.speech_end_s - only.start_s) == pytest.approx(0.6, abs=0.01)
+
+
 def test_frames_are_heard_the_same_after_reset(coffee):
     bench, speech, noise = coffee
     noisy = bench.mix(speech, noise, "6", seed=0, index=0)
