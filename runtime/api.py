@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from itertools import starmap
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +80,12 @@ class IntentModel:
             self.max_tokens = int(mf.require("tokenizer.max_tokens"))
             answers = mf.metadata.get("ha.answers")
         self.slot_names = sorted({lab[2:] for lab in self.slot_labels if lab != "O"})
-        self._core_predict = getattr(self._forward, "predict_fields", None)   # None for numpy
+        # The predictor: the core's own predict, which builds the Prediction in C++ (held to the numpy
+        # decoder's intent and spans by tests/test_cpp_intent.py), else the numpy decoder below.
+        self._predict = self._numpy_predict
+        if core:
+            self._forward.bind_result_types(Prediction, SlotSpan)
+            self._predict = self._forward.predict_result
         self._masked = {}   # intent index -> masked transitions, filled on first use (a race only
                             # computes the same array twice, so predict stays thread-safe)
         self.answers = None   # Home Assistant answers (runtime/ha_answers.py), stored by training on HA templates
@@ -171,15 +175,9 @@ class IntentModel:
         pred = self._predict(text)
         return self.answers.answer(pred, context) if self.answers is not None else pred
 
-    def _predict(self, text: str) -> Prediction:
+    def _numpy_predict(self, text: str) -> Prediction:
         if not isinstance(text, str):
             raise TypeError(f"predict expects a str, got {type(text).__name__}")
-        if self._core_predict is not None:
-            # The C++ core decodes with the same rules on the same probabilities (held to the same
-            # spans by tests/test_cpp_intent.py); its answer comes as a flat tuple, the cheapest to read.
-            intent, best_intent, conf, reason, truncated, slots, fields = self._core_predict(text)
-            return Prediction(text, intent, conf, slots, list(starmap(SlotSpan, fields)), reason, best_intent,
-                              truncated)
         ids, toks, p_intent, p_slot = self.probabilities(text)
         truncated = len(toks) == self.max_tokens and len(self.vocab.encode(text, self.max_tokens + 1)[1]) > self.max_tokens
         if len(toks) == 0:

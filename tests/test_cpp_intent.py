@@ -107,6 +107,35 @@ def test_auto_backend_uses_the_core(trained):
         assert abs(a.confidence - b.confidence) <= TOL
 
 
+
+def test_public_api_on_the_core_builds_the_numpy_apis_prediction(trained):
+    """The API's core path (the binding builds Prediction and SlotSpan itself) against the numpy
+    path: every field, character offsets after non-ASCII text included, the same classes."""
+    import dataclasses
+
+    import safu
+    from safu.runtime.api import Prediction, SlotSpan
+    model, ref = safu.load(trained), safu.load(trained, backend="numpy")
+    sentences = SENTENCES + ["é turn on the kitchen lights", "Ünïcode – set the temperature to 21 degrees"]
+    n_spans = 0
+    for s in sentences:
+        a, b = model.predict(s), ref.predict(s)
+        assert type(a) is Prediction and all(type(sp) is SlotSpan for sp in a.spans)
+        assert abs(a.confidence - b.confidence) <= TOL
+        assert dataclasses.replace(a, confidence=b.confidence) == b, s
+        assert a.text is s
+        n_spans += len(a.spans) if not s.isascii() else 0
+    assert n_spans > 0   # offsets after non-ASCII characters were compared
+    for m in (model, ref):
+        with pytest.raises(TypeError, match="predict expects a str, got bytes"):
+            m.predict(b"turn on the lights")
+
+    @dataclasses.dataclass
+    class Other:
+        text: str
+    with pytest.raises(TypeError, match="must be a dataclass with the fields"):
+        model._forward.bind_result_types(Other, SlotSpan)
+
 def test_forward_input_checks(trained):
     cc = core.IntentModel(str(trained))
     with pytest.raises(core.ShapeError, match="outside the vocabulary"):

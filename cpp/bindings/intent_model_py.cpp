@@ -7,6 +7,7 @@
 //   #  "confidence": 0.93,
 //   #  "slots": {"area": "kitchen"}, "spans": [{"name", "value", "text", "start", "end"}]}
 //   (span start/end are character offsets into the Python str)
+//   m.bind_result_types(Prediction, SlotSpan); m.predict_result("...")   # the public API's call
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -27,7 +28,10 @@ namespace {
 class PyIntentModel {
  public:
   PyIntentModel(safu::IntentModel model, std::string path)
-      : model_(new safu::IntentModel(std::move(model))), pool_(*model_), path_(std::move(path)) {}
+      : model_(new safu::IntentModel(std::move(model))), pool_(*model_), path_(std::move(path)) {
+    for (const std::string& s : model_->intent_labels()) intent_strs_.push_back(py::str(s));
+    for (const std::string& s : model_->slot_names()) slot_strs_.push_back(py::str(s));
+  }
 
   const safu::IntentModel& model() const { return *model_; }
   const std::string& path() const { return path_; }
@@ -81,24 +85,52 @@ class PyIntentModel {
     return out;
   }
 
-  // predict() as a flat tuple, the public API's fast path (no dict to build and take apart):
-  // (intent | None, best_intent | None, confidence, reason | None, truncated, {name: value},
-  //  ((name, value, text, start, end), ...)).
-  py::tuple predict_fields(const std::string& text) {
-    safu::Prediction p = core_predict(text);
+  // The classes predict_result builds: dataclasses with exactly these fields, in this order, and
+  // no __post_init__ (their fields are set directly, __init__ is not run).
+  void bind_result_types(const py::type& prediction, const py::type& span) {
+    check_result_type(prediction, kPredictionFields, "prediction");
+    check_result_type(span, kSpanFields, "span");
+    prediction_type_ = prediction;
+    span_type_ = span;
+    if (prediction_names_.empty()) {  // interned, as attribute names are (else each set interns them)
+      for (const char* f : kPredictionFields) prediction_names_.push_back(interned(f));
+      for (const char* f : kSpanFields) span_names_.push_back(interned(f));
+    }
+  }
+
+  // predict() as the public API's Prediction (the classes of bind_result_types): the same values as
+  // Prediction(text, intent, confidence, slots, spans, reason, best_intent, truncated), built with
+  // the model's intent and slot names as shared str objects and no Python code run.
+  py::object predict_result(const py::handle& text) {
+    if (!PyUnicode_Check(text.ptr()))
+      throw py::type_error(std::string("predict expects a str, got ") + Py_TYPE(text.ptr())->tp_name);
+    if (!prediction_type_) throw std::runtime_error("predict_result: call bind_result_types first");
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+    if (!utf8) throw py::error_already_set();
+    std::string bytes(utf8, size_t(size));
+    bool ascii = PyUnicode_IS_ASCII(text.ptr());  // then character offsets are byte offsets
+    safu::Prediction p = core_predict(bytes);
+    py::object none = py::none();
+    py::object intent = p.intent_index < 0 ? none : intent_strs_[size_t(p.intent_index)];
     py::dict slots;
-    py::tuple spans(p.spans.size());
+    py::list spans(p.spans.size());
     for (size_t i = 0; i < p.spans.size(); ++i) {
       const safu::SlotSpan& s = p.spans[i];
-      py::str name(s.name), value(s.value);
+      py::object span = new_instance(span_type_);
+      py::str value(s.value);
+      const py::object& name = slot_strs_[size_t(s.slot)];
       slots[name] = value;
-      spans[i] = py::make_tuple(name, value, s.text, char_offset(text, s.start), char_offset(text, s.end));
+      size_t start = ascii ? s.start : char_offset(bytes, s.start), end = ascii ? s.end : char_offset(bytes, s.end);
+      set_fields(span, span_names_, {name, value, py::str(s.text), py::int_(start), py::int_(end)});
+      PyList_SET_ITEM(spans.ptr(), Py_ssize_t(i), span.release().ptr());
     }
-    py::object none = py::none();
-    return py::make_tuple(p.has_intent ? py::object(py::str(p.intent)) : none,
-                          p.intent.empty() ? none : py::object(py::str(p.intent)), double(p.confidence),
-                          p.has_intent ? none : py::object(py::str(p.reason)), p.truncated, std::move(slots),
-                          std::move(spans));
+    py::object out = new_instance(prediction_type_);
+    set_fields(out, prediction_names_,
+               {py::reinterpret_borrow<py::object>(text), p.has_intent ? intent : none, py::float_(double(p.confidence)),
+                std::move(slots), std::move(spans), p.has_intent ? none : py::object(py::str(p.reason)), intent,
+                py::bool_(p.truncated)});
+    return out;
   }
 
   // Mean nanoseconds per predict() over `repeats` passes through `texts`, timed inside C++ with
@@ -134,6 +166,42 @@ class PyIntentModel {
     return model_->predict(text, *lease);
   }
 
+  static constexpr const char* kPredictionFields[] = {"text", "intent", "confidence", "slots",
+                                                      "spans", "reason", "best_intent", "truncated"};
+  static constexpr const char* kSpanFields[] = {"name", "value", "text", "start", "end"};
+
+  template <size_t N>
+  static void check_result_type(const py::type& cls, const char* const (&fields)[N], const char* what) {
+    std::string want, got;
+    for (const char* f : fields) want += (want.empty() ? "" : ", ") + std::string(f);
+    if (py::hasattr(cls, "__dataclass_fields__"))
+      for (auto item : py::dict(cls.attr("__dataclass_fields__"))) got += (got.empty() ? "" : ", ") + std::string(py::str(item.first));
+    if (got != want || py::hasattr(cls, "__post_init__"))
+      throw py::type_error("bind_result_types: the " + std::string(what) + " class must be a dataclass with the fields (" +
+                           want + ") and no __post_init__, got " + std::string(py::str(cls)) + " with (" + got + ")");
+  }
+
+  static py::object interned(const char* s) {
+    PyObject* o = PyUnicode_InternFromString(s);
+    if (!o) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(o);
+  }
+
+  // An instance of `cls` from its tp_new alone (object.__new__(cls)): its fields are set next.
+  static py::object new_instance(const py::object& cls) {
+    PyTypeObject* tp = reinterpret_cast<PyTypeObject*>(cls.ptr());
+    static PyObject* no_args = PyTuple_New(0);
+    PyObject* obj = tp->tp_new(tp, no_args, nullptr);
+    if (!obj) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(obj);
+  }
+
+  static void set_fields(const py::object& obj, const std::vector<py::object>& names, std::initializer_list<py::object> values) {
+    size_t k = 0;
+    for (const py::object& v : values)
+      if (PyObject_SetAttr(obj.ptr(), names[k++].ptr(), v.ptr()) != 0) throw py::error_already_set();
+  }
+
   // Number of code points before byte offset `b` of the UTF-8 text.
   static size_t char_offset(const std::string& text, size_t b) {
     size_t n = 0;
@@ -144,6 +212,9 @@ class PyIntentModel {
   std::unique_ptr<safu::IntentModel> model_;
   WorkspacePool<safu::IntentModel, safu::IntentWorkspace> pool_;
   std::string path_;
+  std::vector<py::object> intent_strs_, slot_strs_;  // the model's names as str, shared by every result
+  py::object prediction_type_, span_type_;           // set by bind_result_types
+  std::vector<py::object> prediction_names_, span_names_;  // interned field names
 };
 
 }  // namespace
@@ -173,9 +244,10 @@ void bind_intent_model(py::module_& m) {
            "(p_intent float32 (C,), p_slot float32 (n, S)) for token ids (any integer dtype, 1-D).")
       .def("predict", &M::predict, py::arg("text"),
            "Dict with the keys of safu.runtime.api.Prediction.to_dict() except text.")
-      .def("predict_fields", &M::predict_fields, py::arg("text"),
-           "predict() as a tuple (intent, best_intent, confidence, reason, truncated, slots, spans), "
-           "each span (name, value, text, start, end).")
+      .def("bind_result_types", &M::bind_result_types, py::arg("prediction"), py::arg("span"),
+           "The dataclasses predict_result builds (safu.runtime.api.Prediction and SlotSpan).")
+      .def("predict_result", &M::predict_result, py::arg("text"),
+           "predict() as the bound Prediction class, built in C++ (the public API's call).")
       .def("bench_predict", &M::bench_predict, py::arg("texts"), py::arg("repeats") = 100,
            "Mean ns per predict(), timed inside C++ (benchmarks only).")
       .def("encode", &M::encode, py::arg("text"), "Token ids (int32) of the first max_tokens tokens.")

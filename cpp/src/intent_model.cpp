@@ -524,6 +524,7 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
   check_finite_output(ws.p_intent.data(), C_);
   size_t best = size_t(std::max_element(ws.p_intent.begin(), ws.p_intent.end()) - ws.p_intent.begin());
   out.intent = intent_labels_[best];
+  out.intent_index = int32_t(best);
   out.confidence = ws.p_intent[best];
   out.has_intent = out.confidence >= threshold_;
   if (out.intent == "<none>") {  // an explicit out-of-scope class (docs/intent_model.md)
@@ -558,6 +559,7 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     seen[size_t(slot)] = true;
     SlotSpan sp;
     sp.name = slot_names_[size_t(slot)];
+    sp.slot = slot;
     sp.start = ws.spans[first].start;
     sp.end = ws.spans[last].end;
     if (trim_possessive_[size_t(slot)] && sp.end - ws.spans[last].start > 2 && text[sp.end - 2] == '\'' &&

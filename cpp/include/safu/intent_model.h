@@ -39,6 +39,7 @@ namespace safu {
 // One decoded slot: byte offsets [start, end) of its surface in the input text.
 struct SlotSpan {
   std::string name;
+  int32_t slot = -1;  // index of name in IntentModel::slot_names()
   std::string value;  // the synonym's value if one matches, else the surface text
   std::string text;   // the surface text cut from the input
   size_t start = 0;
@@ -50,6 +51,7 @@ struct SlotSpan {
 struct Prediction {
   bool has_intent = false;  // false: empty input or out of scope
   std::string intent;       // the top intent's name even when has_intent is false ("" if empty input)
+  int32_t intent_index = -1;  // index of intent in IntentModel::intent_labels() (-1 if empty input)
   float confidence = 0.0f;  // top intent probability
   std::vector<SlotSpan> spans;
   std::string reason;       // why has_intent is false
