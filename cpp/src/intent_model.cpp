@@ -258,6 +258,7 @@ IntentModel::IntentModel(const ModelFile& f) {
   }
   // Known slot values (decoding evidence): "slot\tsurface", surface = tokens joined by one space.
   if (f.has("slot.values")) {
+    std::unordered_map<uint64_t, uint32_t> edges;  // (node << 32 | id) -> child, below the root
     for (const std::string& e : f.get_str_array("slot.values")) {
       size_t tab = e.find('\t');
       std::string name = tab == std::string::npos ? std::string() : e.substr(0, tab);
@@ -277,20 +278,29 @@ IntentModel::IntentModel(const ModelFile& f) {
         int32_t id = vocab_.lookup(e.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos));
         uint32_t child = node == 0 ? value_roots_[size_t(id)] : 0;
         if (node != 0) {
-          auto edge = value_edges_.find((uint64_t(node) << 32) | uint32_t(id));
-          if (edge != value_edges_.end()) child = edge->second;
+          auto edge = edges.find((uint64_t(node) << 32) | uint32_t(id));
+          if (edge != edges.end()) child = edge->second;
         }
         if (child == 0) {
           child = uint32_t(value_ends_.size());
           value_ends_.emplace_back();
           if (node == 0) value_roots_[size_t(id)] = child;
-          else value_edges_.emplace((uint64_t(node) << 32) | uint32_t(id), child);
+          else edges.emplace((uint64_t(node) << 32) | uint32_t(id), child);
         }
         node = child;
         if (sp == std::string::npos) break;
         pos = sp + 1;
       }
       value_ends_[node].emplace_back(int32_t(b - slot_labels_.begin()), int32_t(in - slot_labels_.begin()));
+    }
+    std::vector<std::pair<uint64_t, uint32_t>> sorted(edges.begin(), edges.end());  // by node, then id
+    std::sort(sorted.begin(), sorted.end());
+    value_child_begin_.assign(value_ends_.size() + 1, 0);
+    for (const auto& e : sorted) ++value_child_begin_[size_t(e.first >> 32) + 1];
+    for (size_t k = 1; k < value_child_begin_.size(); ++k) value_child_begin_[k] += value_child_begin_[k - 1];
+    for (const auto& e : sorted) {
+      value_child_id_.push_back(int32_t(uint32_t(e.first)));
+      value_child_node_.push_back(e.second);
     }
     float bonus = f.has("slot.value_bonus") ? float(f.get_float("slot.value_bonus")) : 0.0f;
     if (!(bonus >= 0.0f && bonus <= 100.0f))
@@ -309,6 +319,8 @@ IntentModel::IntentModel(const ModelFile& f) {
   }
 
   slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
+  for (size_t t = 0; t < N_; ++t)  // the bias added once here: the same float sums as per position
+    for (size_t s = 0; s < S_; ++s) slot_id_[t * S_ + s] += slot_b_[s];
   slot_U_window_.assign(slot_U.begin(), slot_U.begin() + ptrdiff_t(Ks * D * S));
   intent_bow_.assign(intent_U.begin(), intent_U.begin() + ptrdiff_t(N * C));
   intent_big_.assign(intent_U.begin() + ptrdiff_t(N * C), intent_U.begin() + ptrdiff_t((N + B) * C));
@@ -355,6 +367,13 @@ size_t IntentModel::memory_bytes() const {
     groups += (g.labels.size() + g.into.size() + g.from.size()) * sizeof(uint32_t) +
               (g.start.size() + g.score.size()) * sizeof(double);
   return floats * sizeof(float) + groups;
+}
+
+uint32_t IntentModel::value_child(uint32_t node, int32_t id) const {
+  const int32_t* first = value_child_id_.data() + value_child_begin_[node];
+  const int32_t* last = value_child_id_.data() + value_child_begin_[node + 1];
+  const int32_t* it = std::lower_bound(first, last, id);
+  return it != last && *it == id ? value_child_node_[size_t(it - value_child_id_.data())] : 0;
 }
 
 float IntentModel::compare(int32_t s, int32_t t) const {
@@ -432,11 +451,23 @@ void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWor
     z[i] = s;
   }
   neg_log_softmax(z, Ks_, a);
+  // p = (id_row + b) + a[0] proj_0 + ... + a[K-1] proj_{K-1}, added in that order, eight labels
+  // at a time held in registers (one pass over p instead of K).
   const float* id_row = &slot_id_[size_t(seq[j]) * S_];
-  for (size_t s = 0; s < S_; ++s) p[s] = id_row[s] + slot_b_[s];
-  for (size_t k = 0; k < Ks_; ++k) {
-    const float* proj = &slot_proj_[(size_t(window[k]) * Ks_ + k) * S_];
-    for (size_t s = 0; s < S_; ++s) p[s] += a[k] * proj[s];
+  const float* proj[2 * 64 + 1];
+  for (size_t k = 0; k < Ks_; ++k) proj[k] = &slot_proj_[(size_t(window[k]) * Ks_ + k) * S_];
+  size_t s0 = 0;
+  for (; s0 + 8 <= S_; s0 += 8) {
+    float acc[8];
+    for (size_t i = 0; i < 8; ++i) acc[i] = id_row[s0 + i];
+    for (size_t k = 0; k < Ks_; ++k)
+      for (size_t i = 0; i < 8; ++i) acc[i] += a[k] * proj[k][s0 + i];
+    for (size_t i = 0; i < 8; ++i) p[s0 + i] = acc[i];
+  }
+  for (size_t s = s0; s < S_; ++s) {
+    float v = id_row[s];
+    for (size_t k = 0; k < Ks_; ++k) v += a[k] * proj[k][s];
+    p[s] = v;
   }
   if (!logits_only) softmax_inplace(p, S_);
 }
@@ -637,8 +668,7 @@ void IntentModel::viterbi_lp(const int32_t* ids, size_t n, size_t c, IntentWorks
           for (size_t k = 1; k < m; ++k) hit[(a + k) * S_ + size_t(lab.second)] = 1;
         }
         if (a + m == n) break;
-        auto edge = value_edges_.find((uint64_t(node) << 32) | uint32_t(ids[a + m]));
-        node = edge == value_edges_.end() ? 0 : edge->second;
+        node = value_child(node, ids[a + m]);
       }
     }
   }

@@ -121,6 +121,7 @@ class IntentModel {
 
  private:
   float compare(int32_t s, int32_t t) const;  // R[s] . R[t], from the cache when possible
+  uint32_t value_child(uint32_t node, int32_t id) const;  // node's child for token id in the value trie (0: none)
   void fill_token(int32_t t) const;            // computes token t's cache rows unless they are there
   void intent_forward(const int32_t* seq, size_t L, IntentWorkspace& ws, float* p_intent) const;
   // p_out gets probabilities, or only logits when `logits_only` (predict needs just the argmax).
@@ -145,7 +146,7 @@ class IntentModel {
 
   std::vector<float> R_;          // (N, D)
   std::vector<float> slot_W_;     // (K_s, K_s)
-  std::vector<float> slot_id_;    // (N, S) word-identity rows of slot_U
+  std::vector<float> slot_id_;    // (N, S) word-identity rows of slot_U, slot_b added
   std::vector<float> slot_U_window_;  // (K_s*D, S) rows of slot_U that project R (slot_proj)
   std::vector<float> slot_b_;     // (S,)
   // Viterbi runs over the labels an intent allows (O always). Intents that allow the same labels
@@ -161,10 +162,12 @@ class IntentModel {
   std::vector<LabelGroup> label_groups_;
   std::vector<uint32_t> intent_group_;  // (C,) index into label_groups_
   // Known slot values (slot.values) as a trie over token ids: value_roots_[id] is the child of the
-  // root (0 = none), value_edges_ (node << 32 | id) -> child below it; value_ends_[node] holds the
-  // (B label, I label) of each value that ends at the node (node 0 = the root).
+  // root (0 = none); below it node's children are value_child_node_[i] for the token ids
+  // value_child_id_[i] (ascending), i in [value_child_begin_[node], value_child_begin_[node + 1]);
+  // value_ends_[node] holds the (B label, I label) of each value that ends at the node (node 0 = the root).
   std::vector<uint32_t> value_roots_;
-  std::unordered_map<uint64_t, uint32_t> value_edges_;
+  std::vector<uint32_t> value_child_begin_, value_child_node_;
+  std::vector<int32_t> value_child_id_;
   std::vector<std::vector<std::pair<int32_t, int32_t>>> value_ends_;
   double value_bonus_ = 0.0;           // slot.value_bonus
   std::vector<float> slot_case_;       // (5, S) letter-case scores (slot_case), empty when absent
