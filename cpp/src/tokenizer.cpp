@@ -1,6 +1,8 @@
 // cpp/src/tokenizer.cpp - byte-level tokenizer and vocabulary lookup (docs/intent_model.md).
 #include "safu/tokenizer.h"
 
+#include <algorithm>
+
 #include "safu/errors.h"
 
 namespace safu {
@@ -47,6 +49,16 @@ bool is_number_token(const std::string& token) {
   return true;
 }
 
+namespace {
+
+uint32_t hash_word(const char* s, size_t n) {  // FNV-1a
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; ++i) h = (h ^ uint8_t(s[i])) * 16777619u;
+  return h;
+}
+
+}  // namespace
+
 Vocabulary::Vocabulary(const std::vector<std::string>& tokens) : tokens_(tokens) {
   if (tokens.size() < size_t(N_SPECIALS))
     throw FormatError("tokenizer.vocab has " + std::to_string(tokens.size()) + " entries, expected at least the " +
@@ -56,24 +68,56 @@ Vocabulary::Vocabulary(const std::vector<std::string>& tokens) : tokens_(tokens)
     if (tokens[size_t(i)] != specials[i])
       throw FormatError("tokenizer.vocab[" + std::to_string(i) + "] is '" + tokens[size_t(i)] + "', expected '" +
                         specials[i] + "'");
-  ids_.reserve(tokens.size());
-  for (size_t i = 0; i < tokens.size(); ++i)
-    if (!ids_.emplace(tokens[i], int32_t(i)).second)
-      throw FormatError("tokenizer.vocab has the token '" + tokens[i] + "' twice (ids " +
-                        std::to_string(ids_.at(tokens[i])) + " and " + std::to_string(i) + ")");
+  rebuild();
+}
+
+void Vocabulary::rebuild() {
+  size_t keys = tokens_.size() + alias_words_.size(), size = 16;
+  while (size < 2 * keys) size *= 2;
+  table_.assign(size, 0);
+  for (size_t k = 0; k < keys; ++k)
+    if (!insert(k)) {
+      if (k < tokens_.size())
+        throw FormatError("tokenizer.vocab has the token '" + tokens_[k] + "' twice (ids " +
+                          std::to_string(find(tokens_[k])) + " and " + std::to_string(k) + ")");
+      // an alias repeated: the first one stays (the caller has refused repeats)
+    }
+}
+
+bool Vocabulary::insert(size_t k) {
+  const std::string& w = key(k);
+  uint64_t h = hash_word(w.data(), w.size());
+  size_t mask = table_.size() - 1;
+  for (size_t i = size_t(h) & mask;; i = (i + 1) & mask) {
+    uint64_t e = table_[i];
+    if (e == 0) {
+      table_[i] = (h << 32) | uint64_t(k + 1);
+      return true;
+    }
+    if ((e >> 32) == h && key(size_t(uint32_t(e)) - 1) == w) return false;
+  }
+}
+
+int64_t Vocabulary::find(const std::string& word) const {
+  uint64_t h = hash_word(word.data(), word.size());
+  size_t mask = table_.size() - 1;
+  for (size_t i = size_t(h) & mask;; i = (i + 1) & mask) {
+    uint64_t e = table_[i];
+    if (e == 0) return -1;
+    if ((e >> 32) == h && key(size_t(uint32_t(e)) - 1) == word) return int64_t(uint32_t(e)) - 1;
+  }
 }
 
 void Vocabulary::set_aliases(const std::vector<std::string>& words, const std::vector<uint32_t>& ids) {
-  aliases_.clear();
-  aliases_.reserve(words.size());
-  for (size_t i = 0; i < words.size() && i < ids.size(); ++i) aliases_.emplace(words[i], int32_t(ids[i]));
+  size_t n = std::min(words.size(), ids.size());
+  alias_words_.assign(words.begin(), words.begin() + ptrdiff_t(n));
+  alias_ids_.assign(ids.begin(), ids.begin() + ptrdiff_t(n));
+  rebuild();
 }
 
 int32_t Vocabulary::lookup(const std::string& token) const {
-  auto it = ids_.find(token);
-  if (it != ids_.end()) return it->second;
-  auto al = aliases_.find(token);
-  if (al != aliases_.end()) return al->second;
+  int64_t k = find(token);
+  if (k >= 0) return size_t(k) < tokens_.size() ? int32_t(k) : alias_ids_[size_t(k) - tokens_.size()];
   return is_number_token(token) ? NUM : UNK;
 }
 

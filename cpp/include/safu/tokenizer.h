@@ -52,15 +52,27 @@ class Vocabulary {
   // Words that are not tokens, read as the given ids (tokenizer.aliases / tokenizer.alias_ids; the
   // caller has checked them: no token, no repeat, ids of real words).
   void set_aliases(const std::vector<std::string>& words, const std::vector<uint32_t>& ids);
-  size_t n_aliases() const { return aliases_.size(); }
-  bool contains(const std::string& token) const { return ids_.count(token) != 0; }
+  size_t n_aliases() const { return alias_words_.size(); }
+  bool contains(const std::string& token) const {
+    int64_t k = find(token);
+    return k >= 0 && size_t(k) < tokens_.size();
+  }
   // Exact match -> id; else an alias -> its id; else <num> for numbers; else <unk>.
   int32_t lookup(const std::string& token) const;
 
  private:
+  // Keys: the tokens (key k = id k) then the alias words (key N + i). One open-addressing table
+  // over both, each slot (32-bit hash << 32 | key + 1), 0 = empty: a lookup reads one slot and,
+  // when the hash matches, one key, instead of a hash map's bucket and node.
+  const std::string& key(size_t k) const { return k < tokens_.size() ? tokens_[k] : alias_words_[k - tokens_.size()]; }
+  int64_t find(const std::string& word) const;  // key of word, -1 if none
+  bool insert(size_t k);                         // false if key k's word is already there
+  void rebuild();
+
   std::vector<std::string> tokens_;
-  std::unordered_map<std::string, int32_t> ids_;
-  std::unordered_map<std::string, int32_t> aliases_;
+  std::vector<std::string> alias_words_;
+  std::vector<int32_t> alias_ids_;
+  std::vector<uint64_t> table_;  // size a power of two, at least twice the keys
 };
 
 }  // namespace safu
