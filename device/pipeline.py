@@ -57,6 +57,7 @@ the event always comes out before the outcome of its action.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Iterable, Iterator
 
@@ -64,11 +65,30 @@ from safu.device.actuators import ActionContext
 from safu.device.audio import AudioSource
 from safu.device.endpointer import Endpointer, Utterance
 from safu.device.speech_evidence import MIN_VOICED_FRACTION, speech_evidence
+from safu.device.spoken_numbers import words_to_digits
 
 
 log = logging.getLogger("safu.device.pipeline")
 
 SHORT_WORDS = 3  # transcripts of up to this many words must be as long as some sentence of their intent
+
+
+def slot_word_mask(words: str, prediction) -> list[bool]:
+    """For each of the recogniser's `words`, is it inside a slot span of `prediction` (read from the
+    intent model's text, words_to_digits(words), whose number words are digits)?"""
+    text = prediction.text
+    starts, pos = [], 0
+    for token in text.split():  # each token's character offset in the text
+        pos = text.index(token, pos)
+        starts.append(pos)
+        pos += len(token)
+    in_span = [any(s.start <= start < s.end for s in getattr(prediction, "spans", None) or []) for start in starts]
+    tokens = words.split()
+    mask = []
+    for i in range(len(tokens)):  # the text token word i became: count the tokens of the words up to it
+        k = len(words_to_digits(" ".join(tokens[:i + 1])).split()) - 1
+        mask.append(in_span[k] if 0 <= k < len(in_span) else False)
+    return mask
 
 
 def describe(exc: BaseException) -> str:
@@ -102,6 +122,7 @@ class VoiceLoop:
         self.min_confidence = min_confidence
         self._predictions: dict[str, object] = {}
         self._short_intents: dict[int, set] = {}  # n -> intents with a training sentence of n words or fewer
+        self._values: dict[tuple, str] | None = None  # the model's slot values, see unread_value
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
@@ -149,10 +170,12 @@ class VoiceLoop:
         keeps nothing (the final utterance is heard afresh and reports it)."""
         start = max(utt.end_s, self._busy_until)
         self._heard_early = None
+        t0 = time.perf_counter()
         try:
             hearing = self._hear(utt)
         except Exception as exc:  # noqa: BLE001 - heard again, and reported, when the end is decided
             log.debug("early recognition failed: %s", describe(exc))
+            self._busy_until = start + time.perf_counter() - t0
             return
         hearing.start_s = start
         self._busy_until = start + hearing.seconds
@@ -178,8 +201,13 @@ class VoiceLoop:
         A decoder hears it when one of its own hypotheses (best path or N-best) passes the word checks and
         the intent model reads the same intent and slot values from it. Out-of-scope speech forced onto
         command words comes out differently from one warp to the next, a command mostly the same."""
+        if prediction is None or prediction.intent is None:
+            return None, None
+        unread = self.unread_value(prediction)
+        if unread:
+            return None, unread
         need = self.agreement_needed
-        if prediction is None or prediction.intent is None or need <= 1 or not heard.opinions:
+        if need <= 1 or not heard.opinions:
             return None, None
         want = command_key(prediction)
         agreeing = 0
@@ -191,7 +219,85 @@ class VoiceLoop:
         if agreeing < need:
             decoders = len(heard.opinions)
             return agreeing, f"heard as this command by {agreeing} of {decoders} decoders, {need} needed"
-        return agreeing, None
+        return agreeing, self.slot_words_doubt(heard, prediction)
+
+    def slot_words_doubt(self, heard, prediction) -> str | None:
+        """In noisy speech, why the decoders' lattices doubt the slot words of this command, or None.
+
+        Applies when the utterance's loudness range (the speech-to-noise estimate) is below the
+        recogniser's slot_posterior_below_db. The decoders whose best path the model reads as this
+        command are looked at (at least one must be), and in each of them every word inside a slot span
+        must have a lattice posterior of at least min_slot_posterior: in kitchen noise the warps agree
+        on a value the noise made ("drip coffee" heard as "an coffee", "whole milk" as "milk"), but their
+        lattices hold rivals for its words that a value actually said seldom has."""
+        floor = getattr(self.recognizer, "min_slot_posterior", 0.0) or 0.0
+        below = getattr(self.recognizer, "slot_posterior_below_db", 0.0) or 0.0
+        noise = heard.loudness_range_db
+        if floor <= 0.0 or noise is None or noise >= below or not heard.opinions:
+            return None
+        want = command_key(prediction)
+        lowest, reading = None, 0
+        for hypotheses in heard.opinions:
+            best = hypotheses[0] if hypotheses else None
+            if best is None or not best.accepted or best.word_posteriors is None:
+                continue
+            own = self._predict(best.text)
+            if command_key(own) != want:
+                continue
+            reading += 1
+            posteriors = [p for p, in_slot in zip(best.word_posteriors, slot_word_mask(best.words, own)) if in_slot]
+            if posteriors:
+                lowest = min(posteriors) if lowest is None else min(lowest, min(posteriors))
+        if reading == 0:
+            return f"no decoder's best path is this command ({noise:.0f} dB loudness range)"
+        if lowest is not None and lowest < math.log(floor):
+            return (f"a slot word has posterior {math.exp(lowest):.2f}, {floor:.2f} needed in noisy speech "
+                    f"({noise:.0f} dB loudness range)")
+        return None
+
+    def unread_value(self, prediction) -> str | None:
+        """Why the command read from this transcript is not what was said, or None: the transcript holds
+        a slot value the model knows (its training values, metadata "slot.values") outside every span
+        the model tagged, so that the command acted on would leave out something the speaker said.
+
+        In noise the recogniser turns one value into another of the same kind and the language model
+        lets it stand beside the first ("with a lot of sweetener and some sweetener", said "... and
+        some soy milk"); the tagger reads one of them, and the action would be wrong. A command says
+        each value once, so a value the model did not read is taken as a mishearing."""
+        values = self._value_table()
+        if not values:
+            return None
+        tokens = prediction.text.lower().split()
+        covered = [False] * len(tokens)
+        starts, pos = [], 0
+        for k, token in enumerate(tokens):  # token k's character offset in the text
+            pos = prediction.text.lower().index(token, pos)
+            starts.append(pos)
+            pos += len(token)
+        for span in getattr(prediction, "spans", None) or []:
+            for k, start in enumerate(starts):
+                if span.start <= start < span.end:
+                    covered[k] = True
+        longest = max(len(v) for v in values)
+        for a in range(len(tokens)):
+            if covered[a]:
+                continue
+            for m in range(min(longest, len(tokens) - a), 0, -1):
+                run = tuple(tokens[a:a + m])
+                if run in values and not any(covered[a:a + m]):
+                    return (f"{' '.join(run)!r} ({values[run]}) heard outside the command the model read")
+        return None
+
+    def _value_table(self) -> dict[tuple, str]:
+        """{value tokens: slot} of the model's training slot values (metadata "slot.values"), read once."""
+        if self._values is None:
+            self._values = {}
+            metadata = getattr(self.model, "metadata", None) or {}
+            for entry in metadata.get("slot.values", ()) or ():
+                slot, _, surface = str(entry).partition("\t")
+                if surface.strip():
+                    self._values[tuple(surface.lower().split())] = slot
+        return self._values
 
     def too_short(self, text: str, intent: str) -> bool:
         """Is `text` (SHORT_WORDS words or fewer) shorter than every training sentence of `intent`?

@@ -121,3 +121,20 @@ def test_speech_resuming_after_the_tentative_cut_is_heard_whole(tmp_path, model,
     assert len(events) == 1 and events[0]["intent"] == "HassTurnOn", events
     assert "ceiling light" in events[0]["transcript"]
     assert len(heard) == 2 and heard[0] < heard[1]  # the stale half, then the whole command
+
+
+def test_a_failure_while_hearing_early_is_heard_again_when_the_end_is_decided(tmp_path, model, recognizer):
+    class FailsFirst(Counting):
+        def recognize(self, samples):
+            self.heard.append(len(samples))
+            if len(self.heard) == 1:
+                raise MemoryError("out of memory")
+            return self._rec.recognize(samples)
+
+    x = np.concatenate([read_wav(speak("turn on the ceiling light", tmp_path / "on.wav")), np.zeros(16000, np.float32)])
+    failing = FailsFirst(recognizer)
+    loop = VoiceLoop(model, failing, endpointer=Endpointer(EnergyVad(), hangover=0.6, tail=0.2))
+    (event,) = loop.run([ArraySource(x, "test")])
+    assert event["error"] is None and event["intent"] == "HassTurnOn"
+    assert len(failing.heard) == 2 and failing.heard[0] == failing.heard[1]  # the same audio, heard again
+    assert event["timings"]["early_ms"] == 0.0
