@@ -9,6 +9,10 @@
 #include <mutex>
 #include <unordered_map>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "safu/errors.h"
 #include "softmax.h"
 #include "tensor_load.h"
@@ -369,6 +373,32 @@ size_t IntentModel::memory_bytes() const {
   return floats * sizeof(float) + groups;
 }
 
+namespace {
+
+// max over i of x[i] + y[i] (no NaN), in SSE2 pairs where there is SSE2: maximum is exact and
+// _mm_max_pd(a, b) is a > b ? a : b, so the value is the same with or without.
+double max_of_sums(const double* x, const double* y, size_t n) {
+  double m = -std::numeric_limits<double>::infinity();
+  size_t i = 0;
+#if defined(__SSE2__)
+  __m128d m0 = _mm_set1_pd(m), m1 = m0;
+  for (; i + 4 <= n; i += 4) {
+    m0 = _mm_max_pd(_mm_add_pd(_mm_loadu_pd(x + i), _mm_loadu_pd(y + i)), m0);
+    m1 = _mm_max_pd(_mm_add_pd(_mm_loadu_pd(x + i + 2), _mm_loadu_pd(y + i + 2)), m1);
+  }
+  double lanes[2];
+  _mm_storeu_pd(lanes, _mm_max_pd(m0, m1));
+  m = lanes[0] > lanes[1] ? lanes[0] : lanes[1];
+#endif
+  for (; i < n; ++i) {
+    double v = x[i] + y[i];
+    m = v > m ? v : m;
+  }
+  return m;
+}
+
+}  // namespace
+
 uint32_t IntentModel::value_child(uint32_t node, int32_t id) const {
   const int32_t* first = value_child_id_.data() + value_child_begin_[node];
   const int32_t* last = value_child_id_.data() + value_child_begin_[node + 1];
@@ -597,12 +627,15 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
         (text[sp.end - 1] == 's' || text[sp.end - 1] == 'S'))
       sp.end -= 2;  // the slot's training spans leave a possessive "'s" out
     sp.text = text.substr(sp.start, sp.end - sp.start);
-    std::string key = sp.name + "\t";
-    for (size_t k = first; k <= last; ++k) {
-      token_text(text.data(), ws.spans[k], ws.token);
-      key += (k > first ? " " : "") + ws.token;
+    auto it = synonyms_.end();
+    if (!synonyms_.empty()) {
+      std::string key = sp.name + "\t";
+      for (size_t k = first; k <= last; ++k) {
+        token_text(text.data(), ws.spans[k], ws.token);
+        key += (k > first ? " " : "") + ws.token;
+      }
+      it = synonyms_.find(key);
     }
-    auto it = synonyms_.find(key);
     sp.value = it != synonyms_.end() ? it->second : sp.text;
     out.spans.push_back(std::move(sp));
   }
@@ -673,18 +706,26 @@ void IntentModel::viterbi_lp(const int32_t* ids, size_t n, size_t c, IntentWorks
     }
   }
   // lp += (value bonus + letter-case scores), the evidence summed first as docs/intent_model.md has it
-  if (!value_ends_.empty() || !slot_case_.empty()) {
+  // (a token with no case flags gets the bonus alone, only where a value matches).
+  const bool values = !value_ends_.empty(), cased = !slot_case_.empty();
+  if (values || cased) {
     for (size_t j = 0; j < n; ++j) {
-      const uint8_t flags = slot_case_.empty() ? 0 : ws.case_flags[j];
+      const uint8_t flags = cased ? ws.case_flags[j] : 0;
+      const uint8_t* hit = values ? &ws.hit[j * S_] : nullptr;
+      double* row = &lp[j * U];
+      if (!flags) {
+        if (hit)
+          for (size_t u = 0; u < U; ++u)
+            if (hit[use[u]]) row[u] += value_bonus_;
+        continue;
+      }
       for (size_t u = 0; u < U; ++u) {
-        double e = !value_ends_.empty() && ws.hit[j * S_ + use[u]] ? value_bonus_ : 0.0;
-        if (flags) {
-          double c = 0.0;
-          for (size_t k = 0; k < kCaseFeatures; ++k)
-            if ((flags >> k) & 1) c += double(slot_case_[k * S_ + use[u]]);
-          e += c;
-        }
-        lp[j * U + u] += e;
+        double e = hit && hit[use[u]] ? value_bonus_ : 0.0;
+        double c = 0.0;
+        for (size_t k = 0; k < kCaseFeatures; ++k)
+          if ((flags >> k) & 1) c += double(slot_case_[k * S_ + use[u]]);
+        e += c;
+        row[u] += e;
       }
     }
   }
@@ -698,26 +739,22 @@ void IntentModel::viterbi_lp(const int32_t* ids, size_t n, size_t c, IntentWorks
     int32_t* back = &ws.back[j * S_];
     const double* lpj = &lp[j * U];
     for (size_t u = 0; u < U; ++u) {
-      // The first step of highest score into u, over four interleaved lanes (independent chains
-      // of compares); the lanes' winners combine to the first one of highest score, as one scan would.
-      double lane_best[4] = {kNeg, kNeg, kNeg, kNeg};
-      uint32_t lane_arg[4] = {0, 0, 0, 0};
+      // The first step of highest score into u (the first is what a scan with > keeps).
       const uint32_t lo = grp.into[u], hi = grp.into[u + 1];
-      uint32_t i = lo;
-      for (; i + 4 <= hi; i += 4)
-        for (uint32_t k = 0; k < 4; ++k) {
-          double v = delta[grp.from[i + k]] + grp.score[i + k];
-          if (v > lane_best[k]) { lane_best[k] = v; lane_arg[k] = i + k; }
+      double best = kNeg;
+      int32_t arg = 0;
+      if (hi - lo == U) {  // every label steps into u (O and B-x): from[lo + w] == w
+        const double* score = &grp.score[lo];
+        best = max_of_sums(delta, score, U);  // exact, so the scan below meets it
+        if (best != kNeg)
+          while (delta[arg] + score[arg] != best) ++arg;
+      } else {
+        for (uint32_t i = lo; i < hi; ++i) {
+          double v = delta[grp.from[i]] + grp.score[i];
+          if (v > best) { best = v; arg = int32_t(grp.from[i]); }
         }
-      for (; i < hi; ++i) {
-        double v = delta[grp.from[i]] + grp.score[i];
-        if (v > lane_best[0]) { lane_best[0] = v; lane_arg[0] = i; }  // later than lane 0's others
       }
-      double best = lane_best[0];
-      uint32_t at = lane_arg[0];
-      for (uint32_t k = 1; k < 4; ++k)
-        if (lane_best[k] > best || (lane_best[k] == best && lane_arg[k] < at)) { best = lane_best[k]; at = lane_arg[k]; }
-      back[u] = best == kNeg ? 0 : int32_t(grp.from[at]);
+      back[u] = arg;
       next[u] = best == kNeg ? kNeg : best + lpj[u];
     }
     std::swap(delta, next);
