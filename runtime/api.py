@@ -25,7 +25,7 @@ DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
 P_FLOOR = 1e-30   # slot probabilities are floored before the log (docs/intent_model.md)
 
 
-@dataclass
+@dataclass(slots=True)   # slots: the C++ binding fills a result's fields directly (cpp/bindings/intent_model_py.cpp)
 class SlotSpan:
     name: str
     value: str   # canonical value (synonyms resolved) or the surface text
@@ -34,7 +34,7 @@ class SlotSpan:
     end: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Prediction:
     text: str
     intent: str | None

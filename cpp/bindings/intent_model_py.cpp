@@ -11,6 +11,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <structmember.h>  // T_OBJECT_EX, READONLY: the members of a __slots__ class
 
 #include <chrono>
 #include <memory>
@@ -96,6 +97,8 @@ class PyIntentModel {
       for (const char* f : kPredictionFields) prediction_names_.push_back(interned(f));
       for (const char* f : kSpanFields) span_names_.push_back(interned(f));
     }
+    prediction_slots_ = slot_offsets(prediction, prediction_names_);
+    span_slots_ = slot_offsets(span, span_names_);
   }
 
   // predict() as the public API's Prediction (the classes of bind_result_types): the same values as
@@ -122,11 +125,11 @@ class PyIntentModel {
       const py::object& name = slot_strs_[size_t(s.slot)];
       slots[name] = value;
       size_t start = ascii ? s.start : char_offset(bytes, s.start), end = ascii ? s.end : char_offset(bytes, s.end);
-      set_fields(span, span_names_, {name, value, py::str(s.text), py::int_(start), py::int_(end)});
+      set_fields(span, span_names_, span_slots_, {name, value, py::str(s.text), py::int_(start), py::int_(end)});
       PyList_SET_ITEM(spans.ptr(), Py_ssize_t(i), span.release().ptr());
     }
     py::object out = new_instance(prediction_type_);
-    set_fields(out, prediction_names_,
+    set_fields(out, prediction_names_, prediction_slots_,
                {py::reinterpret_borrow<py::object>(text), p.has_intent ? intent : none, py::float_(double(p.confidence)),
                 std::move(slots), std::move(spans), p.has_intent ? none : py::object(py::str(p.reason)), intent,
                 py::bool_(p.truncated)});
@@ -196,8 +199,33 @@ class PyIntentModel {
     return py::reinterpret_steal<py::object>(obj);
   }
 
-  static void set_fields(const py::object& obj, const std::vector<py::object>& names, std::initializer_list<py::object> values) {
+  // Where each field of a __slots__ class lives in its instances (its member descriptors' offsets);
+  // empty when a field is not such a slot (then fields are set by attribute).
+  static std::vector<Py_ssize_t> slot_offsets(const py::object& cls, const std::vector<py::object>& names) {
+    std::vector<Py_ssize_t> out;
+    PyObject* dict = reinterpret_cast<PyTypeObject*>(cls.ptr())->tp_dict;
+    for (const py::object& name : names) {
+      PyObject* d = dict ? PyDict_GetItemWithError(dict, name.ptr()) : nullptr;  // borrowed
+      if (!d || !Py_IS_TYPE(d, &PyMemberDescr_Type)) return {};
+      PyMemberDef* m = reinterpret_cast<PyMemberDescrObject*>(d)->d_member;
+      if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return {};
+      out.push_back(m->offset);
+    }
+    return out;
+  }
+
+  // The fields of a fresh instance: stored in its slots (the instance owns the references, as a
+  // slot's setter would leave them) or set by attribute.
+  static void set_fields(const py::object& obj, const std::vector<py::object>& names, const std::vector<Py_ssize_t>& slots,
+                         std::initializer_list<py::object> values) {
     size_t k = 0;
+    if (!slots.empty()) {
+      for (const py::object& v : values) {
+        PyObject** slot = reinterpret_cast<PyObject**>(reinterpret_cast<char*>(obj.ptr()) + slots[k++]);
+        Py_XSETREF(*slot, v.inc_ref().ptr());
+      }
+      return;
+    }
     for (const py::object& v : values)
       if (PyObject_SetAttr(obj.ptr(), names[k++].ptr(), v.ptr()) != 0) throw py::error_already_set();
   }
@@ -215,6 +243,7 @@ class PyIntentModel {
   std::vector<py::object> intent_strs_, slot_strs_;  // the model's names as str, shared by every result
   py::object prediction_type_, span_type_;           // set by bind_result_types
   std::vector<py::object> prediction_names_, span_names_;  // interned field names
+  std::vector<Py_ssize_t> prediction_slots_, span_slots_;  // their slot offsets (empty: set by attribute)
 };
 
 }  // namespace
