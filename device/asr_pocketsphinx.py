@@ -13,8 +13,11 @@ with several vocal-tract warps, one decoder each, chosen by the speaking pitch (
 decoders run in worker processes (device/decoder_pool.py), because pocketsphinx holds the GIL while it
 decodes. `widen()` decodes with the other warps too, for the voice loop's second look. Every warp's
 best path and its N-best runners-up within NBEST_MARGIN are ranked by score, and each is judged by the
-word checks (device/transcript_checks.py). The voice loop (pipeline.VoiceLoop.confirm) acts only on a
-command that `min_agreeing` warps hear. docs/voice.md explains each step and has the figures
+word checks (device/transcript_checks.py). Each warp's best path carries its words' lattice posteriors
+(decoder_pool.word_posteriors). The voice loop (pipeline.VoiceLoop.confirm) acts only on a command that
+`min_agreeing` warps hear and, when the utterance's loudness range is below `slot_posterior_below_db`
+(noisy speech), whose slot words have a posterior of at least `min_slot_posterior` in every warp whose
+best path it is. docs/voice.md explains each step and has the figures
 (`python bench/bench_voice.py`).
 """
 from __future__ import annotations
@@ -42,6 +45,8 @@ LANGUAGE_WEIGHT = 6.5  # pocketsphinx -lw: how much the command LM counts agains
 WORD_PENALTY = 0.65   # pocketsphinx -wip: below 1 discourages inserted short words ("the the")
 NBEST_MARGIN = 150    # runners-up kept within this path score (log base 1.0001) of the best, see above
 MIN_AGREEING = 2  # warps whose hypotheses must hold the command acted on (pipeline.VoiceLoop.confirm)
+MIN_SLOT_POSTERIOR = 0.22  # in noisy speech, each slot word's lattice posterior in every warp hearing the command
+SLOT_POSTERIOR_BELOW_DB = 28.0  # loudness range below which MIN_SLOT_POSTERIOR applies (pipeline.VoiceLoop.confirm)
 
 
 @dataclass(frozen=True)
@@ -70,12 +75,16 @@ class PocketSphinxConfig:
     noisy_below_db: float = NOISY_BELOW_DB  # below this loudness range none may be missing (0: never noisy)
     trim_final_word: bool = TRIM_FINAL_WORD  # also try a rejected hypothesis without its last word
     min_agreeing: int = MIN_AGREEING  # warps that must each hear the command acted on (1: no check)
+    min_slot_posterior: float = MIN_SLOT_POSTERIOR  # slot-word posterior needed in noisy speech (0: no check)
+    slot_posterior_below_db: float = SLOT_POSTERIOR_BELOW_DB  # loudness range that counts as noisy for it
 
     def __post_init__(self):
         if self.processes is not None and self.processes < 1:
             raise ValueError(f"decoder processes must be at least 1, got {self.processes}")
         if self.min_agreeing < 1:
             raise ValueError(f"min_agreeing must be at least 1, got {self.min_agreeing}")
+        if not 0.0 <= self.min_slot_posterior < 1.0:
+            raise ValueError(f"min_slot_posterior must be in [0, 1), got {self.min_slot_posterior}")
 
 
 def _import_pocketsphinx():
@@ -100,6 +109,8 @@ class PocketSphinxRecognizer:
         self.restricted = sentences is not None
         self.warps = tuple(config.warps or (WARPS if self.restricted else (1.0,)))
         self.min_agreeing = min(config.min_agreeing, len(self.warps))  # one warp: nothing to compare
+        self.min_slot_posterior = config.min_slot_posterior  # read by pipeline.VoiceLoop.confirm
+        self.slot_posterior_below_db = config.slot_posterior_below_db
         self._last_utterance = None  # (pcm, {warp: hypotheses}, loudness range), for widen
         model_dir = os.path.join(ps.get_model_path(), "en-us")
         hmm = os.path.join(model_dir, "en-us")
@@ -194,7 +205,7 @@ class PocketSphinxRecognizer:
         alternatives and every decoder's own hypotheses as its opinions."""
         scored: dict[str, float] = {}  # words -> best score over the warps
         for hypotheses in by_decoder.values():
-            for words, score in hypotheses:
+            for words, score, *_ in hypotheses:
                 if score > scored.get(words, -np.inf):
                     scored[words] = score
         ranked = sorted(scored.items(), key=lambda kv: -kv[1]) or [("", 0.0)]
@@ -206,8 +217,10 @@ class PocketSphinxRecognizer:
         best.alternatives = heard[1:] + checks.trimmed(heard, utterance_range_db)
         if len(self.warps) > 1:
             opinions = []
-            for _, hyps in sorted(by_decoder.items()):  # each warp's own, deduplicated
-                own = [checks.transcript(words, utterance_range_db) for words in dict.fromkeys(w for w, _ in hyps)]
+            for _, hyps in sorted(by_decoder.items()):  # each warp's own, deduplicated, best path first
+                own = [checks.transcript(words, utterance_range_db) for words in dict.fromkeys(h[0] for h in hyps)]
+                if own and len(hyps[0]) > 2:
+                    own[0].word_posteriors = hyps[0][2]
                 opinions.append(own + checks.trimmed(own, utterance_range_db))
             best.opinions = opinions
         return best

@@ -1,7 +1,8 @@
 """device/decoder_pool.py: PocketSphinx decoders spread over worker processes, one utterance at a time.
 
     pool = DecoderPool([settings_warp_1, settings_warp_2, ...], processes=2)
-    pool.decode(pcm)    # -> {decoder index: [(words, score), ...]}: each one's best path and N-best runners-up
+    pool.decode(pcm)    # -> {decoder index: [(words, score, posteriors), (words, score), ...]}: each one's
+                        #    best path (with its word posteriors) and N-best runners-up
     pool.decode(pcm, which=[0, 1, 2])   # only those decoders (indices into the settings list)
     pool.close()
 
@@ -31,6 +32,7 @@ stops the worker.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import struct
@@ -63,8 +65,9 @@ def build_decoder(ps, settings: dict, named: tuple[str, ...] = ()):
         raise RecognizerError(f"pocketsphinx could not start with {list(named) or 'its settings'}: {exc}") from None
 
 
-def decode(decoder, pcm: bytes) -> list[tuple[str, float]]:
-    """One utterance through one decoder -> its hypotheses (see hypotheses).
+def decode(decoder, pcm: bytes) -> list[tuple]:
+    """One utterance through one decoder -> its hypotheses (see hypotheses), the best path's with a third
+    element: the natural-log posterior of each of its words in the lattice (word_posteriors), or None.
 
     The feature front end is rebuilt first (reinit_feat, under 0.1 ms): it otherwise carries state from
     one utterance to the next (not the cepstral mean: restoring that changed nothing), so a recording
@@ -73,7 +76,30 @@ def decode(decoder, pcm: bytes) -> list[tuple[str, float]]:
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()
-    return hypotheses(decoder)
+    out = hypotheses(decoder)
+    if out:
+        out[0] = (*out[0], word_posteriors(decoder, out[0][0]))
+    return out
+
+
+FILLERS = re.compile(r"^(<s>|</s>|<sil>|\[\w+\]|\+\+\w+\+\+)$")  # silence and noise in a segmentation
+POSTERIOR_FLOOR = -50.0  # natural log; a posterior that underflowed to 0
+
+
+def word_posteriors(decoder, words: str) -> list[float] | None:
+    """The natural-log posterior probability of each word of the best path `words` in the decoder's
+    lattice (its segmentation, silences and noise left out), or None when the segmentation does not
+    spell `words`. A word the lattice holds no rival for has 0; a word that other paths through
+    the same frames dispute has less (the voice loop's slot-word check, pipeline.VoiceLoop.confirm)."""
+    try:
+        segments = [(re.sub(r"\(\d+\)$", "", seg.word), seg.prob) for seg in decoder.seg()]
+    except (RuntimeError, ValueError):
+        return None
+    kept = [(word, prob) for word, prob in segments if not FILLERS.match(word)]
+    if [word for word, _ in kept] != words.split():
+        return None
+    # the lattice's sums are approximate: a posterior can come out a little above 1
+    return [min(0.0, max(POSTERIOR_FLOOR, math.log(prob))) if prob > 0 else POSTERIOR_FLOOR for _, prob in kept]
 
 
 def hypotheses(decoder) -> list[tuple[str, float]]:
@@ -229,7 +255,7 @@ class DecoderPool:
                 continue
             mine = [i for i in range(32) if mask >> i & 1]  # the worker's decoders, in its order
             for i, hyps in zip(mine, lists):
-                replies[w + i * len(self._procs)] = [(words, score) for words, score in hyps]
+                replies[w + i * len(self._procs)] = [tuple(h) for h in hyps]
         if errors:
             raise errors[0]
         return replies

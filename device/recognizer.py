@@ -42,6 +42,9 @@ class Transcript:
     # Each decoder's own hypotheses (PocketSphinx: one list per vocal-tract warp decoded, best path and
     # N-best), for the voice loop's agreement check (pipeline.VoiceLoop.confirm). Empty: one decoder only.
     opinions: list[list["Transcript"]] = field(default_factory=list)
+    # Natural-log posterior probability of each of `words` in its decoder's lattice (PocketSphinx: a
+    # decoder's best path only; None: not measured), for the voice loop's slot-word check (VoiceLoop.confirm).
+    word_posteriors: list[float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
