@@ -38,6 +38,12 @@ left to the recogniser). After it is understood, a transcript of up to SHORT_WOR
 than every training sentence of its intent is not acted on (VoiceLoop.too_short: noise heard as "on" or
 "shut"). bench/bench_soak.py measures both (false actions per hour of kitchen noise).
 
+Misheard slot values (VoiceLoop.confirm, docs/voice.md section 6): a command is not acted on when its
+transcript holds a slot value the model knows outside every span it tagged (VoiceLoop.unread_value:
+"with a lot of sweetener and some sweetener"), nor, in noisy speech, when a slot word is disputed in
+the lattice of a decoder whose best path it is (VoiceLoop.slot_words_doubt, word posteriors from
+PocketSphinx).
+
 Nothing one utterance does stops the loop. An exception while decoding, understanding or acting ends
 that utterance only: its event has `error` ("decoding failed: ..."; else null) and the loop goes on
 with the next one. A source that fails while being read gives one event with `error` ("reading audio
