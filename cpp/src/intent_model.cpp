@@ -97,6 +97,7 @@ IntentWorkspace::IntentWorkspace(const IntentModel& m) {
   lp.resize(m.max_tokens() * m.n_slot_labels());
   near.resize((m.max_tokens() + 2) * std::max<size_t>(m.slot_radius(), 1));
   hit.reserve(m.max_tokens() * m.n_slot_labels());
+  seen.reserve(m.slot_names().size());
   case_flags.resize(m.max_tokens());
   spans.reserve(64);
   token.reserve(64);
@@ -167,6 +168,7 @@ IntentModel::IntentModel(const ModelFile& f) {
   intent_labels_ = f.get_str_array("intent.labels");
   slot_labels_ = f.get_str_array("slot.labels");
   C_ = intent_labels_.size();
+  none_index_ = size_t(std::find(intent_labels_.begin(), intent_labels_.end(), "<none>") - intent_labels_.begin());
   S_ = slot_labels_.size();
   if (C_ == 0) throw ShapeError(src + ": intent.labels is empty");
   if (S_ == 0 || slot_labels_[0] != "O") throw ShapeError(src + ": slot.labels must start with 'O'");
@@ -588,7 +590,7 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
   out.intent_index = int32_t(best);
   out.confidence = ws.p_intent[best];
   out.has_intent = out.confidence >= threshold_;
-  if (out.intent == "<none>") {  // an explicit out-of-scope class (docs/intent_model.md)
+  if (best == none_index_) {  // an explicit out-of-scope class <none> (docs/intent_model.md)
     char buf[128];
     std::snprintf(buf, sizeof buf, "out of scope: the model's <none> class is the best match (%.3f)",
                   double(out.confidence));
@@ -608,7 +610,9 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
   slot_log_probs(L, best, ws);
   // Spans: runs of B-x I-x* in the Viterbi labels; the first span of a slot name wins.
   viterbi_lp(ws.ids.data(), n, best, ws, ws.label.data());
-  std::vector<bool> seen(slot_names_.size(), false);
+  std::vector<uint8_t>& seen = ws.seen;  // slot names already given a span
+  seen.assign(slot_names_.size(), 0);
+  out.spans.reserve(std::min(n, slot_names_.size()));
   for (size_t i = 0; i < n;) {
     int32_t lab = ws.label[i];
     if (label_kind_[size_t(lab)] == 0) { ++i; continue; }
@@ -617,7 +621,7 @@ Prediction IntentModel::predict(const std::string& text, IntentWorkspace& ws) co
     while (i < n && label_kind_[size_t(ws.label[i])] == 2 && label_slot_[size_t(ws.label[i])] == slot) ++i;
     size_t last = i - 1;
     if (seen[size_t(slot)]) continue;
-    seen[size_t(slot)] = true;
+    seen[size_t(slot)] = 1;
     SlotSpan sp;
     sp.name = slot_names_[size_t(slot)];
     sp.slot = slot;

@@ -76,6 +76,7 @@ class IntentWorkspace {
   std::vector<double> lp;                 // log p_slot + known-value evidence (max_tokens, S)
   std::vector<uint8_t> hit;               // where a known value matches (max_tokens, S)
   std::vector<uint8_t> case_flags;        // letter-case flags of each token (max_tokens), set by encode()
+  std::vector<uint8_t> seen;              // per slot name: a span was given (predict)
   std::vector<TokenSpan> spans;
   std::string token;
 };
@@ -137,6 +138,7 @@ class IntentModel {
 
   size_t N_ = 0, D_ = 0, max_tokens_ = 0, r_ = 0, Ks_ = 0, Ki_ = 0, B_ = 0, C_ = 0, S_ = 0;
   float threshold_ = 0.0f;
+  size_t none_index_ = 0;  // index of the intent <none>, C_ when there is none
   Vocabulary vocab_;
   std::vector<std::string> intent_labels_, slot_labels_, slot_names_;
   std::vector<int32_t> label_kind_;  // per slot label: 0 = O, 1 = B, 2 = I
