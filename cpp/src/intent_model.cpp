@@ -488,13 +488,18 @@ void IntentModel::slot_forward(const int32_t* seq, size_t L, size_t j, IntentWor
   const float* id_row = &slot_id_[size_t(seq[j]) * S_];
   const float* proj[2 * 64 + 1];
   for (size_t k = 0; k < Ks_; ++k) proj[k] = &slot_proj_[(size_t(window[k]) * Ks_ + k) * S_];
-  size_t s0 = 0;
-  for (; s0 + 8 <= S_; s0 += 8) {
+  auto block = [&](size_t s0) {
     float acc[8];
     for (size_t i = 0; i < 8; ++i) acc[i] = id_row[s0 + i];
     for (size_t k = 0; k < Ks_; ++k)
       for (size_t i = 0; i < 8; ++i) acc[i] += a[k] * proj[k][s0 + i];
     for (size_t i = 0; i < 8; ++i) p[s0 + i] = acc[i];
+  };
+  size_t s0 = 0;
+  for (; s0 + 8 <= S_; s0 += 8) block(s0);
+  if (s0 < S_ && S_ >= 8) {  // the last eight labels, some of them again (the same sums)
+    block(S_ - 8);
+    s0 = S_;
   }
   for (size_t s = s0; s < S_; ++s) {
     float v = id_row[s];
