@@ -667,9 +667,12 @@ void IntentModel::viterbi(const int32_t* ids, const float* p_slot, size_t n, siz
   viterbi_lp(ids, n, c, ws, labels_out);
 }
 
-// ws.lp (n, U) <- log max(p_slot, 1e-30) over intent c's labels, for the sequence begin_forward
-// left in ws.seq: each position's log softmax as z - log sum exp(z) over all S logits (the same
-// value as the log of the probability forward() gives, without an exp and a log per label).
+// ws.lp (n, U) <- log max(p_slot, 1e-30) over intent c's labels plus a constant per token, for the
+// sequence begin_forward left in ws.seq. Viterbi's path does not change when a token's scores all
+// move by one constant (every path takes one label per token), so where no label of the group can
+// be near the floor (z - max z >= log 1e-30 + log S + 1, and log sum exp z <= max z + log S) the
+// scores are z - max z and the S exps are skipped; elsewhere they are the log softmax,
+// z - log sum exp(z) over all S logits, floored (the log of forward()'s probability).
 void IntentModel::slot_log_probs(size_t L, size_t c, IntentWorkspace& ws) const {
   const int32_t* seq = ws.seq.data();
   float* near = ws.near.data();
@@ -679,13 +682,22 @@ void IntentModel::slot_log_probs(size_t L, size_t c, IntentWorkspace& ws) const 
   const uint32_t* use = grp.labels.data();
   const size_t U = grp.labels.size();
   const double log_floor = std::log(1e-30);
+  const float clear_of_floor = float(log_floor + std::log(double(S_)) + 1.0);
   float* z = ws.logits.data();
   double* lp = ws.lp.data();
   for (size_t j = 1; j + 1 < L; ++j) {
     slot_forward(seq, L, j, ws, z, true);
+    double* row = &lp[(j - 1) * U];
+    if (all_finite(z, S_)) {
+      float m = max_of(z, S_), low = m;
+      for (size_t u = 0; u < U; ++u) low = z[use[u]] < low ? z[use[u]] : low;
+      if (low - m >= clear_of_floor) {
+        for (size_t u = 0; u < U; ++u) row[u] = double(z[use[u]]) - double(m);
+        continue;
+      }
+    }
     double lse = log_sum_exp(z, S_);
     if (!std::isfinite(lse)) throw_non_finite();  // exactly when softmax(z) has a non-finite entry
-    double* row = &lp[(j - 1) * U];
     for (size_t u = 0; u < U; ++u) row[u] = std::max(double(z[use[u]]) - lse, log_floor);
   }
 }

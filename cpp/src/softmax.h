@@ -66,6 +66,17 @@ inline float lane_sum(const float* e, size_t n) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + tail;
 }
 
+// True when every entry is finite (z - z is 0 for those, NaN for inf and NaN), over four lanes.
+inline bool all_finite(const float* z, size_t n) {
+  float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (size_t k = 0; k < 4; ++k) s[k] += z[i + k] - z[i + k];
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += z[i] - z[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + tail == 0.0f;
+}
+
 // sum exp(z[i] - m), over the same four lanes as lane_sum.
 inline float sum_exp_shifted(const float* z, size_t n, float m) {
   float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
