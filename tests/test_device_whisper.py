@@ -95,6 +95,7 @@ def test_voice_loop_acts_on_the_whisper_transcript(tmp_path, model, recognizer):
     from safu.device.audio import WavSource
     from safu.device.voice_builder import build_voice_loop
     loop = build_voice_loop(model, recognizer)
+    assert loop.endpointer.tail_frames == 10  # WhisperRecognizer.endpoint_tail: 0.3 s
     events = list(loop.run([WavSource(str(speak("turn on the kitchen lights", tmp_path / "on.wav")))]))
     assert len(events) == 1
     event = events[0]
@@ -102,6 +103,7 @@ def test_voice_loop_acts_on_the_whisper_transcript(tmp_path, model, recognizer):
     assert event["intent"] == "HassTurnOn", event
     assert "kitchen" in event["transcript"]
     assert event["timings"]["asr_ms"] > 0
+    assert event["timings"]["early_ms"] > 0  # heard during the hang-over: the 0.3 s after the speech are quiet
 
 
 def test_listen_cli_with_whisper(tmp_path, model):

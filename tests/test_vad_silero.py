@@ -97,11 +97,11 @@ def test_the_non_speech_after_the_command_is_faded_out(coffee):
 
 
 def test_a_quiet_tail_is_kept_short_and_offered_early_a_noisy_one_is_not(coffee):
-    """SileroVad.endpointing: after clean speech only 0.3 s of the quiet that follows are kept, and the
-    utterance is offered as a tentative cut then; in kitchen noise the whole 0.6-s hangover is kept and
-    nothing is offered before the end is decided."""
+    """With Whisper's tail of 0.3 s: after clean speech only 0.3 s of the quiet that follows are kept,
+    and the utterance is offered as a tentative cut then; in kitchen noise the whole 0.6-s hangover is
+    kept and nothing is offered before the end is decided."""
     bench, speech, noise = coffee
-    ep = Endpointer(make_vad("silero"))
+    ep = Endpointer(make_vad("silero"), tail=0.3)
     tentative, final = ep.utterances(ArraySource(speech, "clean"), tentative=True)
     assert (tentative.final, final.final) == (False, True) and np.array_equal(tentative.samples, final.samples)
     assert tentative.end_s - tentative.speech_end_s == pytest.approx(0.3, abs=0.01)

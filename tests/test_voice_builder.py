@@ -62,6 +62,7 @@ def test_voice_loop_uses_the_detector_asked_for(model):
     loop = build_voice_loop(model, None)  # safu listen's default: Silero, with its hang-over and faded tail
     assert isinstance(loop.endpointer.vad, SileroVad)
     assert loop.endpointer.hangover_frames == 20 and loop.endpointer.fade_tail
+    assert loop.endpointer.tail_frames == 20  # no recogniser tail: the whole hang-over is kept
     loop = build_voice_loop(model, None, vad="webrtc")
     assert isinstance(loop.endpointer.vad, WebRtcVad)
     assert loop.endpointer.hangover_frames == 15 and not loop.endpointer.fade_tail
