@@ -85,7 +85,7 @@ class IntentModel:
         self._predict = self._numpy_predict
         if core:
             self._forward.bind_result_types(Prediction, SlotSpan)
-            self._predict = self._forward.predict_result
+            self._predict = self._forward.fast_predict   # predict_result, called without pybind11's dispatch
         self._masked = {}   # intent index -> masked transitions, filled on first use (a race only
                             # computes the same array twice, so predict stays thread-safe)
         self.answers = None   # Home Assistant answers (runtime/ha_answers.py), stored by training on HA templates

@@ -246,6 +246,34 @@ class PyIntentModel {
   std::vector<Py_ssize_t> prediction_slots_, span_slots_;  // their slot offsets (empty: set by attribute)
 };
 
+// predict_result as a builtin function bound to one model (METH_O: no pybind11 argument handling
+// per call), the public API's predictor. The function holds a reference to the model.
+PyObject* fast_predict(PyObject* capsule, PyObject* text) {
+  auto* model = static_cast<PyIntentModel*>(PyCapsule_GetPointer(capsule, "safu._core.IntentModel"));
+  if (!model) return nullptr;
+  try {
+    return model->predict_result(py::handle(text)).release().ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const safu::Error& e) {  // the module's FormatError / ShapeError / IoError, as pybind11 maps them
+    py::object mod = py::module_::import("safu._core");
+    const char* kind = dynamic_cast<const safu::FormatError*>(&e)  ? "FormatError"
+                       : dynamic_cast<const safu::ShapeError*>(&e) ? "ShapeError"
+                                                                    : "IoError";
+    PyErr_SetString(mod.attr(kind).ptr(), e.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef fast_predict_def = {"predict", fast_predict, METH_O,
+                                "predict_result(text) of the model this function is bound to."};
+
 }  // namespace
 
 void bind_intent_model(py::module_& m) {
@@ -276,7 +304,23 @@ void bind_intent_model(py::module_& m) {
       .def("bind_result_types", &M::bind_result_types, py::arg("prediction"), py::arg("span"),
            "The dataclasses predict_result builds (safu.runtime.api.Prediction and SlotSpan).")
       .def("predict_result", &M::predict_result, py::arg("text"),
-           "predict() as the bound Prediction class, built in C++ (the public API's call).")
+           "predict() as the bound Prediction class, built in C++.")
+      .def_property_readonly(
+          "fast_predict",
+          [](py::object self) {
+            M& model = self.cast<M&>();
+            PyObject* cap = PyCapsule_New(&model, "safu._core.IntentModel", [](PyObject* c) {
+              Py_XDECREF(static_cast<PyObject*>(PyCapsule_GetContext(c)));
+            });
+            if (!cap) throw py::error_already_set();
+            py::object capsule = py::reinterpret_steal<py::object>(cap);
+            if (PyCapsule_SetContext(cap, self.inc_ref().ptr()) != 0) throw py::error_already_set();
+            PyObject* f = PyCFunction_New(&fast_predict_def, cap);
+            if (!f) throw py::error_already_set();
+            return py::reinterpret_steal<py::object>(f);
+          },
+          "predict_result as a builtin function bound to this model (the public API's call: the "
+          "least work per call).")
       .def("bench_predict", &M::bench_predict, py::arg("texts"), py::arg("repeats") = 100,
            "Mean ns per predict(), timed inside C++ (benchmarks only).")
       .def("encode", &M::encode, py::arg("text"), "Token ids (int32) of the first max_tokens tokens.")
