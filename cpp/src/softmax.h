@@ -17,7 +17,8 @@ namespace safu {
 // |r| <= ln2/2; relative error below 2e-7 against exp in double (cpp/tests/test_intent_model.cpp),
 // 0 below -87.3 (where float32 exp goes denormal), NaN for NaN.
 inline float exp_nonpos(float x) {
-  float xc = x < -87.33f ? -87.33f : x;
+  float xc = x > -87.33f ? x : -87.33f;  // NaN too: the integer part below stays defined
+  xc = xc < 88.0f ? xc : 88.0f;
   float t = xc * 1.44269504088896341f;
   float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest: 1.5 * 2^23 drops the fraction
   float r = xc - n * 0.693359375f;             // ln2 in two parts, the first exact in float
@@ -30,7 +31,7 @@ inline float exp_nonpos(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r2 + r + 1.0f;
-  int32_t bits = (int32_t(n) + 127) * (1 << 23);  // 2^n, n in [-126, 0]
+  int32_t bits = (int32_t(n) + 127) * (1 << 23);  // 2^n, n in [-126, 127]
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   float e = p * scale;
