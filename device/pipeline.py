@@ -38,11 +38,11 @@ left to the recogniser). After it is understood, a transcript of up to SHORT_WOR
 than every training sentence of its intent is not acted on (VoiceLoop.too_short: noise heard as "on" or
 "shut"). bench/bench_soak.py measures both (false actions per hour of kitchen noise).
 
-Misheard slot values (VoiceLoop.confirm, docs/voice.md section 6): a command is not acted on when its
-transcript holds a slot value the model knows outside every span it tagged (VoiceLoop.unread_value:
-"with a lot of sweetener and some sweetener"), nor, in noisy speech, when a slot word is disputed in
-the lattice of a decoder whose best path it is (VoiceLoop.slot_words_doubt, word posteriors from
-PocketSphinx).
+Misheard slot values (VoiceLoop.confirm, docs/voice.md section 6): in noisy speech (VoiceLoop.noisy) a
+command is not acted on when its transcript holds a slot value the model knows outside every span it
+tagged (VoiceLoop.unread_value: "with a lot of sweetener and some sweetener"), nor when a slot word is
+disputed in the lattice of a decoder whose best path it is (VoiceLoop.slot_words_doubt, word posteriors
+from PocketSphinx).
 
 Nothing one utterance does stops the loop. An exception while decoding, understanding or acting ends
 that utterance only: its event has `error` ("decoding failed: ..."; else null) and the loop goes on
@@ -209,7 +209,7 @@ class VoiceLoop:
         command words comes out differently from one warp to the next, a command mostly the same."""
         if prediction is None or prediction.intent is None:
             return None, None
-        unread = self.unread_value(prediction)
+        unread = self.unread_value(prediction) if self.noisy(heard) else None
         if unread:
             return None, unread
         need = self.agreement_needed
@@ -237,9 +237,8 @@ class VoiceLoop:
         on a value the noise made ("drip coffee" heard as "an coffee", "whole milk" as "milk"), but their
         lattices hold rivals for its words that a value actually said seldom has."""
         floor = getattr(self.recognizer, "min_slot_posterior", 0.0) or 0.0
-        below = getattr(self.recognizer, "slot_posterior_below_db", 0.0) or 0.0
         noise = heard.loudness_range_db
-        if floor <= 0.0 or noise is None or noise >= below or not heard.opinions:
+        if floor <= 0.0 or not self.noisy(heard) or not heard.opinions:
             return None
         want = command_key(prediction)
         lowest, reading = None, 0
@@ -260,6 +259,15 @@ class VoiceLoop:
             return (f"a slot word has posterior {math.exp(lowest):.2f}, {floor:.2f} needed in noisy speech "
                     f"({noise:.0f} dB loudness range)")
         return None
+
+    def noisy(self, heard) -> bool:
+        """Is the utterance's loudness range (the speech-to-noise estimate) below the recogniser's
+        slot_posterior_below_db? Only then do the slot-value checks apply: in clean speech a value the
+        tagger left out is the tagger's miss ("turn on the kitchen lights" with no span on "lights"), not
+        a mishearing."""
+        below = getattr(self.recognizer, "slot_posterior_below_db", 0.0) or 0.0
+        noise = heard.loudness_range_db
+        return noise is not None and noise < below
 
     def unread_value(self, prediction) -> str | None:
         """Why the command read from this transcript is not what was said, or None: the transcript holds

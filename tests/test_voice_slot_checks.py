@@ -54,7 +54,11 @@ def test_a_slot_value_the_model_did_not_read_stops_the_command(coffee, sphinx):
     assert loop.unread_value(twice) == "'latte' (drink) heard outside the command the model read"
     heard = hyp("give me a large latte latte")
     heard.opinions = [[heard], [heard]]
+    heard.loudness_range_db = 12.0  # noisy speech: the check applies
     assert loop.confirm(heard, twice) == (None, loop.unread_value(twice))
+    # In clean speech a value left untagged is the tagger's miss, not a mishearing: the check is off.
+    heard.loudness_range_db = 60.0
+    assert loop.confirm(heard, twice)[1] is None
     # A model without stored slot values has nothing to check against.
     loop._values = {}
     assert loop.unread_value(twice) is None
