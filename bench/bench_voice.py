@@ -198,7 +198,7 @@ def run_cell(task):
         recognizer = build_recognizer(model, asr="whisper", open_vocabulary=mode != "restricted",
                                       whisper_threads=threads)
     else:
-        recognizer = build_recognizer(model, open_vocabulary=mode != "restricted",
+        recognizer = build_recognizer(model, asr="pocketsphinx", open_vocabulary=mode != "restricted",
                                       pocketsphinx=PocketSphinxConfig(**options))
     log = os.path.join(tempfile.mkdtemp(prefix="safu-bench-"), "actions.jsonl")
     runner = ActionRunner({"actuators": {"log": {"type": "print", "file": log}},
@@ -273,7 +273,7 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="use only the first N commands (quick runs)")
     ap.add_argument("--errors", action="store_true", help="list misrecognised recordings")
     ap.add_argument("--asr", choices=["pocketsphinx", "whisper"], default="pocketsphinx",
-                    help="recogniser (default pocketsphinx; whisper needs pip install '.[whisper]')")
+                    help="recogniser (default pocketsphinx, which safu listen's auto choice takes for the built-in model)")
     ap.add_argument("--whisper-threads", type=int, default=1, help="Whisper: CPU threads per recogniser (default 1)")
     ap.add_argument("--vad", choices=["silero", "webrtc", "energy"], default="silero",
                     help="the endpointer's speech detector (default silero, as safu listen)")

