@@ -23,19 +23,28 @@ How an utterance is heard:
 - Restricted mode (the model's sentences given) snaps the free text to the model's words: lower case,
   digits spoken ("12 ounce" -> "twelve ounce"), hyphens split; a word the model does not know becomes
   the nearest one it does when that is close in spelling (`snap_word`: "roasted" -> "roast",
-  "expresso" -> "espresso"); fillers ("um", "please", "thank you") and unknown words before or after the
-  command are left out.
-- Then to the model's word pairs (`repair`): at a pair of neighbouring words no model sentence has (or a
-  word that did not snap), the sentence with either word replaced by each model word that fits both
-  neighbours is scored by Whisper itself against the utterance (CTranslate2 align, teacher-forced), and
-  the likeliest is kept, up to MAX_REPAIRS times. A command that ends where no command ends ("...
-  mocha with") although Whisper heard more after it, words that are not the model's ("with mouth", "a
+  "expresso" -> "espresso"); fillers ("um", "please", "thank you") are left out, and so are unknown
+  words before the command (after it, see below).
+- Then to the model's word pairs (`repair`). A word snapped by spelling alone ("home" -> "some") is
+  only a guess: the sentence with each model word that fits its neighbours in its place is scored by
+  Whisper itself against the utterance (CTranslate2 align, teacher-forced) and the likeliest is kept
+  ("whole"). At a pair of neighbouring words no model sentence has (or a word that did not snap), the
+  candidates are the sentence with either word replaced by each model word that fits both neighbours, a
+  word that did not snap left out, a model word put between the two ("skim and" -> "skim milk and"), or
+  the pair (or a word that did not snap and the next) taken for one model word ("sweet milk" ->
+  "sweetener"); Whisper scores them and the likeliest is kept, up to MAX_REPAIRS times. A choice is
+  made only when its sentence is at least REPAIR_MARGIN nats likelier than the runner-up: two readings
+  that close are not told apart by the audio, and the hypothesis is rejected rather than acted on as a
+  guess (on the 300 coffee orders at 6 dB kitchen noise the repairs without that margin made 9 of the
+  16 wrong actions). A command that ends where no command ends ("... mocha with") although Whisper heard more after it, words that are not the model's ("with mouth", "a
   bit of sick": the last word, misheard in kitchen noise), is completed (`complete`): Whisper decodes
   the rest again after the words kept, allowed only the tokens of the words (up to COMPLETION_WORDS)
   that can end a command there, and its best continuation is taken (first hypothesis only; on the
   first 100 coffee orders at 6 dB kitchen noise this turned 6 rejections into commands and 1 into a
-  wrong action whose drink was misheard before the cut). What still breaks a pair, or ends where no
-  command ends, is rejected, never acted on. A hypothesis scoring below MIN_SCORE, or one
+  wrong action whose drink was misheard before the cut). A whole command followed by words that are not
+  the model's ("... with some soy milk instant", said "... and sweetener") is rejected: the words
+  heard after it may have been part of it. What still breaks a pair, or ends where no command ends,
+  is rejected, never acted on. A hypothesis scoring below MIN_SCORE, or one
   the decoder thinks is not speech (no-speech probability above MAX_NO_SPEECH), is rejected too: noise
   heard as words.
 - Every hypothesis becomes a Transcript, the best first and the others as its `alternatives`; the voice
@@ -64,6 +73,7 @@ PROMPT_TOKENS = 40     # prompt tokens of whole sentences, before the list of th
 MAX_PROMPT_TOKENS = 220  # the whole prompt: Whisper's decoder takes at most 448 positions, half for the prompt
 MAX_REPAIRS = 3        # word pairs per hypothesis repaired by Whisper's rescoring (repair)
 COMPLETION_WORDS = 3   # words a cut-off command may be completed with (complete)
+REPAIR_MARGIN = 2.0    # nats (log e) by which Whisper must find the repaired sentence likelier than the runner-up
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
 
@@ -105,6 +115,16 @@ def edit_distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
+
+
+def is_inflection(word: str, known: str) -> bool:
+    """Is `known` `word` itself or the same word inflected ("roasted" / "roast", "ice" / "iced")?"""
+    if word == known:
+        return True
+    for suffix in ("es", "s", "ed", "d", "ing"):
+        if word == known + suffix or known == word + suffix:
+            return True
+    return False
 
 
 def snap_word(word: str, vocabulary: set[str]) -> str | None:
@@ -219,6 +239,7 @@ class WhisperRecognizer:
     # tail the voice loop recognises during the hangover (voice_builder.build_voice_loop). On the clean
     # coffee orders 0.3 s heard as well as the whole 0.6-s hangover (97.3% of 300 accepted, 1.0% wrong).
     endpoint_tail = 0.3
+    repair_margin = REPAIR_MARGIN
 
     def __init__(self, sentences: list[str] | None, values: dict[str, list[str]] | None = None,
                  model_path: str | None = None, threads: int | None = None, beam_size: int = BEAM_SIZE,
@@ -297,24 +318,34 @@ class WhisperRecognizer:
         reason = None
         if self.restricted:
             snapped: list[str | None] = []
+            spelled: list[bool] = []  # snapped by spelling to another word (not the word or its inflection)
             for w in words:
                 known = self._snap(w)
                 if known is not None or w not in FILLERS:
                     snapped.append(known)
+                    spelled.append(known is not None and not is_inflection(w, known))
             while snapped and snapped[0] is None:  # a stray word before or after the command
                 snapped.pop(0)
+                spelled.pop(0)
             unheard_end = bool(snapped) and snapped[-1] is None  # words after the last one that snapped
             while snapped and snapped[-1] is None:
                 snapped.pop()
+                spelled.pop()
+            trailing = next((n for n in range(len(words)) if self._snap(words[len(words) - 1 - n]) is not None), 0)
             if encoded is not None:
-                snapped = self.repair(snapped, encoded, frames)
-                if (complete and unheard_end and snapped and None not in snapped
-                        and self.unseen_pair(snapped) == (snapped[-1], "</s>")):
-                    snapped = self.complete(snapped, encoded)
-            if None in snapped:
+                suspects = [k for k, s in enumerate(spelled) if s]
+                snapped, reason = self.repair(snapped, encoded, frames, suspects)
+                if reason is None and unheard_end and snapped and None not in snapped:
+                    bad = self.unseen_pair(snapped)
+                    if bad is None:  # a command, and then words that are not the model's: "... soy milk instant"
+                        reason = ("words after the command not understood ("
+                                  + " ".join(w for w in words[len(words) - trailing:]) + ")")
+                    elif complete and bad == (snapped[-1], "</s>"):
+                        snapped = self.complete(snapped, encoded)
+            if None in snapped and reason is None:
                 missing = [w for w in words if self._snap(w) is None and w not in FILLERS]
                 reason = "out-of-vocabulary speech (" + " ".join(missing[:5] or ["?"]) + ")"
-                snapped = [w for w in snapped if w is not None]
+            snapped = [w for w in snapped if w is not None]
             words = snapped
             bad = self.unseen_pair(words)
             if words and reason is None and bad is not None:
@@ -340,12 +371,48 @@ class WhisperRecognizer:
     def _fits(self, left: str, right: str) -> list[str]:
         return [w for w in sorted(self.vocabulary) if (left, w) in self.bigrams and (w, right) in self.bigrams]
 
-    def repair(self, words: list[str | None], encoded, frames: int) -> list[str | None]:
-        """Up to MAX_REPAIRS times: at the first word pair no command has (or a word that did not snap,
-        None), the candidates are the sentence with either word of the pair replaced by a model word that
-        fits both its neighbours, or left out; Whisper scores them all against the utterance
-        (sentence_scores) and the likeliest is kept. Ends when every pair is a command's."""
+    def choose(self, candidates: list[list[str | None]], encoded, frames: int):
+        """(the candidate Whisper finds likeliest, how many nats likelier than the runner-up; inf for one)."""
+        texts, unique = [], []
+        for c in candidates:
+            text = " ".join(w for w in c if w)
+            if text and text not in texts:
+                texts.append(text)
+                unique.append(c)
+        if not unique:
+            return None, 0.0
+        scores = self.sentence_scores(texts, encoded, frames)
+        order = np.argsort(scores)[::-1]
+        margin = float(scores[order[0]] - scores[order[1]]) if len(order) > 1 else float("inf")
+        return unique[int(order[0])], margin
+
+    def repair(self, words: list[str | None], encoded, frames: int,
+               suspects: list[int] = ()) -> tuple[list[str | None], str | None]:
+        """-> (the words repaired, why they could not be, or None).
+
+        A word snapped by spelling alone (`suspects`, "home" -> "some") is checked first: every model word
+        that fits its neighbours is scored in its place, and the likeliest is kept ("whole").
+        Then, up to MAX_REPAIRS times: at the first word pair no command has (or a word that did not
+        snap, None), the candidates are the sentence with either word of the pair replaced by a model word
+        that fits both its neighbours, a word that did not snap left out, a model word put between the two,
+        or both replaced by one model word; Whisper scores them all against the utterance (sentence_scores)
+        and the likeliest is kept. Ends when every pair is a command's.
+        A choice is made only when Whisper finds it at least `repair_margin` nats likelier than the
+        runner-up: when two readings are close the words are not repaired, and the reason says so (a
+        rejection costs the speaker a repeat, a wrong guess a wrong action)."""
         words = list(words)
+        if not words:
+            return words, None
+        for k in suspects:
+            padded = ["<s>"] + [w or "?" for w in words] + ["</s>"]
+            fits = self._fits(padded[k], padded[k + 2])
+            if words[k] not in fits or len(fits) < 2:
+                continue  # not where a command has it: the pair repair below
+            best, margin = self.choose([words[:k] + [w] + words[k + 1:] for w in fits], encoded, frames)
+            if margin < self.repair_margin:
+                return words, (f"unsure of {words[k]!r}: the likeliest word there {margin:.1f} nats above the "
+                               f"next, {self.repair_margin:.1f} needed")
+            words = best
         for _ in range(MAX_REPAIRS):
             padded = ["<s>"] + [w or "?" for w in words] + ["</s>"]
             bad = next((i for i in range(len(padded) - 1) if (padded[i], padded[i + 1]) not in self.bigrams), None)
@@ -362,12 +429,25 @@ class WhisperRecognizer:
                         candidates.append(words[:k] + [w] + words[k + 1:])
                 if words[k] is None and (left, right) in self.bigrams:  # a word that did not snap may go
                     candidates.append(words[:k] + words[k + 1:])
+            if bad >= 1 and words[bad - 1] is not None and words[bad] is not None:  # a word left out ("skim and")
+                for w in self._fits(padded[bad], padded[bad + 1]):
+                    candidates.append(words[:bad] + [w] + words[bad:])
+            if bad >= 1:  # the pair heard for one word
+                for w in self._fits(padded[bad - 1], padded[bad + 2]):
+                    candidates.append(words[:bad - 1] + [w] + words[bad + 1:])
+            if words[bad] is None and bad + 1 < len(words) and words[bad + 1] is not None:  # "sweet milk"
+                for w in self._fits(padded[bad], padded[bad + 3]):  # an unknown word and the next for one word
+                    candidates.append(words[:bad] + [w] + words[bad + 2:])
             candidates = [c for c in candidates if any(c)]
             if not candidates:
                 break
-            scores = self.sentence_scores([" ".join(w for w in c if w) for c in candidates], encoded, frames)
-            words = candidates[int(np.argmax(scores))]
-        return words
+            best, margin = self.choose(candidates, encoded, frames)
+            if margin < self.repair_margin:
+                pair = " ".join(padded[bad:bad + 2])
+                return words, (f"unsure how to repair {pair!r}: the likeliest reading {margin:.1f} nats above the "
+                               f"next, {self.repair_margin:.1f} needed")
+            words = best
+        return words, None
 
     def completions(self, last: str) -> list[list[str]]:
         """The word sequences of 1 to COMPLETION_WORDS words that may follow `last` and end a command (by
