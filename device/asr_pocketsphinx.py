@@ -17,8 +17,9 @@ word checks (device/transcript_checks.py). Each warp's best path carries its wor
 (decoder_pool.word_posteriors). The voice loop (pipeline.VoiceLoop.confirm) acts only on a command that
 `min_agreeing` warps hear and, when the utterance's loudness range is below `slot_posterior_below_db`
 (noisy speech), whose slot words have a posterior of at least `min_slot_posterior` in every warp whose
-best path it is. docs/voice.md explains each step and has the figures
-(`python bench/bench_voice.py`).
+best path it is; a command fewer warps hear with the word checks passed is acted on when more than half
+of all the warps hear it in any of their hypotheses (`decoders`: how many warps there are). docs/voice.md
+explains each step and has the figures (`python bench/bench_voice.py`).
 """
 from __future__ import annotations
 
@@ -157,6 +158,11 @@ class PocketSphinxRecognizer:
             self._pool = DecoderPool(per_warp, processes, named=named)
         else:
             self._decoders = [build_decoder(ps, s, named) for s in per_warp]
+
+    @property
+    def decoders(self) -> int:
+        """Decoders it has, one per warp (the voice loop's majority, pipeline.VoiceLoop.majority_needed)."""
+        return len(self.warps)
 
     @property
     def processes(self) -> int:

@@ -206,7 +206,16 @@ class VoiceLoop:
 
         A decoder hears it when one of its own hypotheses (best path or N-best) passes the word checks and
         the intent model reads the same intent and slot values from it. Out-of-scope speech forced onto
-        command words comes out differently from one warp to the next, a command mostly the same."""
+        command words comes out differently from one warp to the next, a command mostly the same.
+
+        A command fewer decoders hear that way is still acted on when a majority of all the recogniser's
+        decoders (majority_needed: more than half of them, asked or not) have a hypothesis the intent
+        model reads as it, whether or not that hypothesis passes the word checks (`in_any_form`). The word
+        checks decide which words may be acted on, and the transcript acted on has passed them; a warp
+        whose words for the same command fail them ("set a timer for ten me the date" for "... ten
+        minutes", "the off the kettle" for "turn off the kettle") still heard that command. Half the
+        warps or fewer is no second opinion: out-of-scope speech is heard as one command by half the
+        warps at times ("let us go to the beach on saturday" as "lift up to seventy two ..." by 3 of 6)."""
         if prediction is None or prediction.intent is None:
             return None, None
         unread = self.unread_value(prediction) if self.noisy(heard) else None
@@ -223,8 +232,17 @@ class VoiceLoop:
                     agreeing += 1
                     break
         if agreeing < need:
-            decoders = len(heard.opinions)
-            return agreeing, f"heard as this command by {agreeing} of {decoders} decoders, {need} needed"
+            decoders, majority = len(heard.opinions), self.majority_needed
+            majority = majority and max(majority, need)  # never fewer than min_agreeing
+            reason = f"heard as this command by {agreeing} of {decoders} decoders, {need} needed"
+            if majority:
+                in_any_form = sum(any(command_key(self._predict(c.text)) == want for c in hypotheses)
+                                  for hypotheses in heard.opinions)
+                if in_any_form < majority:
+                    return agreeing, (f"{reason}; {in_any_form} with the word checks aside, {majority} of "
+                                      f"{self.recognizer.decoders} needed")
+            else:
+                return agreeing, reason
         return agreeing, self.slot_words_doubt(heard, prediction)
 
     def slot_words_doubt(self, heard, prediction) -> str | None:
@@ -339,6 +357,14 @@ class VoiceLoop:
     def agreement_needed(self) -> int:
         """Decoders that must hear a command (the recogniser's min_agreeing; 1: no check)."""
         return self.recognizer.min_agreeing
+
+    @property
+    def majority_needed(self) -> int | None:
+        """More than half of the recogniser's decoders (its `decoders`, PocketSphinx: one per warp), the
+        decoders that must have a hypothesis read as a command fewer than agreement_needed hear with the
+        word checks passed (see confirm); None when the recogniser does not say how many it has."""
+        decoders = getattr(self.recognizer, "decoders", None)
+        return decoders // 2 + 1 if decoders else None
 
     def _predict(self, text: str):
         if text not in self._predictions:
