@@ -36,7 +36,8 @@ How an utterance is heard:
   made only when its sentence is at least REPAIR_MARGIN nats likelier than the runner-up: two readings
   that close are not told apart by the audio, and the hypothesis is rejected rather than acted on as a
   guess (on the 300 coffee orders at 6 dB kitchen noise the repairs without that margin made 9 of the
-  16 wrong actions). A command that ends where no command ends ("... mocha with") although Whisper heard more after it, words that are not the model's ("with mouth", "a
+  16 wrong actions). With `reading` set (text -> what the intent model reads from it), only a candidate
+  read as another command is a rival ("get me a drip coffee" does not make "get a drip coffee" unsure). A command that ends where no command ends ("... mocha with") although Whisper heard more after it, words that are not the model's ("with mouth", "a
   bit of sick": the last word, misheard in kitchen noise), is completed (`complete`): Whisper decodes
   the rest again after the words kept, allowed only the tokens of the words (up to COMPLETION_WORDS)
   that can end a command there, and its best continuation is taken (first hypothesis only; on the
@@ -240,6 +241,9 @@ class WhisperRecognizer:
     # coffee orders 0.3 s heard as well as the whole 0.6-s hangover (97.3% of 300 accepted, 1.0% wrong).
     endpoint_tail = 0.3
     repair_margin = REPAIR_MARGIN
+    # What the intent model reads from a text (any value that compares equal for the same command), or None.
+    # Set by whoever holds the model (see choose): readings that act alike are no rivals in a repair.
+    reading = None
 
     def __init__(self, sentences: list[str] | None, values: dict[str, list[str]] | None = None,
                  model_path: str | None = None, threads: int | None = None, beam_size: int = BEAM_SIZE,
@@ -372,7 +376,9 @@ class WhisperRecognizer:
         return [w for w in sorted(self.vocabulary) if (left, w) in self.bigrams and (w, right) in self.bigrams]
 
     def choose(self, candidates: list[list[str | None]], encoded, frames: int):
-        """(the candidate Whisper finds likeliest, how many nats likelier than the runner-up; inf for one)."""
+        """(the candidate Whisper finds likeliest, how many nats likelier than the runner-up; inf for none).
+        With `reading` set, the runner-up is the likeliest candidate read as another command: "get me a
+        drip coffee" is no rival of "get a drip coffee"."""
         texts, unique = [], []
         for c in candidates:
             text = " ".join(w for w in c if w)
@@ -382,9 +388,13 @@ class WhisperRecognizer:
         if not unique:
             return None, 0.0
         scores = self.sentence_scores(texts, encoded, frames)
-        order = np.argsort(scores)[::-1]
-        margin = float(scores[order[0]] - scores[order[1]]) if len(order) > 1 else float("inf")
-        return unique[int(order[0])], margin
+        order = [int(i) for i in np.argsort(scores)[::-1]]
+        rivals = order[1:]
+        if self.reading is not None and rivals:
+            best = self.reading(words_to_digits(texts[order[0]]))
+            rivals = [i for i in rivals if self.reading(words_to_digits(texts[i])) != best]
+        margin = float(scores[order[0]] - scores[rivals[0]]) if rivals else float("inf")
+        return unique[order[0]], margin
 
     def repair(self, words: list[str | None], encoded, frames: int,
                suspects: list[int] = ()) -> tuple[list[str | None], str | None]:

@@ -85,3 +85,17 @@ def test_inflections_are_not_spelling_guesses():
     from safu.device.asr_whisper import is_inflection
     assert is_inflection("roasted", "roast") and is_inflection("ice", "iced") and is_inflection("latte", "latte")
     assert not is_inflection("home", "some") and not is_inflection("expresso", "espresso")
+
+
+def test_candidates_read_as_the_same_command_are_no_rivals(recognizer, kitchen_lights):
+    """With `reading` (what the intent model reads), a repair is doubted only by a candidate that would act
+    differently: "get me a drip coffee" does not make "get a drip coffee" unsure."""
+    encoded, frames = kitchen_lights
+    candidates = [["turn", "on", "the", w, "lights"] for w in ("kitchen", "lounge")]
+    _, apart = recognizer.choose(candidates, encoded, frames)
+    try:
+        recognizer.reading = lambda text: "lights on"  # both read as one command
+        best, margin = recognizer.choose(candidates, encoded, frames)
+    finally:
+        recognizer.reading = None
+    assert best == candidates[0] and margin == float("inf") and apart < float("inf")
