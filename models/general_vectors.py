@@ -52,13 +52,16 @@ _SUFFIX_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ness", ("",)), ("ment", ("",)), ("ful", ("",)),
 )
 _DOUBLED = ("ing", "ed", "er", "est", "ers")
+# The rules by their suffix's last character, in rule order: a word is checked against only those.
+_RULES_BY_LAST: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    c: tuple(rule for rule in _SUFFIX_RULES if rule[0][-1] == c) for c in {suf[-1] for suf, _ in _SUFFIX_RULES}}
 
 
 def _suffix_candidates(word: str) -> list[str]:
     """Stems to try, in order. A stem keeps 4+ letters (3 for a plain plural, any for "'s"), so that
     "cred" is not "cr" nor "ingest" "ing"."""
     out: list[str] = []
-    for suf, reps in _SUFFIX_RULES:
+    for suf, reps in _RULES_BY_LAST.get(word[-1:], ()):
         if not word.endswith(suf):
             continue
         stem = word[: len(word) - len(suf)]
@@ -265,44 +268,65 @@ class GeneralVectors:
     def _spell_many(self, words: list[str], candidates: int = 12) -> None:
         """The spelling fallback of each word into self._spelt (table row or None): the table words
         of similar length with the same first letter sharing the most trigrams with it, checked
-        by edit distance (one batched C++ call for all the words' candidates)."""
+        by edit distance (one batched C++ call for all the words' candidates). The trigram counts,
+        the candidate ranking and the choice among candidates run over all the words at once."""
         todo = [w for w in dict.fromkeys(words) if w not in self._spelt]
         if not todo:
             return
         if self._grams is None:
             self._build_grams()
         assert self._grams is not None and self._lengths is not None
-        pairs: list[tuple] = []   # (word, its trigram count, table row, shared trigrams, strict, limit)
+        spelt: list[str] = []     # the words that have candidates, and per word:
+        n_grams: list[int] = []   # its trigram count
+        sizes: list[int] = []     # how many posting entries its trigrams have
+        lists: list[np.ndarray] = []
         for word in todo:
             self._spelt[word] = None
             if len(word) < 5:
                 continue  # too short to tell a misspelling from another word ("lamp", "camp")
-            grams = _trigrams(word)
-            lists = [self._grams[k] for k in self._gram_keys(word) if k in self._grams]
-            if not lists:
+            found = [self._grams[k] for k in self._gram_keys(word) if k in self._grams]
+            if not found:
                 continue
-            ids, shared = np.unique(np.concatenate(lists), return_counts=True)
-            strict, limit = _spelling_limit(len(word))
-            ok = np.abs(self._lengths[ids] - len(word)) <= limit
-            ids, shared = ids[ok], shared[ok]
-            order = np.lexsort((ids, -shared))[:candidates]  # most shared trigrams, then most frequent
-            pairs += [(word, len(grams), int(i), int(n), strict, limit) for i, n in zip(ids[order], shared[order])]
-        if not pairs:
+            spelt.append(word)
+            n_grams.append(len(_trigrams(word)))
+            sizes.append(sum(map(len, found)))
+            lists += found
+        if not spelt:
             return
-        dist = process.cpdist([p[0] for p in pairs], [self.words[p[2]] for p in pairs], scorer=OSA.distance,
-                              dtype=np.int32, workers=1)
-        best: dict[str, tuple] = {}
-        for (word, n_grams, i, n, strict, limit), d in zip(pairs, dist.tolist()):
-            if d > limit:
-                continue
-            jaccard = n / (n_grams + len(self.words[i]) - n)  # a word of n letters has about n trigrams
-            close = jaccard >= _CLOSE_TRIGRAMS and abs(len(self.words[i]) - len(word)) <= 1
-            if d <= strict or close:
-                key = (d, -n, i)
-                if word not in best or key < best[word]:
-                    best[word] = key
-        for word, key in best.items():
-            self._spelt[word] = key[2]
+        # shared trigrams per (word, table row) of similar length: one sort of all the words'
+        # posting entries, keyed (word << bits) | row
+        bits = max(1, (len(self.words) - 1).bit_length())
+        owner = np.repeat(np.arange(len(spelt), dtype=np.int64), sizes)
+        rows = np.concatenate(lists).astype(np.int64)
+        length = np.fromiter(map(len, spelt), np.int64, len(spelt))
+        strict, limit = (np.array(x, np.int64) for x in zip(*map(_spelling_limit, length.tolist())))
+        ok = np.abs(self._lengths[rows] - length[owner]) <= limit[owner]
+        keys, shared = np.unique((owner[ok] << bits) | rows[ok], return_counts=True)
+        if not keys.size:
+            return
+        # per word: most shared trigrams, then most frequent (lowest row), the first `candidates`
+        most = int(shared.max())
+        more = (most - shared).astype(np.int64)
+        sbits = max(1, most.bit_length())
+        order = np.sort(((keys >> bits) << (sbits + bits)) | (more << bits) | (keys & ((1 << bits) - 1)))
+        w, ids = order >> (sbits + bits), order & ((1 << bits) - 1)
+        shared = most - ((order >> bits) & ((1 << sbits) - 1))
+        starts = np.flatnonzero(np.concatenate([[True], w[1:] != w[:-1]]))
+        rank = np.arange(len(w)) - np.repeat(starts, np.diff(np.append(starts, len(w))))
+        top = rank < candidates
+        w, ids, shared = w[top], ids[top], shared[top]
+        dist = process.cpdist([spelt[j] for j in w.tolist()], [self.words[i] for i in ids.tolist()],
+                              scorer=OSA.distance, dtype=np.int32, workers=1).astype(np.int64)
+        other = self._lengths[ids].astype(np.int64)
+        jaccard = shared / (np.asarray(n_grams, np.int64)[w] + other - shared)  # n letters: about n trigrams
+        close = (jaccard >= _CLOSE_TRIGRAMS) & (np.abs(other - length[w]) <= 1)
+        good = (dist <= limit[w]) & ((dist <= strict[w]) | close)
+        w, ids, shared, dist = w[good], ids[good], shared[good], dist[good]
+        order = np.lexsort((ids, -shared, dist, w))   # per word: fewest edits, most shared, most frequent
+        w, ids = w[order], ids[order]
+        first = np.concatenate([[True], w[1:] != w[:-1]]) if len(w) else np.zeros(0, bool)
+        for j, i in zip(w[first].tolist(), ids[first].tolist()):
+            self._spelt[spelt[j]] = i
 
     # --- vectors ------------------------------------------------------------------------------------
 

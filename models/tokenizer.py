@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -58,12 +59,24 @@ _TOKEN_RE = re.compile(f"[{_W}]+(?:'[{_W}]+|(?<=[0-9])[.,](?=[0-9])[{_W}]+)*")
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+_token = partial(tuple.__new__, Token)   # Token(text, start, end) without the per-call Python __new__
+
+
 def tokenize(text: str) -> list[Token]:
     """Tokenises a str; offsets are char offsets into `text` (for cutting slot values).
 
-    Equivalent to tokenize_bytes on the UTF-8 encoding (tested), but fast.
+    Equivalent to tokenize_bytes on the UTF-8 encoding (tested), but fast: findall (no match
+    objects), each token's offset by str.find from the previous token's end (the text between two
+    tokens holds no word char, so the first hit is the token), lower-casing of the whole text at once
+    (the table maps ASCII letters one to one, so offsets are kept).
     """
-    return [Token(m.group().translate(_LOWER), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+    low = text.translate(_LOWER)
+    find, spans, at = text.find, [], 0
+    for word in _TOKEN_RE.findall(text):
+        start = find(word, at)
+        at = start + len(word)
+        spans.append((low[start:at], start, at))
+    return list(map(_token, spans))
 
 
 _NUMBER_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
