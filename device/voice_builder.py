@@ -104,12 +104,16 @@ def build_voice_loop(model, recognizer, runner=None, vad: str = "silero", min_co
     "energy", see endpointer.make_vad; `endpointer`: Endpointer settings, default the detector's),
     then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on).
     early: recognise during the endpointer's hangover (pipeline.VoiceLoop, "Early recognition"). A
-    recogniser with an `endpoint_tail` (Whisper) sets the endpointer's tail unless `endpointer` does."""
+    recogniser with an `endpoint_tail` (Whisper) sets the endpointer's tail unless `endpointer` does; one
+    with a `reading` (Whisper) is given what the model reads from a text."""
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import VoiceLoop
 
     settings = dict(endpointer or {})
     if settings.get("tail") is None and getattr(recognizer, "endpoint_tail", None):
         settings["tail"] = recognizer.endpoint_tail
+    if hasattr(recognizer, "reading"):  # Whisper: repair candidates that mean the same command are no rivals
+        from safu.device.pipeline import command_key
+        recognizer.reading = lambda text: command_key(model.predict(text))
     return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad), **settings), min_confidence,
                      early=early)
