@@ -96,6 +96,22 @@ def test_spelling_in_a_batch_is_the_spelling_of_each_word_alone(gv):
         np.testing.assert_array_equal(row, alone.vector(w) if alone.vector(w) is not None else 0 * row)
 
 
+def test_spelling_of_many_words_at_once_is_each_word_alone(gv):
+    # Hundreds of words in one batch (their trigram counts, candidate ranks and choices are computed
+    # together): a dropped, a doubled and a changed letter of table words, each checked one at a time.
+    words = []
+    for k, w in enumerate(w for w in gv.words[:3000:10] if len(w) >= 6 and w.isalpha()):
+        i = 1 + k % (len(w) - 2)
+        words += [w[:i] + w[i + 1:], w[:i] + w[i] + w[i:], w[:i] + "qzx"[k % 3] + w[i + 1:]]
+    alone = GeneralVectors(gv.words, gv.vectors, gv.scale)
+    expected = [alone.lookup(w) for w in words]
+    batch = GeneralVectors(gv.words, gv.vectors, gv.scale)
+    batch.matrix(words)
+    assert len(batch._spelt) >= 300                        # the batch did the spelling step for them
+    assert [batch.lookup(w) for w in words] == expected
+    assert sum(e is not None and e[1] == "spelling" for e in expected) >= len(words) // 3
+
+
 def test_digit_and_compound_fallbacks(gv):
     assert "iphone" in gv and gv.lookup("430pm") == ("pm", "digits")
     assert "aboutthis" not in gv and gv.lookup("aboutthis") == ("about+this", "compound")
