@@ -84,10 +84,11 @@ def word_aliases(tokens: list[str], min_cosine: float, counts: dict | None = Non
     V /= np.linalg.norm(V, axis=1, keepdims=True) + 1e-12
     target_ids = np.asarray(near)[keep]
     rows = np.fromiter((table.index[w] for w in rest), np.int64, len(rest))
-    for s in range(0, len(rows), BLOCK):
+    product = np.empty((min(BLOCK, len(rows)), len(V)), np.float32)   # one buffer for every block's
+    for s in range(0, len(rows), BLOCK):                                # product (no fresh pages each time)
         block = table.vectors[rows[s:s + BLOCK]].astype(np.float32) * table.scale
         block /= np.linalg.norm(block, axis=1, keepdims=True) + 1e-12
-        cos = block @ V.T
+        cos = np.matmul(block, V.T, out=product[:len(block)])
         best = cos.argmax(axis=1)
         good = cos[np.arange(len(best)), best] >= min_cosine
         for k in np.flatnonzero(good):
