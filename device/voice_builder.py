@@ -107,7 +107,7 @@ def build_voice_loop(model, recognizer, runner=None, vad: str = "silero", min_co
     recogniser with an `endpoint_tail` (Whisper) sets the endpointer's tail unless `endpointer` does; one
     with a `reading` (Whisper) is given what the model reads from a text."""
     from safu.device.endpointer import Endpointer, make_vad
-    from safu.device.pipeline import VoiceLoop
+    from safu.device.pipeline import MIN_VOICED_FRACTION, VoiceLoop
 
     settings = dict(endpointer or {})
     if settings.get("tail") is None and getattr(recognizer, "endpoint_tail", None):
@@ -115,5 +115,6 @@ def build_voice_loop(model, recognizer, runner=None, vad: str = "silero", min_co
     if hasattr(recognizer, "reading"):  # Whisper: repair candidates that mean the same command are no rivals
         from safu.device.pipeline import command_key
         recognizer.reading = lambda text: command_key(model.predict(text))
+    voicing = MIN_VOICED_FRACTION if getattr(recognizer, "voicing_check", True) else None
     return VoiceLoop(model, recognizer, runner, Endpointer(make_vad(vad), **settings), min_confidence,
-                     early=early)
+                     min_voiced_fraction=voicing, early=early)

@@ -122,8 +122,8 @@ def test_auto_takes_whisper_only_for_a_small_vocabulary(model, tmp_path):
     """`--asr auto` (choose_asr): PocketSphinx for the built-in model's hundreds of words, Whisper for a
     coffee context when its weights are installed; open vocabulary or one recogniser's options decide."""
     import safu
-    from safu.device.voice_builder import WHISPER_MAX_WORDS, build_recognizer, choose_asr, command_words, \
-        whisper_installed
+    from safu.device.voice_builder import WHISPER_MAX_WORDS, build_recognizer, build_voice_loop, choose_asr, \
+        command_words, whisper_installed
 
     asr, why = choose_asr(model)
     assert asr == "pocketsphinx" and len(command_words(model)) > WHISPER_MAX_WORDS
@@ -140,6 +140,8 @@ def test_auto_takes_whisper_only_for_a_small_vocabulary(model, tmp_path):
     rec = build_recognizer(small, processes=1)  # a PocketSphinx option: PocketSphinx, whatever is installed
     try:
         assert rec.name == "pocketsphinx"
+        from safu.device.speech_evidence import MIN_VOICED_FRACTION
+        assert build_voice_loop(small, rec).min_voiced_fraction == MIN_VOICED_FRACTION
     finally:
         rec.close()
     if whisper_installed():
@@ -147,8 +149,8 @@ def test_auto_takes_whisper_only_for_a_small_vocabulary(model, tmp_path):
         try:
             assert rec.name == "whisper" and rec.reading is None
             from safu.device.pipeline import command_key
-            from safu.device.voice_builder import build_voice_loop
-            build_voice_loop(small, rec)  # gives Whisper what the model reads, for its repairs
+            loop = build_voice_loop(small, rec)  # gives Whisper what the model reads, for its repairs
+            assert loop.min_voiced_fraction is None  # Whisper's own no-speech check, not the voicing check
             text = "can i get a large latte"
             assert rec.reading(text) == command_key(small.predict(text))
         finally:
