@@ -36,7 +36,9 @@ MIN_VOICED_FRACTION of its loud frames voiced, or under MIN_CONTOUR_S of steady 
 speech and is not decoded (`reason` "no speech: ...", `asr.voiced_fraction`; None for digital silence,
 left to the recogniser). After it is understood, a transcript of up to SHORT_WORDS words that is shorter
 than every training sentence of its intent is not acted on (VoiceLoop.too_short: noise heard as "on" or
-"shut"). bench/bench_soak.py measures both (false actions per hour of kitchen noise).
+"shut"), nor a command without a slot that every model sentence of its intent has (VoiceLoop.missing_slots:
+a coffee order without its drink). bench/bench_soak.py measures the first two (false actions per hour of
+kitchen noise).
 
 Misheard slot values (VoiceLoop.confirm, docs/voice.md section 6): in noisy speech (VoiceLoop.noisy) a
 command is not acted on when its transcript holds a slot value the model knows outside every span it
@@ -77,6 +79,7 @@ from safu.device.spoken_numbers import words_to_digits
 log = logging.getLogger("safu.device.pipeline")
 
 SHORT_WORDS = 3  # transcripts of up to this many words must be as long as some sentence of their intent
+MIN_SENTENCES_FOR_REQUIRED = 10  # an intent's slots count as required only over at least this many sentences
 
 
 def slot_word_mask(words: str, prediction) -> list[bool]:
@@ -128,6 +131,7 @@ class VoiceLoop:
         self.min_confidence = min_confidence
         self._predictions: dict[str, object] = {}
         self._short_intents: dict[int, set] = {}  # n -> intents with a training sentence of n words or fewer
+        self._required: dict[str, set] | None = None  # intent -> slots every model sentence of it has
         self._values: dict[tuple, str] | None = None  # the model's slot values, see unread_value
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
@@ -353,6 +357,25 @@ class VoiceLoop:
                 self._short_intents[k] = seen
         return intent not in self._short_intents[n]
 
+    def missing_slots(self, prediction) -> list[str]:
+        """The slots that every model sentence of the prediction's intent has, as the model reads them, and
+        the prediction lacks. A command cut short or half heard in noise ("and a lot of brown sugar") is
+        not a coffee order without its drink. Read once, from the model's sentences; an intent with fewer
+        than MIN_SENTENCES_FOR_REQUIRED of them requires nothing."""
+        if self._required is None:
+            counts: dict[str, int] = {}
+            common: dict[str, set] = {}
+            for sentence in sorted(set(getattr(self.model, "sentences", None) or ())):
+                read = self.model.predict(sentence)
+                if read.intent is None:
+                    continue
+                counts[read.intent] = counts.get(read.intent, 0) + 1
+                slots = set(read.slots)
+                common[read.intent] = common[read.intent] & slots if read.intent in common else slots
+            self._required = {i: slots for i, slots in common.items()
+                              if slots and counts[i] >= MIN_SENTENCES_FOR_REQUIRED}
+        return sorted(self._required.get(prediction.intent, set()) - set(prediction.slots))
+
     @property
     def agreement_needed(self) -> int:
         """Decoders that must hear a command (the recogniser's min_agreeing; 1: no check)."""
@@ -460,6 +483,9 @@ class VoiceLoop:
                     words = len(transcript.text.split())
                     event["reason"] = (f"speech rejected: {words} word{'s' if words > 1 else ''}, shorter than "
                                        f"every {prediction.intent} sentence of the model")
+                elif missing := self.missing_slots(prediction):
+                    event["reason"] = (f"speech rejected: no {', '.join(missing)}, which every "
+                                       f"{prediction.intent} sentence of the model has")
                 elif self.min_confidence is not None and prediction.confidence < self.min_confidence:
                     event["reason"] = (f"confidence {prediction.confidence:.3f} below --min-confidence "
                                        f"{self.min_confidence:.3f}")

@@ -151,3 +151,18 @@ def test_the_slot_posterior_floor_is_checked():
 
     with pytest.raises(ValueError, match=r"min_slot_posterior must be in \[0, 1\), got 1.5"):
         PocketSphinxConfig(min_slot_posterior=1.5)
+
+
+def test_a_command_without_a_slot_every_sentence_of_its_intent_has_is_refused(coffee):
+    """Every orderDrink sentence of the fixture names a drink: "i want a large" (a cut-off or
+    half-heard order) lacks it and is not acted on; no training sentence trips the check, and cancelOrder,
+    whose sentences have no slot, requires none."""
+    from safu.device.pipeline import VoiceLoop
+
+    loop = VoiceLoop(coffee, None)
+    assert loop.missing_slots(coffee.predict("give me a large latte please")) == []
+    half = coffee.predict("i want a large")
+    assert half.intent == "orderDrink" and "drink" not in half.slots
+    assert loop.missing_slots(half) == ["drink"]
+    assert not [s for s in coffee.sentences if (p := coffee.predict(s)).intent and loop.missing_slots(p)]
+    assert loop.missing_slots(coffee.predict("cancel my order")) == []
