@@ -366,7 +366,10 @@ class VoiceLoop:
             counts: dict[str, int] = {}
             common: dict[str, set] = {}
             for sentence in sorted(set(getattr(self.model, "sentences", None) or ())):
-                read = self.model.predict(sentence)
+                try:
+                    read = self.model.predict(sentence)
+                except Exception:  # noqa: BLE001 - a sentence the model cannot read is no evidence, and
+                    continue       # this check must not fail the utterance it guards
                 if read.intent is None:
                     continue
                 counts[read.intent] = counts.get(read.intent, 0) + 1
