@@ -136,6 +136,7 @@ class VoiceLoop:
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
+        self.required_slots()  # read the model's sentences now, not inside the first command's latency
         for source in sources:
             self._heard_early, self._busy_until = None, 0.0
             try:
@@ -362,6 +363,10 @@ class VoiceLoop:
         the prediction lacks. A command cut short or half heard in noise ("and a lot of brown sugar") is
         not a coffee order without its drink. Read once, from the model's sentences; an intent with fewer
         than MIN_SENTENCES_FOR_REQUIRED of them requires nothing."""
+        return sorted(self.required_slots().get(prediction.intent, set()) - set(prediction.slots))
+
+    def required_slots(self) -> dict[str, set]:
+        """{intent: the slots every model sentence of it has, as the model reads them}, read once."""
         if self._required is None:
             counts: dict[str, int] = {}
             common: dict[str, set] = {}
@@ -377,7 +382,7 @@ class VoiceLoop:
                 common[read.intent] = common[read.intent] & slots if read.intent in common else slots
             self._required = {i: slots for i, slots in common.items()
                               if slots and counts[i] >= MIN_SENTENCES_FOR_REQUIRED}
-        return sorted(self._required.get(prediction.intent, set()) - set(prediction.slots))
+        return self._required
 
     @property
     def agreement_needed(self) -> int:
