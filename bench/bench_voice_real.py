@@ -377,11 +377,14 @@ def main(argv=None):
     if args.asr == "auto":  # as safu listen chooses (device/voice_builder.choose_asr)
         from safu.device.voice_builder import choose_asr
         from safu.runtime.api import load
-        ps_options = bool(args.warps or args.decoder_processes or args.trim_final_word or
-                          any(v is not None for v in (args.min_agreeing, args.max_unseen_trigrams, args.noisy_below_db)))
-        whisper_options = any(v is not None for v in (args.whisper_model, args.whisper_beam, args.whisper_pad))
-        args.asr, why = choose_asr(load(model_path), whisper_model=args.whisper_model,
-                                   pocketsphinx_options=ps_options, whisper_options=whisper_options)
+        args.asr, why = choose_asr(
+            load(model_path), whisper_model=args.whisper_model,
+            pocketsphinx_options={"--warps": args.warps, "--decoder-processes": args.decoder_processes,
+                                  "--trim-final-word": args.trim_final_word, "--min-agreeing": args.min_agreeing,
+                                  "--max-unseen-trigrams": args.max_unseen_trigrams,
+                                  "--noisy-below-db": args.noisy_below_db},
+            whisper_options={"--whisper-model": args.whisper_model, "--whisper-beam": args.whisper_beam,
+                             "--whisper-pad": args.whisper_pad})
         print(f"recogniser: {args.asr} ({why})", file=sys.stderr)
     options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // jobs)}
     if args.asr == "whisper":

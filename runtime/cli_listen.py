@@ -196,10 +196,11 @@ def run_listen(args) -> int:
     runner = ActionRunner.from_file(args.actions) if args.actions else ActionRunner.default(args.state_file)
     if args.asr == "auto":
         from safu.device.voice_builder import choose_asr
-        ps_options = bool(args.warps or args.decoder_processes or args.pronunciations or args.accent
-                          or args.min_agreeing is not None)
-        args.asr, why = choose_asr(model, args.open_vocabulary, args.whisper_model, ps_options,
-                                   bool(args.whisper_model or args.whisper_threads))
+        args.asr, why = choose_asr(
+            model, args.open_vocabulary, args.whisper_model,
+            {"--warps": args.warps, "--decoder-processes": args.decoder_processes,
+             "--pronunciations": args.pronunciations, "--accent": args.accent, "--min-agreeing": args.min_agreeing},
+            {"--whisper-model": args.whisper_model, "--whisper-threads": args.whisper_threads})
         print(f"recogniser: {args.asr} ({why})", file=sys.stderr, flush=True)
     recognizer = build_recognizer(model, args.asr, open_vocabulary=args.open_vocabulary,
                                   vosk_model=args.vosk_model, warps=args.warps,

@@ -133,10 +133,13 @@ def test_auto_takes_whisper_only_for_a_small_vocabulary(model, tmp_path):
     asr, why = choose_asr(small)
     assert asr == ("whisper" if whisper_installed() else "pocketsphinx"), why
     assert choose_asr(small, open_vocabulary=True)[0] == "pocketsphinx"
-    assert choose_asr(small, pocketsphinx_options=True)[0] == "pocketsphinx"
-    assert choose_asr(model, whisper_options=True)[0] == "whisper"
-    with pytest.raises(ValueError, match="given together"):
-        choose_asr(small, pocketsphinx_options=True, whisper_options=True)
+    assert choose_asr(small, pocketsphinx_options={"--warps": [1.0]}) == \
+        ("pocketsphinx", "PocketSphinx options given: --warps")
+    assert choose_asr(small, pocketsphinx_options={"--warps": None, "--trim-final-word": False})[0] == \
+        choose_asr(small)[0]  # options left unset choose nothing
+    assert choose_asr(model, whisper_options={"--whisper-threads": 2})[0] == "whisper"
+    with pytest.raises(ValueError, match=r"\(--accent\) and Whisper options \(--whisper-model\) given together"):
+        choose_asr(small, pocketsphinx_options={"--accent": "british"}, whisper_options={"--whisper-model": "w"})
     rec = build_recognizer(small, processes=1)  # a PocketSphinx option: PocketSphinx, whatever is installed
     try:
         assert rec.name == "pocketsphinx"
