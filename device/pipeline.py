@@ -37,7 +37,8 @@ speech and is not decoded (`reason` "no speech: ...", `asr.voiced_fraction`; Non
 left to the recogniser). After it is understood, a transcript of up to SHORT_WORDS words that is shorter
 than every training sentence of its intent is not acted on (VoiceLoop.too_short: noise heard as "on" or
 "shut"), nor a command without a slot that every model sentence of its intent has (VoiceLoop.missing_slots:
-a coffee order without its drink). bench/bench_soak.py measures the first two (false actions per hour of
+a coffee order without its drink), nor one whose closed-list slot holds a value off its list
+(VoiceLoop.off_list: milkAmount "a"). bench/bench_soak.py measures the first two (false actions per hour of
 kitchen noise).
 
 Misheard slot values (VoiceLoop.confirm, docs/voice.md section 6): in noisy speech (VoiceLoop.noisy) a
@@ -74,6 +75,7 @@ from safu.device.audio import AudioSource
 from safu.device.endpointer import Endpointer, Utterance
 from safu.device.speech_evidence import MIN_VOICED_FRACTION, speech_evidence
 from safu.device.spoken_numbers import words_to_digits
+from safu.models.slot_values import ClosedSlots
 
 
 log = logging.getLogger("safu.device.pipeline")
@@ -133,6 +135,7 @@ class VoiceLoop:
         self._short_intents: dict[int, set] = {}  # n -> intents with a training sentence of n words or fewer
         self._required: dict[str, set] | None = None  # intent -> slots every model sentence of it has
         self._values: dict[tuple, str] | None = None  # the model's slot values, see unread_value
+        self._closed = None  # the model's closed-list slots (ClosedSlots, or False: none), see off_list
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
@@ -365,6 +368,16 @@ class VoiceLoop:
         than MIN_SENTENCES_FOR_REQUIRED of them requires nothing."""
         return sorted(self.required_slots().get(prediction.intent, set()) - set(prediction.slots))
 
+    def off_list(self, prediction) -> list[tuple[str, str]]:
+        """(slot, value) of each closed-list slot of the prediction whose value is not on its list
+        (metadata "slot.closed": every Rhino context slot, Home Assistant `values:` lists; compared
+        as the list spells it, after synonyms). In kitchen noise the tagger splits a value the
+        recogniser half heard ("with a lot of sugar" as milkAmount "a", sugarAmount "lot of sugar")
+        and the machine would make something else; a model without closed slots checks nothing."""
+        if self._closed is None:
+            self._closed = ClosedSlots.from_metadata(getattr(self.model, "metadata", None) or {}) or False
+        return self._closed.off_list(dict(prediction.slots)) if self._closed else []
+
     def required_slots(self) -> dict[str, set]:
         """{intent: the slots every model sentence of it has, as the model reads them}, read once."""
         if self._required is None:
@@ -494,6 +507,9 @@ class VoiceLoop:
                 elif missing := self.missing_slots(prediction):
                     event["reason"] = (f"speech rejected: no {', '.join(missing)}, which every "
                                        f"{prediction.intent} sentence of the model has")
+                elif off := self.off_list(prediction):
+                    event["reason"] = "speech rejected: " + "; ".join(
+                        f"{slot} {value!r} is not one of the model's {slot} values" for slot, value in off)
                 elif self.min_confidence is not None and prediction.confidence < self.min_confidence:
                     event["reason"] = (f"confidence {prediction.confidence:.3f} below --min-confidence "
                                        f"{self.min_confidence:.3f}")

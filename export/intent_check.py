@@ -279,6 +279,12 @@ def check_intent_model(model_file, source: str | None = None) -> IntentLayout:
         for e in r.str_array("slot.trim_possessive"):
             if e not in names:
                 r.fail(f"slot.trim_possessive entry '{shown(e)}' is not a slot of slot.labels")
+    if r.has("slot.closed"):   # closed-list slots, "slot<TAB>value" (models/slot_values.py)
+        names = {lab[2:] for lab in layout.slot_labels if lab != "O"}
+        for e in r.str_array("slot.closed"):
+            tab = e.find("\t")
+            if tab < 0 or tab + 1 == len(e) or "\t" in e[tab + 1:] or e[:tab] not in names:
+                r.fail(f"slot.closed entry '{shown(e)}' is not slot\\tvalue with a slot of slot.labels")
     return layout
 
 

@@ -34,7 +34,7 @@ from safu.models.slot_transitions import WEIGHT as TRANSITION_WEIGHT
 from safu.models.slot_transitions import fit_slot_transitions
 from safu.models.slot_unknown import with_rare_as_unknown
 from safu.models.word_aliases import word_aliases
-from safu.models.slot_values import VALUE_BONUS
+from safu.models.slot_values import VALUE_BONUS, closed_slot_entries
 from safu.models.intent_head import fit_logistic_head, head_features, warm_start
 from safu.models.solver import explicit_fit
 from safu.models.tokenizer import SPECIALS, UNK, Vocabulary, is_number, tokenize
@@ -76,6 +76,7 @@ class IntentConfig:
     head: str = "logistic"       # intent layer: "logistic" (explicit fit, then L-BFGS warm-started from it) or "explicit"
     head_prior: float = 0.015    # L2 penalty of the logistic layer times the example count (a fixed prior:
                                  # CLINC150 val best at 1e-6 per example of 15k; small sets stay calibrated)
+    head_standardise: float = 0.0  # > 0: the dense columns are fitted centred and scaled to this std (0 = general_weight scaling)
     head_iterations: int = 150   # L-BFGS iterations at most; stops when the held-out error has not fallen for 30
     slot_iterations: int = 15    # L-BFGS iterations of the discriminative slot layer (_Fitter.slot_head; 0 = explicit only):
                                  # SNIPS validate slot F1 0.896 without, 0.921 / 0.922 / 0.923 at 15 / 20 / 25
@@ -210,6 +211,8 @@ class TrainedIntentModel:
             "slot.synonyms": self.synonyms,
             "slot.values": self.stats.get("slot_values", []),   # known values: decoding evidence
             **({"slot.trim_possessive": self.stats["trim_possessive"]} if self.stats.get("trim_possessive") else {}),
+            # closed-list slots, "slot\tvalue" as the list spells it (models/slot_values.py; not read by decoding)
+            **({"slot.closed": self.stats["closed_slots"]} if self.stats.get("closed_slots") else {}),
             "slot.value_bonus": float(VALUE_BONUS),
             "intent.threshold": float(self.threshold),
             "train.examples": int(self.stats.get("examples", 0)),
@@ -701,14 +704,26 @@ class _Fitter:
         w = self.class_weights(y) if self.c.balance_intents else np.ones(len(y))
         return H, w
 
-    def dense_scale(self) -> np.ndarray:
-        """Fit-time scale of the dense columns [f_row, f_att]: the general-English columns (the last
+    def dense_scale(self, H=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fit-time (scale, shift) of the dense columns [f_row, f_att]: the general-English columns (the last
         general_dims of each row) carry more evidence per unit than the cipher columns."""
         D, g = self.R.shape[1], min(self.c.general_dims, self.R.shape[1])
+        if self.c.head_standardise and H is not None:
+            N = self.R.shape[0]
+            F_row = np.asarray(H.sparse[:, :N] @ self.R)
+            F_att = np.asarray(H.att @ self.R)
+            mu = np.concatenate([F_row.mean(axis=0), F_att.mean(axis=0)])
+            sd = np.sqrt(0.5 * (F_row.var(axis=0) + F_att.var(axis=0))) + 1e-12
+            one = self.c.head_standardise / sd
+            if getattr(self, "_ds_print", True):
+                self._ds_print = False
+                import sys
+                print("std cipher", np.median(sd[:D - g]), "general", np.median(sd[D - g:]), file=sys.stderr)
+            return np.concatenate([one, one]), mu
         one = np.ones(D)
         if g:
             one[D - g:] = self.c.general_weight
-        return np.concatenate([one, one])
+        return np.concatenate([one, one]), None
 
     def logistic_head(self, batch: feat.Batch, y: np.ndarray, train: np.ndarray, hold: np.ndarray) -> int:
         """Fits the logistic layer on the training split from the current (leave-out explicit) layer;
@@ -733,8 +748,9 @@ class _Fitter:
             best_at = min(order, key=lambda it: (losses[it], it))
             return len(order) - 1 - order.index(best_at) >= 3  # three checkpoints without a new best
 
+        self.head_scale = self.dense_scale(H)
         _, _, kept = fit_logistic_head(H, y[train], U0, b0, l2, c.head_iterations, w, checkpoints,
-                                       self.dense_scale(), stop=no_longer_falling)
+                                       *self.head_scale, stop=no_longer_falling)
         no_longer_falling(kept)
         best = min(losses, key=lambda it: (losses[it], it))
         self.intent_U, self.intent_b = kept[best]
@@ -752,8 +768,9 @@ class _Fitter:
         else:
             U0, b0, iterations = self.intent_U, self.intent_b, max(10, iterations // 3)
         l2 = self.c.head_prior / len(y)
+        ds, shift = getattr(self, "head_scale", None) or self.dense_scale(H)
         self.intent_U, self.intent_b, _ = fit_logistic_head(H, y, U0, b0, l2, iterations, w,
-                                                            dense_scale=self.dense_scale())
+                                                            dense_scale=ds, dense_shift=shift)
 
     # -- 5. polish -------------------------------------------------------------------------------
     def polish(self, train: tuple, dev: tuple, epochs: int, lr: float) -> int:
@@ -859,11 +876,13 @@ def _chunks(n: int, size: int):
 
 
 def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope: list[str] | None = None,
-                     progress=None) -> TrainedIntentModel:
+                     progress=None, closed_slots: dict | None = None) -> TrainedIntentModel:
     """Fits an intent + slot model on examples (objects with .text, .intent, .slots).
 
     out_of_scope: sentences that must be rejected; used only to calibrate the threshold.
     progress: optional callable(step_name) for progress reporting.
+    closed_slots: {slot: values} of the closed-list slots (Dataset.closed_slots), stored as
+    `slot.closed` for the tagged slots among them; the fit does not use them.
     Raises ValueError for data that cannot train a model (no examples, fewer than two intents).
     """
     config = config or IntentConfig()
@@ -993,7 +1012,8 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
                "polish_epochs_run": final.polish_epochs_run, "held_out": int(n_hold),
                "intent_block_weights": block_w.tolist(), "slot_block_weight": slot_weight,
                "slot_values": prep.slot_values, "aliases": aliases, "slot_head": slot_head,
-               "trim_possessive": prep.trim_possessive})
+               "trim_possessive": prep.trim_possessive,
+               "closed_slots": closed_slot_entries(closed_slots or {}, slot_names)})
 
 
 # The tagger's p(label | window) already holds the label's prior, and P(label | previous label)

@@ -10,12 +10,22 @@ decoding, a run of input tokens equal to a stored value of slot x adds `slot.val
 log-probability of B-x at its first token and of I-x at the others, so the Viterbi path prefers
 spans that are whole known values; the tagger still decides (a bonus, not a rule), and values
 never seen keep their chance.
+
+Closed lists. A slot whose values all come from a closed list (every Rhino context slot, a Home
+Assistant list with `values:`; not wildcards, ranges, inventory names or annotated free text) is
+stored as `slot.closed`: one "slot<TAB>value" entry per value, the value as the list spells it
+(its canonical form, what a prediction reports after synonyms). Decoding does not read it: the
+tagger may still read a value off the list, and ClosedSlots.off_list says which slots of a
+prediction hold one (the voice loop refuses such a command, docs/voice.md).
+
+    closed = ClosedSlots.from_metadata(model.metadata)        # None: no slot is closed
+    closed.off_list({"milkAmount": "a"})                      # [("milkAmount", "a")]
 """
 from __future__ import annotations
 
 import numpy as np
 
-from safu.models.tokenizer import is_number
+from safu.models.tokenizer import is_number, tokenize
 
 # log-probability added per token of a span that is a known value. SNIPS slot F1 on 1,000 held-out
 # sentences of train_full: 0.850 without, 0.860 / 0.862 / 0.862 / 0.861 at 1 / 2 / 3 / 4.
@@ -66,3 +76,42 @@ class SlotValues:
                     E[a, b] = self.bonus
                     E[a + 1:a + m, i] = self.bonus
         return E
+
+
+def closed_key(value: str) -> str:
+    """A value as ClosedSlots compares it: its tokens (lower case, punctuation out, as the tokenizer
+    gives them) joined by one space: "Twenty ounce," and "twenty ounce" are the same value."""
+    return " ".join(t.text for t in tokenize(str(value)))
+
+
+def closed_slot_entries(closed: dict, slot_names) -> list[str]:
+    """Sorted distinct "slot<TAB>value" of the closed lists {slot: values}, for the slots of
+    `slot_names` (the model's tagged slots); values empty after tokenisation are left out."""
+    names = set(slot_names)
+    return sorted({f"{slot}\t{value}" for slot, values in closed.items() if slot in names
+                   for value in values if closed_key(value) and "\t" not in str(value)})
+
+
+class ClosedSlots:
+    """The closed lists of a model's `slot.closed`: {slot: the normalised values (closed_key)}."""
+
+    def __init__(self, entries):
+        self.values: dict[str, frozenset] = {}
+        table: dict[str, set] = {}
+        for entry in entries:
+            slot, tab, value = str(entry).partition("\t")
+            if not tab or not slot or not value or "\t" in value:
+                raise ValueError(f"slot.closed entry {entry!r} is not slot\\tvalue")
+            table.setdefault(slot, set()).add(closed_key(value))
+        self.values = {slot: frozenset(v) for slot, v in table.items()}
+
+    @classmethod
+    def from_metadata(cls, metadata) -> "ClosedSlots | None":
+        """The model's closed lists, or None when it has none (model files without slot.closed)."""
+        entries = (metadata or {}).get("slot.closed")
+        return cls(entries) if entries else None
+
+    def off_list(self, slots: dict) -> list[tuple[str, str]]:
+        """(slot, value) of each closed slot of `slots` whose value is not on its list, by slot name."""
+        return [(slot, value) for slot, value in sorted(slots.items())
+                if slot in self.values and closed_key(value) not in self.values[slot]]

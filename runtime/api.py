@@ -18,7 +18,7 @@ from safu.export.model_file import ModelFormatError, decode_model  # noqa: F401 
 from safu.models.intent_model import NONE_INTENT
 from safu.models.slot_case import case_evidence, case_flags
 from safu.models.slot_decoding import label_parts, label_spans, legal_transitions, masked_transitions, viterbi_path
-from safu.models.slot_values import SlotValues
+from safu.models.slot_values import ClosedSlots, SlotValues
 from safu.models.tokenizer import Vocabulary
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "smart_home.safu"
@@ -157,6 +157,19 @@ class IntentModel:
         return SlotValues(list(md["slot.values"]), self.vocab.lookup, self.slot_labels,
                           float(md.get("slot.value_bonus", 0.0)))
 
+    @cached_property
+    def closed_slots(self) -> ClosedSlots | None:
+        """The closed-list slots of `slot.closed` (models/slot_values.py), or None: no slot is closed."""
+        return ClosedSlots.from_metadata(self.metadata)
+
+    def off_list(self, prediction) -> list[tuple[str, str]]:
+        """(slot, value) of each closed-list slot of the prediction whose value is not on its list
+        (compared as the list spells it, case and punctuation aside). predict reports what the tagger
+        read, such values included ("with a lot of sugar" read as milkAmount "a"); a caller that acts
+        on a command checks this first, as the voice loop does. Empty for a model without closed slots."""
+        closed = self.closed_slots
+        return closed.off_list(dict(prediction.slots)) if closed is not None else []
+
     def __repr__(self) -> str:
         return f"IntentModel({self.path!r}, intents={len(self.intents)}, vocab={len(self.vocab)})"
 
@@ -294,7 +307,8 @@ def train(data, output=None, config=None, inventory=None, progress=None, max_sen
         config.none_class = True
         report.append(f"command grammar: none class turned on, so rejection learns from "
                       f"{len(shipped) + len(data_oos):,} out-of-scope sentences as the class {NONE_INTENT!r}")
-    model = fit_intent_model(commands, config, out_of_scope=shipped + data_oos, progress=progress)
+    model = fit_intent_model(commands, config, out_of_scope=shipped + data_oos, progress=progress,
+                             closed_slots=dataset.closed_slots)
     from safu.runtime.ha_answers import HomeAssistantAnswers
     answers = HomeAssistantAnswers.for_training(paths, inventory, seed=config.seed if seed is None else seed)
     if answers is not None:   # the slots Home Assistant needs, applied by predict (runtime/ha_answers.py)

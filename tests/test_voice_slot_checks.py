@@ -166,3 +166,26 @@ def test_a_command_without_a_slot_every_sentence_of_its_intent_has_is_refused(co
     assert loop.missing_slots(half) == ["drink"]
     assert not [s for s in coffee.sentences if (p := coffee.predict(s)).intent and loop.missing_slots(p)]
     assert loop.missing_slots(coffee.predict("cancel my order")) == []
+
+
+def test_a_command_whose_closed_slot_holds_a_value_off_its_list_is_refused(coffee, tmp_path):
+    """Every Rhino context slot is a closed list (metadata slot.closed): "i want a large a latte"
+    read as drink "a" (as kitchen noise at 6 dB did to "with a lot of sugar": milkAmount "a") is no
+    order to act on; a value the context spells, in any case, passes, no training sentence trips the
+    check, and a model file without slot.closed checks nothing."""
+    from safu.device.pipeline import VoiceLoop
+    from safu.export.model_file import read_model_file, write_model_file
+    from safu.runtime.api import load
+
+    loop = VoiceLoop(coffee, None)
+    assert loop.off_list(coffee.predict("give me a large latte please")) == []
+    split = coffee.predict("i want a large a latte")
+    assert split.intent == "orderDrink" and split.slots["drink"] == "a" and loop.missing_slots(split) == []
+    assert loop.off_list(split) == [("drink", "a")]
+    assert loop.off_list(coffee.predict("I want a LARGE Latte")) == []
+    assert not [s for s in coffee.sentences if (p := coffee.predict(s)).intent and loop.off_list(p)]
+    mf = read_model_file(coffee.path)
+    old = tmp_path / "old.safu"
+    write_model_file(old, {k: v for k, v in mf.metadata.items() if k != "slot.closed"},
+                     {k: mf.tensor(k) for k in mf.tensors})
+    assert VoiceLoop(load(str(old)), None).off_list(split) == []

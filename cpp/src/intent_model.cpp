@@ -324,6 +324,17 @@ IntentModel::IntentModel(const ModelFile& f) {
     }
   }
 
+  // Closed-list slots, "slot\tvalue" (models/slot_values.py): checked here, read by Python only.
+  if (f.has("slot.closed")) {
+    for (const std::string& e : f.get_str_array("slot.closed")) {
+      size_t tab = e.find('\t');
+      std::string name = tab == std::string::npos ? std::string() : e.substr(0, tab);
+      if (tab == std::string::npos || tab + 1 == e.size() || e.find('\t', tab + 1) != std::string::npos ||
+          std::find(slot_names_.begin(), slot_names_.end(), name) == slot_names_.end())
+        throw FormatError(src + ": slot.closed entry '" + shown(e) + "' is not slot\\tvalue with a slot of slot.labels");
+    }
+  }
+
   slot_id_.assign(slot_U.begin() + ptrdiff_t(Ks * D * S), slot_U.end());
   for (size_t t = 0; t < N_; ++t)  // the bias added once here: the same float sums as per position
     for (size_t s = 0; s < S_; ++s) slot_id_[t * S_ + s] += slot_b_[s];

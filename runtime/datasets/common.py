@@ -69,6 +69,9 @@ class Dataset:
     examples: list[Example] = field(default_factory=list)
     report: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)   # errors of rows left out (skip_invalid)
+    # {slot: its values as the lists spell them} for the slots whose values all come from closed
+    # lists (Rhino context slots, Home Assistant `values:` lists); see load.merge_closed_slots
+    closed_slots: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def intents(self) -> list[str]:

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 
 from .common import Example, SlotSpan
-from .template import Coverage, Grammar, Node, render
+from .template import Coverage, Grammar, ListRef, Node, RuleRef, render, walk
 
 
 @dataclass
@@ -143,6 +143,56 @@ def expand_templates(sentences: list[TemplateSentence], cap: int, seed: int = 0,
         stats.per_intent[intent] = (possible, len(out))
         examples += out
     return examples, stats
+
+
+MAX_CLOSED_SURFACES = 1000   # a value without `out` whose surface has more renderings leaves its slot open
+
+
+def closed_slots(sentences: list[TemplateSentence]) -> dict[str, list[str]]:
+    """{slot: its values, sorted, as the lists spell them} for the slots that only closed lists fill
+    (SlotList.closed) in every template that has them. A value is the list value's canonical form
+    (`out`), else each rendering of its surface; a fixed slot's values (Home Assistant `slots:`)
+    join its slot's list. A slot that any template fills from an open list (wildcard, range,
+    inventory names, a built-in number) is left out, as is a value too large to enumerate."""
+    values: dict[str, set] = {}
+    fixed: dict[str, set] = {}
+    open_slots: set[str] = set()
+    done: set = set()   # (id(grammar), id(node or list)) already walked
+
+    def visit(grammar: Grammar, node) -> None:
+        for n in walk(node):
+            if isinstance(n, RuleRef):
+                key = (id(grammar), "<" + n.name)
+                if key not in done:
+                    done.add(key)
+                    visit(grammar, grammar.rule(n.name))
+            elif isinstance(n, ListRef):
+                lst = grammar.slot_list(n.list_name)
+                key = (id(grammar), id(lst), n.slot_name)
+                if key in done:
+                    continue
+                done.add(key)
+                if not lst.closed or n.slot_name in open_slots:
+                    open_slots.add(n.slot_name)
+                    continue
+                into = values.setdefault(n.slot_name, set())
+                for v in lst.values:
+                    if v.value is not None:
+                        into.add(str(v.value))
+                    elif grammar.count(v.surface) > MAX_CLOSED_SURFACES:
+                        open_slots.add(n.slot_name)
+                        break
+                    else:
+                        into.update(render(p)[0] for p in grammar.enumerate(v.surface))
+                for v in lst.values:   # a value's own surface may name other lists
+                    visit(grammar, v.surface)
+
+    for s in sentences:
+        visit(s.grammar, s.node)
+        for k, v in s.fixed.items():
+            fixed.setdefault(k, set()).add(str(v))
+    return {slot: sorted(vals | fixed.get(slot, set())) for slot, vals in sorted(values.items())
+            if slot not in open_slots and vals}
 
 
 def sampling_note(stats: ExpansionStats, cap: int, strict_cap: bool) -> str:

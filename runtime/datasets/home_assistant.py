@@ -14,7 +14,9 @@ What is read, per file (all files of one load are one language and share their d
 Lists: `values` (strings, or {in, out} where `in` is itself a template such as "light[s]"),
 `range` (from, to, step, fractions halves/tenths; numbers as digits and as words), `wildcard`
 (filled with a few plausible samples). {name}, {area}, {floor} come from the inventory
-(default: the sample home shipped in safu/runtime/data/sample_inventory.yaml).
+(default: the sample home shipped in safu/runtime/data/sample_inventory.yaml). A slot that only
+`values` lists fill is a closed list (stored as `slot.closed`, models/slot_values.py); wildcards,
+ranges and inventory names are open.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import DataError, line_of, require, type_name
-from .expand import TemplateSentence, expand_templates, format_count, match_sentence, sampling_note
+from .expand import TemplateSentence, closed_slots, expand_templates, format_count, match_sentence, sampling_note
 from .inventory import Inventory, load_inventory
 from .numbers import format_number, number_words
 from .template import (Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError, Text,
@@ -144,7 +146,7 @@ def _slot_list(path: Path, name: str, spec) -> SlotList:
         else:
             raise DataError(path, "expected a string or {in, out}", line=line_of(v, line_of(values)),
                             field=f"{where}.values")
-    return SlotList(out)
+    return SlotList(out, closed=True)
 
 
 def _as_set(value) -> set[str] | None:
@@ -362,13 +364,18 @@ def _fillers(docs) -> list[str]:
 
 
 def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,
-                        seed: int = 0, strict_cap: bool = False) -> tuple[list, list[str]]:
+                        seed: int = 0, strict_cap: bool = False, closed: dict | None = None
+                        ) -> tuple[list, list[str]]:
     """Expands parsed hassil files into examples (sampling as expand_templates: `cap` sentences
     per intent, covering every alternative and slot value; at most `cap` with strict_cap).
-    Returns (examples, report lines). Raises DataError as read_home_assistant."""
+    Returns (examples, report lines). Raises DataError as read_home_assistant. `closed`, when
+    given, is filled with {slot: values} of the slots only `values:` lists fill (with the fixed
+    values of the same slots; expand.closed_slots): not wildcards, ranges or inventory names."""
     t = read_home_assistant(files, inventory)
     examples, stats = expand_templates(t.sentences, cap, seed, t.skip_words, SKIP_WORD_RATE,
                                        strict_cap=strict_cap)
+    if closed is not None:
+        closed.update(closed_slots(t.sentences))
     report = [f"home assistant: {t.files} sentence files, {len(stats.per_intent)} intents, "
               f"{stats.templates:,} templates, {format_count(stats.possible)} possible sentences, "
               f"sampled {stats.produced:,} ({sampling_note(stats, cap, strict_cap)}; seed {seed})"]

@@ -134,6 +134,7 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
     skipped_validate = 0
     unknown: list[str] = []
     skipped: list[str] | None = [] if skip_invalid else None
+    grammar_closed: list[tuple[list[Example], dict]] = []   # (a grammar's examples, its closed slots)
 
     for path, explicit in _files(list(paths)):
         suffix = path.suffix.lower()
@@ -148,7 +149,9 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
             if is_home_assistant(doc):
                 ha_files.append((path, doc))
             elif is_rhino(doc):
-                examples, report = load_rhino(path, doc, template_cap, seed, strict_cap)
+                closed: dict = {}
+                examples, report = load_rhino(path, doc, template_cap, seed, strict_cap, closed)
+                grammar_closed.append((examples, closed))
                 ds.examples += examples
                 ds.report += report
             elif is_inventory(doc):
@@ -189,7 +192,9 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
             inv = load_inventory(inventory)
         elif found_inventory:
             inv = load_inventory(found_inventory[0])
-        examples, report = load_home_assistant(ha_files, inv, template_cap, seed, strict_cap)
+        closed = {}
+        examples, report = load_home_assistant(ha_files, inv, template_cap, seed, strict_cap, closed)
+        grammar_closed.append((examples, closed))
         ds.examples += examples
         ds.report += report
     elif inventory is not None:
@@ -202,6 +207,10 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
         ds.report.append(f"listed examples: kept {len(listed):,} of {before:,} "
                          f"(at most {max_sentences_per_intent:,} per intent, seed {seed})")
     ds.examples += listed
+    ds.closed_slots = merge_closed_slots(grammar_closed, ds.examples)
+    if ds.closed_slots:
+        ds.report.append(f"closed-list slots: {len(ds.closed_slots)} ("
+                         + ", ".join(f"{k} {len(v)}" for k, v in ds.closed_slots.items()) + " values)")
 
     if skipped:
         ds.skipped = skipped
@@ -221,6 +230,33 @@ def load_examples(paths: list[str | Path] | str | Path, inventory: str | Path | 
     ds.report.append(f"total: {len(ds.examples):,} examples, {len(ds.intents)} intents, "
                      f"{sum(len(e.spanned_slots) for e in ds.examples):,} slot spans")
     return ds
+
+
+def merge_closed_slots(sources: list[tuple[list[Example], dict]], examples: list[Example]) -> dict:
+    """{slot: sorted values} of the slots closed in every grammar whose examples have them, the
+    lists joined. A slot is open when a grammar that has it does not close it, when a listed
+    example (JSONL, CSV, SNIPS: annotated free text) has it, or when any training example gives it
+    a value off the list (closed_key), so that the check never refuses a training sentence."""
+    from safu.models.slot_values import closed_key
+
+    values: dict[str, set] = {}
+    open_slots: set[str] = set()
+    own = set()
+    for exs, closed in sources:
+        own.update(id(e) for e in exs)
+        names = {s.name for e in exs for s in e.slots}
+        open_slots |= names - set(closed)
+        for slot, vals in closed.items():
+            values.setdefault(slot, set()).update(vals)
+    for e in examples:
+        if id(e) not in own:
+            open_slots.update(s.name for s in e.slots)
+    keys = {slot: {closed_key(v) for v in vals} for slot, vals in values.items()}
+    for e in examples:
+        for s in e.slots:
+            if s.name in keys and s.name not in open_slots and closed_key(s.value) not in keys[s.name]:
+                open_slots.add(s.name)
+    return {slot: sorted(vals) for slot, vals in sorted(values.items()) if slot not in open_slots}
 
 
 def check_trainable(dataset: Dataset) -> None:

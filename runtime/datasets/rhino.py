@@ -20,6 +20,8 @@ the macro's phrases. Choices and macro phrases may themselves use the syntax. Bu
 `$pv.TwoDigitOrdinal` are filled with numbers (digits and words; value = digits). A context slot
 value is reported as the context spells it; one with number words ("twenty ounce") is also trained
 in digits ("20 ounce", as recognisers' transcripts write it) and still reported as the phrase.
+Every context slot is a closed list: its phrases are all the slot can be (stored as `slot.closed`,
+models/slot_values.py).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import re
 from pathlib import Path
 
 from .common import DataError, line_of, require, type_name
-from .expand import TemplateSentence, expand_templates, format_count, sampling_note
+from .expand import TemplateSentence, closed_slots, expand_templates, format_count, sampling_note
 from .numbers import digit_form, number_words
 from .template import (EMPTY, Alt, Grammar, ListRef, ListValue, RuleRef, SlotList, TemplateError,
                        Text, _make_seq, walk)
@@ -148,12 +150,13 @@ def is_rhino(doc) -> bool:
         and "expressions" in doc["context"]
 
 
-def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0, strict_cap: bool = False
-               ) -> tuple[list, list[str]]:
+def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0, strict_cap: bool = False,
+               closed: dict | None = None) -> tuple[list, list[str]]:
     """Expands one Rhino context (sampling as expand_templates: `cap` sentences per intent, covering
     every alternative and slot value; at most `cap` with strict_cap). Returns (examples, report
     lines); raises DataError (file:line) for missing fields, expressions that do not parse, and
-    unknown slot types or macros."""
+    unknown slot types or macros. `closed`, when given, is filled with {slot: values} of the slots
+    that context slot lists fill (expand.closed_slots; a built-in pv. number slot is open)."""
     context = require(doc, "context", path, dict, "a mapping with expressions")
     expressions = require(context, "expressions", path, dict, "a mapping of intent -> expressions")
 
@@ -176,7 +179,7 @@ def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0, strict_cap: bool 
         if not isinstance(values, list) or not values:
             raise DataError(path, "expected a non-empty list of values",
                             line=line_of(values, line_of(context)), field=f"slots.{name}")
-        lists[str(name)] = SlotList([_phrase_value(str(v)) for v in values])
+        lists[str(name)] = SlotList([_phrase_value(str(v)) for v in values], closed=True)
     rules = {}
     for name, phrases in (context.get("macros") or {}).items():
         if not isinstance(phrases, list) or not phrases:
@@ -207,6 +210,8 @@ def load_rhino(path: Path, doc: dict, cap: int, seed: int = 0, strict_cap: bool 
                             line=line_of(src))
         out.append(TemplateSentence(intent, node, grammar, {}, f"{path}:{line_of(src)}"))
     examples, stats = expand_templates(out, cap, seed, strict_cap=strict_cap)
+    if closed is not None:
+        closed.update(closed_slots(out))
     report = [f"rhino {path}: {len(stats.per_intent)} intents, {stats.templates} expressions, "
               f"{format_count(stats.possible)} possible sentences, sampled {stats.produced:,} "
               f"({sampling_note(stats, cap, strict_cap)}; seed {seed})"]

@@ -68,6 +68,7 @@ class ListValue:
 class SlotList:
     values: list[ListValue]
     wildcard: bool = False   # matches any text; values are only samples for generation
+    closed: bool = False     # its values are all the slot can be (a Rhino context slot, an HA `values:` list)
 
 
 @dataclass(frozen=True)
