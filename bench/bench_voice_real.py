@@ -325,6 +325,15 @@ def main(argv=None):
                          "as safu listen)")
     ap.add_argument("--whisper-beam", type=int, help="Whisper: beam width (default: the recogniser's)")
     ap.add_argument("--whisper-pad", type=float, help="Whisper: seconds of silence after the utterance")
+    ap.add_argument("--whisper-denoise", choices=["off", "on", "both"],
+                    help="Whisper: noise front end (device/denoise.py): on = heard denoised when the SNR estimate "
+                         "is below --denoise-below-db, both = heard raw and denoised, the better kept "
+                         "(default: the recogniser's)")
+    ap.add_argument("--whisper-finish", action=argparse.BooleanOptionalAction,
+                    help="Whisper: a command cut off at its end is finished by rescoring its endings "
+                         "(WhisperRecognizer.finish; default: the recogniser's)")
+    ap.add_argument("--denoise-below-db", type=float, help="Whisper: estimated SNR below which the front end works")
+    ap.add_argument("--denoise-floor", type=float, help="Whisper: the front end's least gain (0-1)")
     ap.add_argument("--fade-tail", action=argparse.BooleanOptionalAction,
                     help="endpointer: fade out the non-speech after the last speech frame (default: the "
                          "detector's, WebRTC no, Silero yes)")
@@ -391,7 +400,10 @@ def main(argv=None):
         options = {"asr": "whisper", "whisper_threads": args.whisper_threads}
         if args.whisper_model:
             options["whisper_model"] = args.whisper_model
-        whisper = {k: v for k, v in (("beam_size", args.whisper_beam), ("pad_s", args.whisper_pad)) if v is not None}
+        whisper = {k: v for k, v in (("beam_size", args.whisper_beam), ("pad_s", args.whisper_pad),
+                                     ("denoise", args.whisper_denoise), ("denoise_below_db", args.denoise_below_db),
+                                     ("denoise_floor", args.denoise_floor),
+                                     ("finish_ends", args.whisper_finish)) if v is not None}
         if whisper:
             options["whisper"] = whisper
     options["vad"] = args.vad

@@ -74,6 +74,7 @@ PROMPT_TOKENS = 40     # prompt tokens of whole sentences, before the list of th
 MAX_PROMPT_TOKENS = 220  # the whole prompt: Whisper's decoder takes at most 448 positions, half for the prompt
 MAX_REPAIRS = 3        # word pairs per hypothesis repaired by Whisper's rescoring (repair)
 COMPLETION_WORDS = 3   # words a cut-off command may be completed with (complete)
+FINISH_SPELLING = 2    # edits from the word heard last to a word that replaces it when a command is finished (finish)
 REPAIR_MARGIN = 2.0    # nats (log e) by which Whisper must find the repaired sentence likelier than the runner-up
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
@@ -248,6 +249,10 @@ class WhisperRecognizer:
     # What the intent model reads from a text (any value that compares equal for the same command), or None.
     # Set by whoever holds the model (see choose): readings that act alike are no rivals in a repair.
     reading = None
+    finish_ends = True       # a command cut off at its end is finished by rescoring (finish)
+    denoise = None           # front end: None/"off", "on" (denoised when the SNR estimate is low), "both"
+    denoise_below_db = 99.0  # estimated SNR below which the front end is used
+    denoise_floor = 0.3
 
     def __init__(self, sentences: list[str] | None, values: dict[str, list[str]] | None = None,
                  model_path: str | None = None, threads: int | None = None, beam_size: int = BEAM_SIZE,
@@ -327,18 +332,23 @@ class WhisperRecognizer:
         if self.restricted:
             snapped: list[str | None] = []
             spelled: list[bool] = []  # snapped by spelling to another word (not the word or its inflection)
+            heard: list[str] = []  # the words as Whisper wrote them
             for w in words:
                 known = self._snap(w)
                 if known is not None or w not in FILLERS:
                     snapped.append(known)
                     spelled.append(known is not None and not is_inflection(w, known))
+                    heard.append(w)
             while snapped and snapped[0] is None:  # a stray word before or after the command
                 snapped.pop(0)
                 spelled.pop(0)
+                heard.pop(0)
             unheard_end = bool(snapped) and snapped[-1] is None  # words after the last one that snapped
             while snapped and snapped[-1] is None:
                 snapped.pop()
                 spelled.pop()
+                heard.pop()
+            last_heard = heard[-1] if heard and spelled[-1] else None
             trailing = next((n for n in range(len(words)) if self._snap(words[len(words) - 1 - n]) is not None), 0)
             if encoded is not None:
                 suspects = [k for k, s in enumerate(spelled) if s]
@@ -350,6 +360,9 @@ class WhisperRecognizer:
                                   + " ".join(w for w in words[len(words) - trailing:]) + ")")
                     elif complete and bad == (snapped[-1], "</s>"):
                         snapped = self.complete(snapped, encoded)
+                if (reason is None and complete and self.finish_ends and snapped and None not in snapped
+                        and self.unseen_pair(snapped) == (snapped[-1], "</s>")):
+                    snapped, reason = self.finish(snapped, encoded, frames, last_heard)
             if None in snapped and reason is None:
                 missing = [w for w in words if self._snap(w) is None and w not in FILLERS]
                 reason = "out-of-vocabulary speech (" + " ".join(missing[:5] or ["?"]) + ")"
@@ -463,6 +476,28 @@ class WhisperRecognizer:
             words = best
         return words, None
 
+    def finish(self, words: list[str], encoded, frames: int,
+               heard: str | None = None) -> tuple[list[str], str | None]:
+        """A command that ends where no command ends ("... house coffee with whole", "... a bit of"): in kitchen
+        noise the last word is often lost or misheard ("whole milk" as "home", "skim milk" as "skin"). The
+        candidates are `words` completed by each ending its last word may take (`completions`), and, when
+        the last word was snapped by spelling (`heard`, as Whisper wrote it: "home" -> "some"), `words`
+        with it replaced by each ending the word before may take that begins with a word at most
+        FINISH_SPELLING edits from `heard` ("whole milk", not "sugar" for "skin"); Whisper scores them against
+        the utterance and the likeliest is kept when it is `repair_margin` nats likelier than the runner-up
+        (read as another command, with `reading` set). -> (words, why they could not be finished, or None)."""
+        candidates = [words + e for e in self.completions(words[-1])]
+        if len(words) >= 2 and heard is not None:
+            candidates += [words[:-1] + e for e in self.completions(words[-2])
+                           if edit_distance(heard, e[0]) <= FINISH_SPELLING]
+        if not candidates:
+            return words, None
+        best, margin = self.choose(candidates, encoded, frames)
+        if best is None or margin < self.repair_margin:
+            return words, (f"unsure how to end the command after {words[-1]!r}: the likeliest ending "
+                           f"{margin:.1f} nats above the next, {self.repair_margin:.1f} needed")
+        return best, None
+
     def completions(self, last: str) -> list[list[str]]:
         """The word sequences of 1 to COMPLETION_WORDS words that may follow `last` and end a command (by
         the model's word pairs)."""
@@ -526,6 +561,25 @@ class WhisperRecognizer:
 
     def recognize(self, samples: np.ndarray) -> Transcript:
         t0 = time.perf_counter()
+        mode = self.denoise
+        if mode in (None, "off"):
+            return self._recognize(samples, t0)
+        from safu.device.denoise import denoise, estimated_snr_db
+        snr = estimated_snr_db(samples)
+        if snr >= self.denoise_below_db:
+            return self._recognize(samples, t0)
+        cleaned = denoise(samples, gain_floor=self.denoise_floor)
+        if mode == "on":
+            best = self._recognize(cleaned, t0)
+            best.snr_db = snr
+            return best
+        raw = self._recognize(samples, t0)
+        den = self._recognize(cleaned, t0)
+        pick = den if (den.accepted, getattr(den, "score", -9)) > (raw.accepted, getattr(raw, "score", -9)) else raw
+        pick.decode_s = time.perf_counter() - t0
+        return pick
+
+    def _recognize(self, samples: np.ndarray, t0: float) -> Transcript:
         encoded, frames = self.encode(samples)
         seconds = len(samples) / SAMPLE_RATE
         result = self._model.generate(encoded, [self._prompt_ids], beam_size=self.beam_size,
