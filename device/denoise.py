@@ -8,8 +8,9 @@ How:
 - Short-time spectra: FRAME-sample Hann frames every HOP samples (32 ms / 8 ms at 16 kHz), resynthesised
   by weighted overlap-add (the window's overlapping squares sum out), so a gain of 1 gives the input back.
 - The noise floor of each frequency bin is the mean power of the frames whose energy is in the lowest
-  NOISE_FRACTION of the utterance (at least MIN_NOISE_FRAMES): an endpointed command keeps the pre-roll
-  before the speech, the pauses between words and the quiet tail after it, where only the noise is heard.
+  NOISE_FRACTION of the utterance (at least MIN_NOISE_FRAMES), taken OVER_SUBTRACTION times: an
+  endpointed command keeps the pre-roll before the speech, the pauses between words and the quiet tail
+  after it, where only the noise is heard.
 - The gain of each bin and frame is the Wiener gain xi / (1 + xi) of the a-priori SNR xi, estimated the
   decision-directed way (Ephraim and Malah 1984: SMOOTHING times the last frame's cleaned power over the
   noise, the rest from this frame's power over the noise, less one), never below GAIN_FLOOR: a floor keeps
@@ -24,12 +25,13 @@ import numpy as np
 
 FRAME = 512            # samples per analysis frame (32 ms at 16 kHz)
 HOP = 128              # samples between frames (a quarter frame)
-NOISE_FRACTION = 0.15  # the quietest frames taken for the noise floor
+NOISE_FRACTION = 0.3   # the quietest frames taken for the noise floor
 MIN_NOISE_FRAMES = 8
 LOUD_FRACTION = 0.1    # the loudest frames taken for the speech level (estimated_snr_db)
 SMOOTHING = 0.98       # decision-directed a-priori SNR: weight of the last frame's cleaned spectrum
 GAIN_FLOOR = 0.3       # the least a bin is kept (about -10 dB)
-OVER_SUBTRACTION = 1.0  # the noise floor is taken this many times
+OVER_SUBTRACTION = 2.0  # the noise floor is taken this many times (kitchen noise is not stationary:
+                        # its quietest frames are below its mean)
 
 
 def _window() -> np.ndarray:

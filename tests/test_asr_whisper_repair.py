@@ -99,3 +99,40 @@ def test_candidates_read_as_the_same_command_are_no_rivals(recognizer, kitchen_l
     finally:
         recognizer.reading = None
     assert best == candidates[0] and margin == float("inf") and apart < float("inf")
+
+
+def test_a_command_cut_off_at_its_end_is_finished_by_the_audio(recognizer, kitchen_lights, desk_fan):
+    """"Turn on the." (the last words lost in noise): every ending the model allows after "the" is scored
+    against the utterance and the likeliest kept; with a margin no ending reaches it is rejected, and with
+    finishing off it is not a command."""
+    heard = hear(recognizer, "Turn on the.", kitchen_lights)
+    assert heard.accepted and heard.words == "turn on the kitchen lights", heard.reason
+    heard = hear(recognizer, "Turn off the desk.", desk_fan)
+    assert heard.accepted and heard.words == "turn off the desk fan", heard.reason
+    doubt = hear(recognizer, "Turn on the.", kitchen_lights, margin=1e9)
+    assert not doubt.accepted and doubt.reason.startswith("unsure how to end the command after 'the'"), doubt.reason
+    recognizer.finish_ends = False
+    try:
+        cut = hear(recognizer, "Turn on the.", kitchen_lights)
+    finally:
+        recognizer.finish_ends = True
+    assert not cut.accepted and "the </s>" in cut.reason, cut.reason
+
+
+def test_a_last_word_snapped_by_spelling_is_replaced_only_by_a_word_spelled_near_it(recognizer, kitchen_lights):
+    """"... the lounge" where Whisper wrote "kitchin" (a spelling snap gone wrong) on "turn on the kitchen
+    lights": the endings that replace the last word must begin with a word within FINISH_SPELLING edits
+    of the word heard, so "kitchen ..." is a candidate, and the audio picks it; without the word heard
+    only "lounge ..." endings are."""
+    encoded, frames = kitchen_lights
+    recognizer.repair_margin = 0.0  # the likeliest candidate, however close the next
+    try:
+        near, _ = recognizer.finish(["turn", "on", "the", "lounge"], encoded, frames, heard="kitchin")
+        kept, _ = recognizer.finish(["turn", "on", "the", "lounge"], encoded, frames)
+        far, _ = recognizer.finish(["turn", "on", "the", "lounge"], encoded, frames, heard="lounj")
+    finally:
+        from safu.device.asr_whisper import REPAIR_MARGIN
+        recognizer.repair_margin = REPAIR_MARGIN
+    assert near[:4] == ["turn", "on", "the", "kitchen"] and len(near) > 4, near
+    assert kept[:4] == ["turn", "on", "the", "lounge"] and len(kept) > 4, kept
+    assert far[:4] == ["turn", "on", "the", "lounge"], far
