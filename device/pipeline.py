@@ -140,6 +140,7 @@ class VoiceLoop:
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
         self.required_slots()  # read the model's sentences now, not inside the first command's latency
+        self.closed_slots()    # and its closed lists
         for source in sources:
             self._heard_early, self._busy_until = None, 0.0
             try:
@@ -374,9 +375,14 @@ class VoiceLoop:
         as the list spells it, after synonyms). In kitchen noise the tagger splits a value the
         recogniser half heard ("with a lot of sugar" as milkAmount "a", sugarAmount "lot of sugar")
         and the machine would make something else; a model without closed slots checks nothing."""
+        closed = self.closed_slots()
+        return closed.off_list(dict(prediction.slots)) if closed is not None else []
+
+    def closed_slots(self) -> ClosedSlots | None:
+        """The model's closed lists (metadata "slot.closed"), read once; None when it has none."""
         if self._closed is None:
             self._closed = ClosedSlots.from_metadata(getattr(self.model, "metadata", None) or {}) or False
-        return self._closed.off_list(dict(prediction.slots)) if self._closed else []
+        return self._closed or None
 
     def required_slots(self) -> dict[str, set]:
         """{intent: the slots every model sentence of it has, as the model reads them}, read once."""
