@@ -3,6 +3,7 @@ never saw. Prints one markdown table (rows: data set x metric, columns: models).
 
     python bench/bench_intents.py [--data DIR] [--rows snips clinc coffee ha]
                                   [--columns safu safu-explicit safu-polish tfidf-lr fasttext] [--json FILE]
+                                  [--set KEY=VALUE ...]
 
 Data sets (in DIR, default $SAFU_SHARED_DATA or <repo>/../shared/data):
   snips   train_*_full (13,784 sentences) -> validate_* (700)
@@ -19,6 +20,8 @@ Models:
   tfidf-lr       TF-IDF (1-2 grams, sublinear tf) + logistic regression (C=10), scikit-learn
   fasttext       fastText supervised (lr 0.5, 25 epochs, word bigrams, 200k buckets, dim 50: the fastText
                  tutorial's settings; its lr 1.0 diverges on SNIPS), text lowercased, punctuation split off
+--set KEY=VALUE (repeatable) changes a training option of every safu column, as `safu train --set` does
+(e.g. --set general_std=0.03 --set general_dims=128); the table's notes list what was set.
 Every model trains on the same input: the data set's sentences plus the out-of-scope sentences that
 ship with safu (and the data's null rows); safu uses them for its rejection threshold (and, with one
 intent, as a <none> class, as `safu train` does), the baselines as one extra class "<oos>".
@@ -205,17 +208,18 @@ def _latency(predict, test) -> float:
     return (time.perf_counter() - t) / len(texts) * 1e6
 
 
-def run_column(column: str, train, test) -> dict:
+def run_column(column: str, train, test, settings: dict | None = None) -> dict:
     from safu.models.intent_model import IntentConfig
 
+    base = IntentConfig(**(settings or {}))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if column == "safu":
-            return run_safu(train, test, IntentConfig(), tmp)
+            return run_safu(train, test, base, tmp)
         if column == "safu-explicit":
-            return run_safu(train, test, IntentConfig(head="explicit"), tmp)
+            return run_safu(train, test, replace(base, head="explicit"), tmp)
         if column == "safu-polish":
-            return run_safu(train, test, IntentConfig(polish_epochs=10), tmp)
+            return run_safu(train, test, replace(base, polish_epochs=10), tmp)
         if column == "tfidf-lr":
             return run_tfidf_lr(train, test, tmp)
         return run_fasttext(train, test, tmp)
@@ -244,13 +248,28 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", nargs="+", choices=ROWS, default=ROWS)
     ap.add_argument("--columns", nargs="+", choices=list(COLUMNS), default=list(COLUMNS))
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                    help="a training option of the safu columns (repeatable), as safu train --set")
     args = ap.parse_args(argv)
+    from dataclasses import asdict
+
+    from safu.models.intent_model import IntentConfig
+    from safu.runtime.cli_intent import _parse_setting
+
+    try:
+        settings = dict(_parse_setting(item, asdict(IntentConfig())) for item in args.settings)
+        IntentConfig(**settings).validate()
+    except ValueError as exc:
+        print(f"bench_intents: {exc}", file=sys.stderr)
+        return 2
     snips = args.snips or args.data / "snips"
     if not args.data.is_dir():
         print(f"shared data folder not found: {args.data} (pass --data or set SAFU_SHARED_DATA)", file=sys.stderr)
         return 2
     columns = list(args.columns)
     notes = ["One thread; every figure from this run."]
+    if settings:
+        notes.append("safu columns trained with " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".")
     if "fasttext" in columns:
         try:
             import fasttext  # noqa: F401
@@ -269,7 +288,7 @@ def main(argv=None) -> int:
         results[row] = {}
         for c in columns_run:
             try:
-                results[row][c] = run_column(c, train, test)
+                results[row][c] = run_column(c, train, test, settings)
             except Exception as exc:   # one failing model leaves a "-" and a note, not a lost run
                 notes.append(f"{COLUMNS[c]} on {row}: failed: {type(exc).__name__}: {exc}")
                 print(f"  {c}: {notes[-1]}", file=sys.stderr, flush=True)

@@ -100,13 +100,16 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
                       iterations: int, weights: np.ndarray | None = None,
                       checkpoints: tuple[int, ...] = (),
                       dense_scale: np.ndarray | None = None,
+                      dense_shift: np.ndarray | None = None,
                       stop=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """L-BFGS on the weighted mean log-loss + l2/2 ||U||^2 from (U0, b0); returns (U, b, {iteration: (U, b)}).
 
     `checkpoints`: iteration numbers at which a copy of the solution is kept (to choose the
     iteration count on held-out data from one run); `stop(kept)`, called after each checkpoint, ends
     the run early when it returns True (held-out loss no longer falling). `dense_scale` (2D,): the dense columns are
-    fitted multiplied by it (a weaker penalty on their rows) and the scale is folded back into U."""
+    fitted multiplied by it (a weaker penalty on their rows) and the scale is folded back into U.
+    `dense_shift` (2D,): the dense columns are fitted minus it (centred: better conditioned) and the
+    shift is folded into b; the rows of both pooling weights sum to 1, so (f - shift) @ U = f @ U - shift @ U."""
     M, C = len(y), U0.shape[1]
     w = np.ones(M) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
@@ -118,8 +121,11 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
     shape = U0.shape
     ds = np.ones(2 * D) if dense_scale is None else np.asarray(dense_scale, dtype=np.float64)
     R_row, R_att = H.R * ds[:D], H.R * ds[D:]   # the dense columns fitted times ds
+    mu = np.zeros(2 * D) if dense_shift is None else np.asarray(dense_shift, dtype=np.float64)
+    mu_s = mu * ds   # the shift in fitted units
     U0 = U0.copy()
     U0[n_sparse:] /= ds[:, None]
+    b0 = b0 + mu_s @ U0[n_sparse:]
     rows = np.arange(M)
 
     N = H.R.shape[0]
@@ -140,7 +146,7 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
         SW[:N] += RU_row   # the mean-row block folded into the bag-of-words rows (HeadFeatures.sparse_weights)
         Z = np.asarray(X @ SW)
         Z += A @ RU_att
-        Z += b
+        Z += b - mu_s @ U[n_sparse:]
         loss = 0.5 * l2 * float((U * U).sum())
         for start in range(0, M, ROWS_PER_BLOCK):   # Z becomes dLoss/dZ block by block, in place
             Zb = Z[start:start + ROWS_PER_BLOCK]
@@ -161,13 +167,16 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
             g_row, g_att = g[:, :C], g[:, C:]
         else:
             g_row, g_att = R_row.T @ g_sparse[:N], R_att.T @ g_att_in
+        gb = G.sum(axis=0)
         gU = np.concatenate([g_sparse, g_row, g_att]) + l2 * U
-        return loss, np.concatenate([gU.ravel(), G.sum(axis=0)])
+        gU[n_sparse:] -= np.outer(mu_s, gb)
+        return loss, np.concatenate([gU.ravel(), gb])
 
     def unscale(theta):
         U = theta[:-C].reshape(shape).copy()
+        b = theta[-C:] - mu_s @ U[n_sparse:]
         U[n_sparse:] *= ds[:, None]
-        return U, theta[-C:].copy()
+        return U, b
 
     kept: dict = {}
     count = [0]
