@@ -332,6 +332,12 @@ def main(argv=None):
     ap.add_argument("--whisper-finish", action=argparse.BooleanOptionalAction,
                     help="Whisper: a command cut off at its end is finished by rescoring its endings "
                          "(WhisperRecognizer.finish; default: the recogniser's)")
+    ap.add_argument("--repair-margin", type=float,
+                    help="Whisper: nats by which a repaired reading must beat the runner-up (default: the "
+                         "recogniser's)")
+    ap.add_argument("--whisper-min-score", type=float,
+                    help="Whisper: mean log-probability per token below which a hypothesis is rejected "
+                         "(default: the recogniser's)")
     ap.add_argument("--denoise-below-db", type=float, help="Whisper: estimated SNR below which the front end works")
     ap.add_argument("--denoise-floor", type=float, help="Whisper: the front end's least gain (0-1)")
     ap.add_argument("--fade-tail", action=argparse.BooleanOptionalAction,
@@ -403,7 +409,9 @@ def main(argv=None):
         whisper = {k: v for k, v in (("beam_size", args.whisper_beam), ("pad_s", args.whisper_pad),
                                      ("denoise", args.whisper_denoise), ("denoise_below_db", args.denoise_below_db),
                                      ("denoise_floor", args.denoise_floor),
-                                     ("finish_ends", args.whisper_finish)) if v is not None}
+                                     ("finish_ends", args.whisper_finish),
+                                     ("repair_margin", args.repair_margin),
+                                     ("min_score", args.whisper_min_score)) if v is not None}
         if whisper:
             options["whisper"] = whisper
     options["vad"] = args.vad

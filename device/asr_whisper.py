@@ -44,10 +44,22 @@ How an utterance is heard:
   first 100 coffee orders at 6 dB kitchen noise this turned 6 rejections into commands and 1 into a
   wrong action whose drink was misheard before the cut). A whole command followed by words that are not
   the model's ("... with some soy milk instant", said "... and sweetener") is rejected: the words
-  heard after it may have been part of it. What still breaks a pair, or ends where no command ends,
-  is rejected, never acted on. A hypothesis scoring below MIN_SCORE, or one
+  heard after it may have been part of it. A command that still ends where no command ends ("... house
+  coffee with whole", "... a bit of": the last word lost in the noise, or misheard as a model word, "home"
+  snapped to "some") is finished (`finish`): the candidates are the words completed by every ending of
+  up to COMPLETION_WORDS words the model allows after the last word, and, when the last word was
+  snapped by spelling, the words with it replaced by an ending of the word before that begins with a
+  word at most FINISH_SPELLING edits from the word heard ("whole milk" for "home", never "sugar" for
+  "skin"); Whisper scores them and the likeliest is kept by REPAIR_MARGIN over the runner-up (on the
+  300 coffee orders at 6 dB kitchen noise: 86.3% accepted -> 88.0%, wrong actions 1.7% both; clean and
+  12 dB unchanged). What still breaks a pair, or ends where no command ends, is rejected, never acted on. A hypothesis scoring below MIN_SCORE, or one
   the decoder thinks is not speech (no-speech probability above MAX_NO_SPEECH), is rejected too: noise
   heard as words.
+- `denoise` ("on", "both"; default None, off) puts device/denoise.py's Wiener front end before
+  Whisper when the utterance's SNR estimate is below `denoise_below_db`. Measured on the first 100
+  coffee orders at 6 dB it lost (Whisper hears noisy speech better than denoised; accepted / wrong of
+  100): off 92 / 2, on 89 / 3; before `finish`, off 88 / 2, on 84 / 4 (first noise floor) and 89 / 3
+  (gain floor 0.5), both (raw and denoised, the likelier accepted one kept) 88 / 3.
 - Every hypothesis becomes a Transcript, the best first and the others as its `alternatives`; the voice
   loop acts on the first one that is accepted and that the intent model understands.
 """
