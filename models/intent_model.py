@@ -73,7 +73,8 @@ class IntentConfig:
     general_weight: float = 100.0  # the logistic layer fits the general columns times this (a weaker L2 on them)
     general_std: float = 0.0     # > 0: instead, fitted centred and scaled to this std over the training sentences
                                  # (_Fitter.dense_scale; off by default: CLINC150 val top-1 +0.3 at 0.03, +1.0 with general_dims 128,
-                                 # but SNIPS and coffee lose a few sentences and SNIPS trains longer; docs/method.md section 6)
+                                 # but SNIPS and coffee lose a few sentences, SNIPS trains longer and an int8 token_table
+                                 # breaks it (0.939 -> 0.695); docs/method.md section 6)
     alias_cosine: float = 0.7    # table words not in training read as the vocabulary word this close (models/word_aliases.py;
                                  # 0 = none): CLINC150 val top-1 0.923 -> 0.926, SNIPS unchanged
     head: str = "logistic"       # intent layer: "logistic" (explicit fit, then L-BFGS warm-started from it) or "explicit"
