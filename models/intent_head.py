@@ -121,11 +121,12 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
     shape = U0.shape
     ds = np.ones(2 * D) if dense_scale is None else np.asarray(dense_scale, dtype=np.float64)
     R_row, R_att = H.R * ds[:D], H.R * ds[D:]   # the dense columns fitted times ds
-    mu = np.zeros(2 * D) if dense_shift is None else np.asarray(dense_shift, dtype=np.float64)
-    mu_s = mu * ds   # the shift in fitted units
+    shifted = dense_shift is not None
+    mu_s = np.asarray(dense_shift, dtype=np.float64) * ds if shifted else None   # the shift in fitted units
     U0 = U0.copy()
     U0[n_sparse:] /= ds[:, None]
-    b0 = b0 + mu_s @ U0[n_sparse:]
+    if shifted:
+        b0 = b0 + mu_s @ U0[n_sparse:]
     rows = np.arange(M)
 
     N = H.R.shape[0]
@@ -146,7 +147,7 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
         SW[:N] += RU_row   # the mean-row block folded into the bag-of-words rows (HeadFeatures.sparse_weights)
         Z = np.asarray(X @ SW)
         Z += A @ RU_att
-        Z += b - mu_s @ U[n_sparse:]
+        Z += b - mu_s @ U[n_sparse:] if shifted else b
         loss = 0.5 * l2 * float((U * U).sum())
         for start in range(0, M, ROWS_PER_BLOCK):   # Z becomes dLoss/dZ block by block, in place
             Zb = Z[start:start + ROWS_PER_BLOCK]
@@ -169,12 +170,13 @@ def fit_logistic_head(H: HeadFeatures, y: np.ndarray, U0: np.ndarray, b0: np.nda
             g_row, g_att = R_row.T @ g_sparse[:N], R_att.T @ g_att_in
         gb = G.sum(axis=0)
         gU = np.concatenate([g_sparse, g_row, g_att]) + l2 * U
-        gU[n_sparse:] -= np.outer(mu_s, gb)
+        if shifted:
+            gU[n_sparse:] -= np.outer(mu_s, gb)
         return loss, np.concatenate([gU.ravel(), gb])
 
     def unscale(theta):
         U = theta[:-C].reshape(shape).copy()
-        b = theta[-C:] - mu_s @ U[n_sparse:]
+        b = theta[-C:] - mu_s @ U[n_sparse:] if shifted else theta[-C:].copy()
         U[n_sparse:] *= ds[:, None]
         return U, b
 
