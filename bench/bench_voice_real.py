@@ -49,7 +49,8 @@ Scored per condition, per recording:
 Options for side-by-side runs: --vad webrtc (the endpointer's detector; --hangover, --pre-roll,
 --fade-tail, --tail, --quiet-tail-db its settings), --no-early, --asr pocketsphinx / whisper (default auto, as
 safu listen: Whisper for this context; --whisper-model, --whisper-threads,
-default 1, --whisper-beam, --whisper-pad), --warps, --min-agreeing, --max-unseen-trigrams,
+default 1, --whisper-beam, --whisper-pad, --whisper-denoise with --denoise-below-db and --denoise-floor,
+--no-whisper-finish, --repair-margin, --whisper-min-score), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
