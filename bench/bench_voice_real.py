@@ -390,6 +390,14 @@ def main(argv=None):
             print(f"model {model_path} (trained before; --retrain to train afresh)", file=sys.stderr)
 
     jobs = max(1, args.jobs)
+    # WhisperRecognizer settings safu listen has no option for: {option: (attribute, value)}
+    whisper_settings = {"--whisper-beam": ("beam_size", args.whisper_beam), "--whisper-pad": ("pad_s", args.whisper_pad),
+                        "--whisper-denoise": ("denoise", args.whisper_denoise),
+                        "--denoise-below-db": ("denoise_below_db", args.denoise_below_db),
+                        "--denoise-floor": ("denoise_floor", args.denoise_floor),
+                        "--whisper-finish": ("finish_ends", args.whisper_finish),
+                        "--repair-margin": ("repair_margin", args.repair_margin),
+                        "--whisper-min-score": ("min_score", args.whisper_min_score)}
     if args.asr == "auto":  # as safu listen chooses (device/voice_builder.choose_asr)
         from safu.device.voice_builder import choose_asr
         from safu.runtime.api import load
@@ -399,20 +407,15 @@ def main(argv=None):
                                   "--trim-final-word": args.trim_final_word, "--min-agreeing": args.min_agreeing,
                                   "--max-unseen-trigrams": args.max_unseen_trigrams,
                                   "--noisy-below-db": args.noisy_below_db},
-            whisper_options={"--whisper-model": args.whisper_model, "--whisper-beam": args.whisper_beam,
-                             "--whisper-pad": args.whisper_pad})
+            whisper_options={"--whisper-model": args.whisper_model,
+                             **{option: value for option, (_, value) in whisper_settings.items()}})
         print(f"recogniser: {args.asr} ({why})", file=sys.stderr)
     options = {"processes": args.decoder_processes or max(1, (os.cpu_count() or 1) // jobs)}
     if args.asr == "whisper":
         options = {"asr": "whisper", "whisper_threads": args.whisper_threads}
         if args.whisper_model:
             options["whisper_model"] = args.whisper_model
-        whisper = {k: v for k, v in (("beam_size", args.whisper_beam), ("pad_s", args.whisper_pad),
-                                     ("denoise", args.whisper_denoise), ("denoise_below_db", args.denoise_below_db),
-                                     ("denoise_floor", args.denoise_floor),
-                                     ("finish_ends", args.whisper_finish),
-                                     ("repair_margin", args.repair_margin),
-                                     ("min_score", args.whisper_min_score)) if v is not None}
+        whisper = {name: value for name, value in whisper_settings.values() if value is not None}
         if whisper:
             options["whisper"] = whisper
     options["vad"] = args.vad

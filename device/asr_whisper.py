@@ -582,9 +582,7 @@ class WhisperRecognizer:
             return self._recognize(samples, t0)
         cleaned = denoise(samples, gain_floor=self.denoise_floor)
         if mode == "on":
-            best = self._recognize(cleaned, t0)
-            best.snr_db = snr
-            return best
+            return self._recognize(cleaned, t0)
         raw = self._recognize(samples, t0)
         den = self._recognize(cleaned, t0)
         pick = den if (den.accepted, getattr(den, "score", -9)) > (raw.accepted, getattr(raw, "score", -9)) else raw

@@ -75,7 +75,6 @@ from safu.device.audio import AudioSource
 from safu.device.endpointer import Endpointer, Utterance
 from safu.device.speech_evidence import MIN_VOICED_FRACTION, speech_evidence
 from safu.device.spoken_numbers import words_to_digits
-from safu.models.slot_values import ClosedSlots
 
 
 log = logging.getLogger("safu.device.pipeline")
@@ -135,12 +134,11 @@ class VoiceLoop:
         self._short_intents: dict[int, set] = {}  # n -> intents with a training sentence of n words or fewer
         self._required: dict[str, set] | None = None  # intent -> slots every model sentence of it has
         self._values: dict[tuple, str] | None = None  # the model's slot values, see unread_value
-        self._closed = None  # the model's closed-list slots (ClosedSlots, or False: none), see off_list
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
         self.required_slots()  # read the model's sentences now, not inside the first command's latency
-        self.closed_slots()    # and its closed lists
+        getattr(self.model, "closed_slots", None)  # and its closed lists (a cached property of IntentModel)
         for source in sources:
             self._heard_early, self._busy_until = None, 0.0
             try:
@@ -375,14 +373,8 @@ class VoiceLoop:
         as the list spells it, after synonyms). In kitchen noise the tagger splits a value the
         recogniser half heard ("with a lot of sugar" as milkAmount "a", sugarAmount "lot of sugar")
         and the machine would make something else; a model without closed slots checks nothing."""
-        closed = self.closed_slots()
-        return closed.off_list(dict(prediction.slots)) if closed is not None else []
-
-    def closed_slots(self) -> ClosedSlots | None:
-        """The model's closed lists (metadata "slot.closed"), read once; None when it has none."""
-        if self._closed is None:
-            self._closed = ClosedSlots.from_metadata(getattr(self.model, "metadata", None) or {}) or False
-        return self._closed or None
+        off_list = getattr(self.model, "off_list", None)  # IntentModel.off_list; other models check nothing
+        return off_list(prediction) if off_list is not None else []
 
     def required_slots(self) -> dict[str, set]:
         """{intent: the slots every model sentence of it has, as the model reads them}, read once."""

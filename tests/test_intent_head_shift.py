@@ -8,6 +8,7 @@ from safu.models import features as feat
 from safu.models import intent_head
 from safu.models.intent_model import IntentConfig
 from safu.models.safu_unit import log_softmax
+from logistic_reference import dense_logistic_objective
 
 
 def _problem(seed=5, N=30, B=16, C=4, D=8, M=90):
@@ -40,16 +41,7 @@ def test_shifted_fit_is_the_dense_fit_of_centred_columns():
     n_sparse = K - 2 * D
     X = _dense(H)
     X[:, n_sparse:] = (X[:, n_sparse:] - shift) * ds
-    wn = w / w.sum()
-
-    def objective(theta):
-        V, c = theta[:-C].reshape(K, C), theta[-C:]
-        lp = log_softmax(X @ V + c)
-        G = np.exp(lp)
-        G[np.arange(len(y)), y] -= 1.0
-        G *= wn[:, None]
-        loss = -float(wn @ lp[np.arange(len(y)), y]) + 0.5 * l2 * float((V * V).sum())
-        return loss, np.concatenate([(X.T @ G + l2 * V).ravel(), G.sum(axis=0)])
+    objective = dense_logistic_objective(X, y, w, l2, C)
 
     V0 = U0.copy()
     V0[n_sparse:] /= ds[:, None]

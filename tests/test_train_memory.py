@@ -13,6 +13,7 @@ from safu.models import features as feat
 from safu.models import intent_head, intent_model
 from safu.models.intent_model import IntentConfig, bio_labels, build_vocab, fit_intent_model, prepare
 from safu.models.safu_unit import log_softmax
+from logistic_reference import dense_logistic_objective
 from safu.models.slot_values import slot_value_entries
 from safu.models.tokenizer import SOD, tokenize
 from safu.runtime.datasets import Example
@@ -158,16 +159,7 @@ def test_sparse_head_fits_what_the_dense_head_fits():
     n_sparse = N + B
     scale = np.r_[np.ones(n_sparse), ds]
     X = dense * scale
-    wn = w / w.sum()
-
-    def objective(theta):
-        V, c = theta[:-C].reshape(U.shape), theta[-C:]
-        lp = log_softmax(X @ V + c)
-        G = np.exp(lp)
-        G[np.arange(len(y)), y] -= 1.0
-        G *= wn[:, None]
-        loss = -float(wn @ lp[np.arange(len(y)), y]) + 0.5 * l2 * float((V * V).sum())
-        return loss, np.concatenate([(X.T @ G + l2 * V).ravel(), G.sum(axis=0)])
+    objective = dense_logistic_objective(X, y, w, l2, C)
 
     theta0 = np.concatenate([(U0 / scale[:, None]).ravel(), np.zeros(C)])
     res = scipy.optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B",
