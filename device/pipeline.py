@@ -131,13 +131,14 @@ class VoiceLoop:
         self.endpointer = endpointer or Endpointer()
         self.min_confidence = min_confidence
         self._predictions: dict[str, object] = {}
-        self._short_intents: dict[int, set] = {}  # n -> intents with a training sentence of n words or fewer
+        self._readings: list[tuple[str, str, frozenset]] | None = None  # the model's sentences as it reads them
+        self._shortest: dict[str, int] | None = None  # intent -> words of its shortest model sentence
         self._required: dict[str, set] | None = None  # intent -> slots every model sentence of it has
         self._values: dict[tuple, str] | None = None  # the model's slot values, see unread_value
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
-        self.required_slots()  # read the model's sentences now, not inside the first command's latency
+        self.model_readings()  # read the model's sentences now, not inside the first command's latency
         getattr(self.model, "closed_slots", None)  # and its closed lists (a cached property of IntentModel)
         for source in sources:
             self._heard_early, self._busy_until = None, 0.0
@@ -343,22 +344,16 @@ class VoiceLoop:
 
         Noise and half-heard speech come out of the restricted recogniser as one or two command words
         ("on", "shut", "fan", "pause") that the intent model maps to an intent with confidence, though no
-        sentence of it is that short: "on" is HassTurnOn, whose shortest sentences have two words. Only
-        the model's sentences of up to SHORT_WORDS words are read (once, by the model)."""
+        sentence of it is that short: "on" is HassTurnOn, whose shortest sentences have two words."""
         n = len(text.split())
         if n > SHORT_WORDS or not getattr(self.model, "sentences", None):
             return False
-        if not self._short_intents:
-            by_length: dict[int, set] = {}
-            for sentence in set(self.model.sentences):
+        if self._shortest is None:
+            self._shortest = {}
+            for sentence, read_intent, _ in self.model_readings():
                 k = len(sentence.split())
-                if k <= SHORT_WORDS:
-                    by_length.setdefault(k, set()).add(sentence)
-            seen: set = set()
-            for k in range(1, SHORT_WORDS + 1):
-                seen = seen | {self.model.predict(s).intent for s in sorted(by_length.get(k, ()))}
-                self._short_intents[k] = seen
-        return intent not in self._short_intents[n]
+                self._shortest[read_intent] = min(k, self._shortest.get(read_intent, k))
+        return n < self._shortest.get(intent, n + 1)
 
     def missing_slots(self, prediction) -> list[str]:
         """The slots that every model sentence of the prediction's intent has, as the model reads them, and
@@ -381,19 +376,26 @@ class VoiceLoop:
         if self._required is None:
             counts: dict[str, int] = {}
             common: dict[str, set] = {}
+            for _, intent, slots in self.model_readings():
+                counts[intent] = counts.get(intent, 0) + 1
+                common[intent] = common[intent] & slots if intent in common else set(slots)
+            self._required = {i: slots for i, slots in common.items()
+                              if slots and counts[i] >= MIN_SENTENCES_FOR_REQUIRED}
+        return self._required
+
+    def model_readings(self) -> list[tuple[str, str, frozenset]]:
+        """(sentence, intent, slot names) of each distinct model sentence the model reads as an intent, read
+        once: the evidence of too_short and required_slots."""
+        if self._readings is None:
+            self._readings = []
             for sentence in sorted(set(getattr(self.model, "sentences", None) or ())):
                 try:
                     read = self.model.predict(sentence)
                 except Exception:  # noqa: BLE001 - a sentence the model cannot read is no evidence, and
-                    continue       # this check must not fail the utterance it guards
-                if read.intent is None:
-                    continue
-                counts[read.intent] = counts.get(read.intent, 0) + 1
-                slots = set(read.slots)
-                common[read.intent] = common[read.intent] & slots if read.intent in common else slots
-            self._required = {i: slots for i, slots in common.items()
-                              if slots and counts[i] >= MIN_SENTENCES_FOR_REQUIRED}
-        return self._required
+                    continue       # these checks must not fail the utterance they guard
+                if read.intent is not None:
+                    self._readings.append((sentence, read.intent, frozenset(read.slots)))
+        return self._readings
 
     @property
     def agreement_needed(self) -> int:
