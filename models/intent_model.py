@@ -34,6 +34,7 @@ from safu.models.slot_transitions import WEIGHT as TRANSITION_WEIGHT
 from safu.models.slot_transitions import fit_slot_transitions
 from safu.models.slot_unknown import with_rare_as_unknown
 from safu.models.word_aliases import word_aliases
+from safu.models.vocab_extension import extend_model, extension_words
 from safu.models.slot_values import VALUE_BONUS, closed_slot_entries
 from safu.models.intent_head import HeadFeatures, fit_logistic_head, head_features, warm_start
 from safu.models.solver import explicit_fit
@@ -77,6 +78,8 @@ class IntentConfig:
                                  # breaks it (0.939 -> 0.695); docs/method.md section 6)
     alias_cosine: float = 0.7    # table words not in training read as the vocabulary word this close (models/word_aliases.py;
                                  # 0 = none): CLINC150 val top-1 0.923 -> 0.926, SNIPS unchanged
+    general_extra_words: int = 0  # the N most frequent table words neither in training nor aliased become tokens
+                                  # that bring their general vector (models/vocab_extension.py; 0 = off)
     head: str = "logistic"       # intent layer: "logistic" (explicit fit, then L-BFGS warm-started from it) or "explicit"
     head_prior: float = 0.015    # L2 penalty of the logistic layer times the example count (a fixed prior:
                                  # CLINC150 val best at 1e-6 per example of 15k; small sets stay calibrated)
@@ -102,6 +105,9 @@ class IntentConfig:
             (self.head_iterations >= 1, "head_iterations must be >= 1"),
             (0 <= self.alias_cosine <= 1, "alias_cosine must be in 0..1 (0 = no aliases)"),
             (self.slot_iterations >= 0, "slot_iterations must be >= 0"),
+            (self.general_extra_words >= 0, "general_extra_words must be >= 0 (0 = off)"),
+            (not self.general_extra_words or self.general_dims > 0,
+             "general_extra_words needs general_dims > 0 (the words bring only their general vectors)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -358,6 +364,7 @@ class _Fitter:
             parts.append(general_block(self.vocab.tokens, c.general_dims))
             blocks += 1
         self.R = np.concatenate(parts, axis=1) / blocks
+        self.general_scale = 1.0 / blocks   # the general block's factor in a row (models/vocab_extension.py)
         return self.R
 
     # -- 2. slot tagger --------------------------------------------------------------------------
@@ -1013,14 +1020,21 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     say("word aliases")
     seen = np.bincount(prep.ids, minlength=len(vocab))
     aliases = word_aliases(vocab.tokens, config.alias_cosine, counts=dict(zip(vocab.tokens, seen.tolist())))
+    tokens = vocab.tokens
+    if config.general_extra_words:
+        say("vocabulary extension")
+        extra = extension_words(tokens, aliases, config.general_extra_words)
+        tokens, tensors = extend_model(tokens, tensors, extra, config.general_dims, f.general_scale,
+                                       config.slot_radius)
     seconds = time.perf_counter() - t0
     return TrainedIntentModel(
-        config=config, vocab=vocab.tokens, intents=intents, slot_labels=slot_labels,
+        config=config, vocab=tokens, intents=intents, slot_labels=slot_labels,
         synonyms=prep.synonyms, tensors=tensors, threshold=threshold, sentences=sentences,
         stats={"examples": len(examples), "seconds": seconds, "data_sha256": data_hash(examples),
                "polish_epochs_run": final.polish_epochs_run, "held_out": int(n_hold),
                "intent_block_weights": block_w.tolist(), "slot_block_weight": slot_weight,
-               "slot_values": prep.slot_values, "aliases": aliases, "slot_head": slot_head,
+               "slot_values": prep.slot_values, "aliases": aliases, "extra_words": len(tokens) - len(vocab),
+               "slot_head": slot_head,
                "trim_possessive": prep.trim_possessive,
                "closed_slots": closed_slot_entries(closed_slots or {}, slot_names)})
 
