@@ -79,7 +79,8 @@ class IntentConfig:
     alias_cosine: float = 0.7    # table words not in training read as the vocabulary word this close (models/word_aliases.py;
                                  # 0 = none): CLINC150 val top-1 0.923 -> 0.926, SNIPS unchanged
     general_extra_words: int = 0  # the N most frequent table words neither in training nor aliased become tokens
-                                  # that bring their general vector (models/vocab_extension.py; 0 = off)
+                                  # that bring their general vector (models/vocab_extension.py; 0 = off). Off: CLINC150
+                                  # val at 10,000 top-1 0.9257 -> 0.9263, OOS recall 0.80 -> 0.74, file 9.3 -> 21.5 MB
     head: str = "logistic"       # intent layer: "logistic" (explicit fit, then L-BFGS warm-started from it) or "explicit"
     head_prior: float = 0.015    # L2 penalty of the logistic layer times the example count (a fixed prior:
                                  # CLINC150 val best at 1e-6 per example of 15k; small sets stay calibrated)
