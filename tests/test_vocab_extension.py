@@ -19,7 +19,7 @@ from safu.runtime.datasets.common import Example
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-EXTRA = 300   # enough to hold "wardrobe" and "cooler" (table rows about 2,000-5,000)
+EXTRA = 300   # extension words of the test models (a small file, quick C build)
 
 
 def _examples():
@@ -33,7 +33,7 @@ def _examples():
 
 
 def _new_word(model, rank: int = 0) -> str:
-    """A word of the model's extension that is not an alias-sized common word (the `rank`-th)."""
+    """The `rank`-th word of the model's extension (appended after the training words)."""
     base = len(model.vocab) - model.stats["extra_words"]
     return model.vocab[base + rank]
 
