@@ -50,7 +50,8 @@ Options for side-by-side runs: --vad webrtc (the endpointer's detector; --hangov
 --fade-tail, --tail, --quiet-tail-db its settings), --no-early, --asr pocketsphinx / whisper (default auto, as
 safu listen: Whisper for this context; --whisper-model, --whisper-threads,
 default 1, --whisper-beam, --whisper-pad, --whisper-denoise with --denoise-below-db and --denoise-floor,
---no-whisper-finish, --repair-margin, --whisper-min-score), --warps, --min-agreeing, --max-unseen-trigrams,
+--no-whisper-finish, --repair-margin, --whisper-min-score, --whisper-grammar with --grammar-min-score and
+--grammar-beam, --grammar-decides, --confirm-below), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
@@ -339,6 +340,20 @@ def main(argv=None):
     ap.add_argument("--whisper-min-score", type=float,
                     help="Whisper: mean log-probability per token below which a hypothesis is rejected "
                          "(default: the recogniser's)")
+    ap.add_argument("--whisper-grammar", choices=["off", "grammar", "vocabulary"],
+                    help="Whisper: a rejected free transcript decoded again within the model's words: grammar = "
+                         "a beam search over its word graph (device/whisper_grammar.py), vocabulary = one beam "
+                         "decode allowed only its words' tokens (default: the recogniser's)")
+    ap.add_argument("--grammar-min-score", type=float,
+                    help="Whisper: mean log-probability per token below which a grammar-decoded sentence is "
+                         "rejected (default: the recogniser's)")
+    ap.add_argument("--grammar-decides", action=argparse.BooleanOptionalAction,
+                    help="Whisper: when the grammar decoding of a rejected transcript is unsure too, the free "
+                         "runners-up are not acted on either (default: the recogniser's)")
+    ap.add_argument("--confirm-below", type=float,
+                    help="Whisper: an accepted command whose mean log-probability per token is below this is "
+                         "confirmed against its one-word rivals (WhisperRecognizer.confirm; default: never)")
+    ap.add_argument("--grammar-beam", type=int, help="Whisper: token prefixes kept per step of the grammar search")
     ap.add_argument("--denoise-below-db", type=float, help="Whisper: estimated SNR below which the front end works")
     ap.add_argument("--denoise-floor", type=float, help="Whisper: the front end's least gain (0-1)")
     ap.add_argument("--fade-tail", action=argparse.BooleanOptionalAction,
@@ -397,7 +412,12 @@ def main(argv=None):
                         "--denoise-floor": ("denoise_floor", args.denoise_floor),
                         "--whisper-finish": ("finish_ends", args.whisper_finish),
                         "--repair-margin": ("repair_margin", args.repair_margin),
-                        "--whisper-min-score": ("min_score", args.whisper_min_score)}
+                        "--whisper-min-score": ("min_score", args.whisper_min_score),
+                        "--whisper-grammar": ("grammar", args.whisper_grammar),
+                        "--grammar-min-score": ("grammar_min_score", args.grammar_min_score),
+                        "--grammar-beam": ("grammar_beam", args.grammar_beam),
+                        "--grammar-decides": ("grammar_decides", args.grammar_decides),
+                        "--confirm-below": ("confirm_below", args.confirm_below)}
     if args.asr == "auto":  # as safu listen chooses (device/voice_builder.choose_asr)
         from safu.device.voice_builder import choose_asr
         from safu.runtime.api import load

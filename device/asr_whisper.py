@@ -75,6 +75,7 @@ from safu.device.audio import SAMPLE_RATE
 from safu.device.command_vocabulary import CommandVocabulary, spoken_form
 from safu.device.recognizer import RecognizerError, Transcript
 from safu.device.spoken_numbers import words_to_digits
+from safu.device.whisper_grammar import GRAMMAR_BEAM, GrammarDecoder
 
 WHISPER_PAD_S = 1.0    # silence after the utterance in the encoder's input
 BEAM_SIZE = 3          # beam width (1: greedy, fastest)
@@ -87,6 +88,7 @@ MAX_PROMPT_TOKENS = 220  # the whole prompt: Whisper's decoder takes at most 448
 MAX_REPAIRS = 3        # word pairs per hypothesis repaired by Whisper's rescoring (repair)
 COMPLETION_WORDS = 3   # words a cut-off command may be completed with (complete)
 FINISH_SPELLING = 2    # edits from the word heard last to a word that replaces it when a command is finished (finish)
+GRAMMAR_MIN_SCORE = -1.0  # mean log-probability per token below which a grammar-decoded sentence is noise
 REPAIR_MARGIN = 2.0    # nats (log e) by which Whisper must find the repaired sentence likelier than the runner-up
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
@@ -265,6 +267,16 @@ class WhisperRecognizer:
     denoise = None           # front end: None/"off", "on" (denoised when the SNR estimate is low), "both"
     denoise_below_db = 99.0  # estimated SNR below which the front end is used
     denoise_floor = 0.3
+    # A rejected free transcript is decoded again within the model's words (grammar_transcript): None/"off",
+    # "grammar" (a beam search over the word graph, device/whisper_grammar.py) or "vocabulary" (one beam
+    # decode allowed only the tokens of the model's words, its hypotheses checked as free ones).
+    grammar = "grammar"
+    # An accepted command whose mean log-probability per token is below this is confirmed (confirm):
+    # None: never.
+    confirm_below = None
+    grammar_min_score = GRAMMAR_MIN_SCORE
+    grammar_decides = False  # when the grammar decoding is unsure too, the free runners-up are not acted on
+    grammar_beam = GRAMMAR_BEAM
 
     def __init__(self, sentences: list[str] | None, values: dict[str, list[str]] | None = None,
                  model_path: str | None = None, threads: int | None = None, beam_size: int = BEAM_SIZE,
@@ -316,6 +328,8 @@ class WhisperRecognizer:
         self._snapped: dict[str, str | None] = {}
         self._completions: dict[str, list[list[str]]] = {}
         self._suppress = None  # (tokens allowed, tokens suppressed) of the last completion
+        self._grammar: GrammarDecoder | None = None
+        self._vocabulary_suppress: list[int] | None = None
         # No command takes more tokens than the model's longest sentence (and a few for punctuation): the
         # decoder stops there rather than say the command again.
         self._longest = max((len(encode(" " + spoken_display(p))) for p in phrases), default=120) + 6
@@ -602,16 +616,134 @@ class WhisperRecognizer:
         hyps = [self.transcript(raw, score, result.no_speech_prob, decode_s, encoded, frames, complete=k == 0)
                 for k, (raw, score) in enumerate(zip(raws, result.scores))]
         decode_s = time.perf_counter() - t0
-        for h in hyps:
-            h.decode_s = decode_s
+        for h, score in zip(hyps, result.scores):
+            h.decode_s, h.score = decode_s, float(score)
         if not hyps:
             return Transcript(text="", words="", accepted=False, reason="no words recognised", decode_s=decode_s)
+        if (self.restricted and self.grammar not in (None, "off") and not hyps[0].accepted
+                and result.no_speech_prob <= self.max_no_speech and hyps[0].reason != "no words recognised"):
+            found = self.grammar_transcript(encoded, frames, result.no_speech_prob)
+            decode_s = time.perf_counter() - t0
+            for h in found:
+                h.decode_s = decode_s
+            if found and found[0].accepted:
+                hyps = found + hyps
+            else:
+                hyps[0].reason += "; " + (found[0].reason if found else "grammar decoding found no command")
+                hyps[0].decode_s = decode_s
+                if self.grammar_decides:  # the free runners-up are not acted on either
+                    hyps = hyps[:1]
+        if self.confirm_below is not None and self.reading is not None:
+            h = next((h for h in hyps if h.accepted), None)
+            if h is not None:
+                if h.score < self.confirm_below:
+                    why = self.confirm(h.words.split(), encoded, frames)
+                    if why is not None:
+                        h.accepted, h.reason, h.text = False, why, h.words
+                    h.decode_s = time.perf_counter() - t0
         best, seen, alternatives = hyps[0], {hyps[0].words}, []
         for h in hyps[1:]:
             if h.words not in seen:
                 seen.add(h.words)
                 alternatives.append(h)
         best.alternatives = alternatives
-        best.raw = raws[0]  # Whisper's own text of the best hypothesis (for debugging)
-        best.score = float(result.scores[0])
+        if not hasattr(best, "raw"):
+            best.raw = raws[0]  # Whisper's own text of the best hypothesis (for debugging)
         return best
+
+    def confirm(self, words: list[str], encoded, frames: int) -> str | None:
+        """An accepted command heard doubtfully: every sentence of the word graph that differs from `words`
+        by one word swapped, two words taken for one or one for two ("a lot of" / "lots of"), and that the
+        intent model reads as another command, is scored against the utterance with `words`; -> why the
+        command is not sure (a rival within `repair_margin` nats, or likelier), or None."""
+        padded = ["<s>"] + words + ["</s>"]
+        following: dict[str, list[str]] = {}
+        for a, b in self.bigrams:
+            following.setdefault(a, []).append(b)
+        candidates = []
+        for k in range(len(words)):
+            left, right = padded[k], padded[k + 2]
+            candidates += [words[:k] + [w] + words[k + 1:] for w in self._fits(left, right) if w != words[k]]
+            if k + 1 < len(words):  # two words heard for one
+                candidates += [words[:k] + [w] + words[k + 2:] for w in self._fits(left, padded[k + 3])]
+            for a in following.get(left, []):  # one word heard for two
+                candidates += [words[:k] + [a, b] + words[k + 1:] for b in following.get(a, [])
+                               if b != "</s>" and (b, right) in self.bigrams]
+        key = self.reading(words_to_digits(" ".join(words)))
+        rivals, seen = [], set()
+        for c in candidates:
+            text = " ".join(c)
+            if text not in seen and self.unseen_pair(c) is None:
+                seen.add(text)
+                if self.reading(words_to_digits(text)) != key:
+                    rivals.append(c)
+        if not rivals:
+            return None
+        texts = [" ".join(words)] + [" ".join(c) for c in rivals]
+        scores = self.sentence_scores(texts, encoded, frames)
+        k = int(np.argmax(scores[1:])) + 1
+        margin = scores[0] - scores[k]
+        if margin < self.repair_margin:
+            return (f"unsure of the command: {margin:.1f} nats above {texts[k]!r}, {self.repair_margin:.1f} "
+                    f"needed")
+        return None
+
+    def grammar_transcript(self, encoded, frames: int, no_speech: float) -> list[Transcript]:
+        """The utterance decoded again within the model's words, for a rejected free transcript.
+        "grammar": the sentences of the word graph (whisper_grammar.GrammarDecoder, primed with the same
+        prompt); the likeliest is accepted when it is `repair_margin` nats likelier than the likeliest read
+        as another command (`reading`) and its mean log-probability per token is at least
+        `grammar_min_score`. "vocabulary": one beam decode allowed only the tokens of the model's words, each
+        hypothesis then heard as a free one (transcript: snapped, repaired, finished, with their margins)."""
+        t0 = time.perf_counter()
+        if self.grammar == "vocabulary":
+            return self._vocabulary_decode(encoded, frames, no_speech, t0)
+        if self._grammar is None:
+            self._grammar = GrammarDecoder(self._model, self._tokenizer, self._ctranslate2, self.bigrams,
+                                           beam=self.grammar_beam, start=self._prompt_ids, max_tokens=self._longest)
+        found = self._grammar.decode(encoded, stop_margin=max(4.0, 2 * self.repair_margin))
+        if not found:
+            return []
+        best = found[0]
+        text = " ".join(best.words)
+        rivals = found[1:]
+        if self.reading is not None:
+            key = self.reading(words_to_digits(text))
+            rivals = [s for s in rivals if self.reading(words_to_digits(" ".join(s.words))) != key]
+        rival = " ".join(rivals[0].words) if rivals else None
+        margin = best.logprob - rivals[0].logprob if rivals else float("inf")
+        longer = best.logprob - self._grammar.longer_bound(best)
+        if longer < margin:  # a longer command, pruned from the beam, might have been likelier
+            rival, margin = text + " ...", longer
+        reason = None
+        if best.mean < self.grammar_min_score:
+            reason = f"grammar: unsure (mean log-probability {best.mean:.2f} below {self.grammar_min_score:.2f})"
+        elif margin < self.repair_margin:
+            reason = (f"grammar: unsure of {text!r}: {margin:.1f} nats above {rival!r}, "
+                      f"{self.repair_margin:.1f} needed")
+        t = Transcript(text=words_to_digits(text) if reason is None else text, words=text,
+                       accepted=reason is None, reason=reason, decode_s=time.perf_counter() - t0)
+        t.raw, t.score = "(grammar) " + text, best.mean
+        return [t]
+
+    def _vocabulary_decode(self, encoded, frames: int, no_speech: float, t0: float) -> list[Transcript]:
+        tok = self._tokenizer
+        if self._vocabulary_suppress is None:
+            allowed = {tok.eot} | {tok.encode(m)[0] for m in (".", ",", "?")}
+            for w in self.vocabulary:
+                for form in {w, spoken_display(w)[:-1], words_to_digits(w)}:
+                    allowed.update(tok.encode(" " + form))
+            self._vocabulary_suppress = [t for t in range(tok.eot) if t not in allowed]
+        result = self._model.generate(encoded, [self._prompt_ids], beam_size=self.beam_size,
+                                      num_hypotheses=self.beam_size, return_scores=True, suppress_blank=False,
+                                      suppress_tokens=self._vocabulary_suppress,
+                                      max_length=min(448, len(self._prompt_ids) + self._longest))[0]
+        hyps = []
+        for k, (ids, score) in enumerate(zip(result.sequences_ids, result.scores)):
+            raw = tok.decode([t for t in ids if t < tok.eot])
+            h = self.transcript(raw, score, no_speech, 0.0, encoded, frames, complete=k == 0)
+            h.raw, h.score = "(vocabulary) " + raw, float(score)
+            if h.reason:
+                h.reason = "vocabulary: " + h.reason
+            hyps.append(h)
+        return sorted(hyps, key=lambda h: not h.accepted)
