@@ -51,7 +51,8 @@ Options for side-by-side runs: --vad webrtc (the endpointer's detector; --hangov
 safu listen: Whisper for this context; --whisper-model, --whisper-threads,
 default 1, --whisper-beam, --whisper-pad, --whisper-denoise with --denoise-below-db and --denoise-floor,
 --no-whisper-finish, --repair-margin, --whisper-min-score, --whisper-grammar with --grammar-min-score and
---grammar-beam, --grammar-decides, --confirm-below), --warps, --min-agreeing, --max-unseen-trigrams,
+--grammar-beam, --grammar-decides,
+--grammar-first, --confirm-below), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
@@ -350,6 +351,10 @@ def main(argv=None):
     ap.add_argument("--grammar-decides", action=argparse.BooleanOptionalAction,
                     help="Whisper: when the grammar decoding of a rejected transcript is unsure too, the free "
                          "runners-up are not acted on either (default: the recogniser's)")
+    ap.add_argument("--grammar-first", action=argparse.BooleanOptionalAction,
+                    help="Whisper: decode within the grammar whenever the best free hypothesis is rejected, its "
+                         "sentence before the free runners-up (default: the recogniser's, only when none is "
+                         "accepted)")
     ap.add_argument("--confirm-below", type=float,
                     help="Whisper: an accepted command whose mean log-probability per token is below this is "
                          "confirmed against its one-word rivals (WhisperRecognizer.confirm; default: never)")
@@ -417,6 +422,7 @@ def main(argv=None):
                         "--grammar-min-score": ("grammar_min_score", args.grammar_min_score),
                         "--grammar-beam": ("grammar_beam", args.grammar_beam),
                         "--grammar-decides": ("grammar_decides", args.grammar_decides),
+                        "--grammar-first": ("grammar_first", args.grammar_first),
                         "--confirm-below": ("confirm_below", args.confirm_below)}
     if args.asr == "auto":  # as safu listen chooses (device/voice_builder.choose_asr)
         from safu.device.voice_builder import choose_asr

@@ -35,14 +35,11 @@ How an utterance is heard:
   "sweetener"); Whisper scores them and the likeliest is kept, up to MAX_REPAIRS times. A choice is
   made only when its sentence is at least REPAIR_MARGIN nats likelier than the runner-up: two readings
   that close are not told apart by the audio, and the hypothesis is rejected rather than acted on as a
-  guess (on the 300 coffee orders at 6 dB kitchen noise the repairs without that margin made 9 of the
-  16 wrong actions). With `reading` set (text -> what the intent model reads from it), only a candidate
+  guess (without it, 9 of 16 wrong actions at 6 dB). With `reading` set (text -> what the intent model reads from it), only a candidate
   read as another command is a rival ("get me a drip coffee" does not make "get a drip coffee" unsure). A command that ends where no command ends ("... mocha with") although Whisper heard more after it, words that are not the model's ("with mouth", "a
   bit of sick": the last word, misheard in kitchen noise), is completed (`complete`): Whisper decodes
   the rest again after the words kept, allowed only the tokens of the words (up to COMPLETION_WORDS)
-  that can end a command there, and its best continuation is taken (first hypothesis only; on the
-  first 100 coffee orders at 6 dB kitchen noise this turned 6 rejections into commands and 1 into a
-  wrong action whose drink was misheard before the cut). A whole command followed by words that are not
+  that can end a command there, and its best continuation is taken (first hypothesis only). A whole command followed by words that are not
   the model's ("... with some soy milk instant", said "... and sweetener") is rejected: the words
   heard after it may have been part of it. A command that still ends where no command ends ("... house
   coffee with whole", "... a bit of": the last word lost in the noise, or misheard as a model word, "home"
@@ -50,16 +47,16 @@ How an utterance is heard:
   up to COMPLETION_WORDS words the model allows after the last word, and, when the last word was
   snapped by spelling, the words with it replaced by an ending of the word before that begins with a
   word at most FINISH_SPELLING edits from the word heard ("whole milk" for "home", never "sugar" for
-  "skin"); Whisper scores them and the likeliest is kept by REPAIR_MARGIN over the runner-up (on the
-  300 coffee orders at 6 dB kitchen noise: 86.3% accepted -> 88.0%, wrong actions 1.7% both; clean and
-  12 dB unchanged). What still breaks a pair, or ends where no command ends, is rejected, never acted on. A hypothesis scoring below MIN_SCORE, or one
+  "skin"); Whisper scores them and the likeliest is kept by REPAIR_MARGIN over the runner-up. What still breaks a pair, or ends where no command ends, is rejected, never acted on. A hypothesis scoring below MIN_SCORE, or one
   the decoder thinks is not speech (no-speech probability above MAX_NO_SPEECH), is rejected too: noise
   heard as words.
-- `denoise` ("on", "both"; default None, off) puts device/denoise.py's Wiener front end before
-  Whisper when the utterance's SNR estimate is below `denoise_below_db`. Measured on the first 100
-  coffee orders at 6 dB it lost (Whisper hears noisy speech better than denoised; accepted / wrong of
-  100): off 92 / 2, on 89 / 3; before `finish`, off 88 / 2, on 84 / 4 (first noise floor) and 89 / 3
-  (gain floor 0.5), both (raw and denoised, the likelier accepted one kept) 88 / 3.
+- `denoise` ("on", "both"; default off) puts device/denoise.py's Wiener front end before Whisper when the
+  SNR estimate is below `denoise_below_db` (it lost at 6 dB: docs/voice.md).
+- An utterance whose hypotheses are all rejected, not for no speech, is decoded again within the word graph
+  (`grammar` "grammar", device/whisper_grammar.py: a token beam over the word pairs, primed with the same
+  prompt): its best sentence is taken when REPAIR_MARGIN nats likelier than the best read as another
+  command and than any longer sentence the beam pruned, at a mean log-probability of GRAMMAR_MIN_SCORE or
+  more. `confirm_below` (off) checks an accepted command against its one-word rivals (confirm).
 - Every hypothesis becomes a Transcript, the best first and the others as its `alternatives`; the voice
   loop acts on the first one that is accepted and that the intent model understands.
 """
@@ -88,7 +85,8 @@ MAX_PROMPT_TOKENS = 220  # the whole prompt: Whisper's decoder takes at most 448
 MAX_REPAIRS = 3        # word pairs per hypothesis repaired by Whisper's rescoring (repair)
 COMPLETION_WORDS = 3   # words a cut-off command may be completed with (complete)
 FINISH_SPELLING = 2    # edits from the word heard last to a word that replaces it when a command is finished (finish)
-GRAMMAR_MIN_SCORE = -1.0  # mean log-probability per token below which a grammar-decoded sentence is noise
+GRAMMAR_MIN_SCORE = -0.9  # mean log-probability per token below which a grammar-decoded sentence is not trusted:
+                          # on the 6-dB coffee orders the sentences it rescued scored -0.27 to -0.86, a wrong one -0.93
 REPAIR_MARGIN = 2.0    # nats (log e) by which Whisper must find the repaired sentence likelier than the runner-up
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
@@ -276,6 +274,9 @@ class WhisperRecognizer:
     confirm_below = None
     grammar_min_score = GRAMMAR_MIN_SCORE
     grammar_decides = False  # when the grammar decoding is unsure too, the free runners-up are not acted on
+    # True: the grammar decoding runs whenever the best free hypothesis is rejected, and its sentence comes
+    # before the free runners-up; False: only when no free hypothesis is accepted
+    grammar_first = False
     grammar_beam = GRAMMAR_BEAM
 
     def __init__(self, sentences: list[str] | None, values: dict[str, list[str]] | None = None,
@@ -621,6 +622,7 @@ class WhisperRecognizer:
         if not hyps:
             return Transcript(text="", words="", accepted=False, reason="no words recognised", decode_s=decode_s)
         if (self.restricted and self.grammar not in (None, "off") and not hyps[0].accepted
+                and (self.grammar_first or not any(h.accepted for h in hyps))
                 and result.no_speech_prob <= self.max_no_speech and hyps[0].reason != "no words recognised"):
             found = self.grammar_transcript(encoded, frames, result.no_speech_prob)
             decode_s = time.perf_counter() - t0
