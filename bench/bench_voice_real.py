@@ -52,7 +52,7 @@ safu listen: Whisper for this context; --whisper-model, --whisper-threads,
 default 1, --whisper-beam, --whisper-pad, --whisper-denoise with --denoise-below-db and --denoise-floor,
 --no-whisper-finish, --repair-margin, --whisper-min-score, --whisper-grammar with --grammar-min-score and
 --grammar-beam, --grammar-decides,
---grammar-first, --confirm-below), --warps, --min-agreeing, --max-unseen-trigrams,
+--grammar-first, --confirm-below-db), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
@@ -355,9 +355,9 @@ def main(argv=None):
                     help="Whisper: decode within the grammar whenever the best free hypothesis is rejected, its "
                          "sentence before the free runners-up (default: the recogniser's, only when none is "
                          "accepted)")
-    ap.add_argument("--confirm-below", type=float,
-                    help="Whisper: an accepted command whose mean log-probability per token is below this is "
-                         "confirmed against its one-word rivals (WhisperRecognizer.confirm; default: never)")
+    ap.add_argument("--confirm-below-db", type=float,
+                    help="Whisper: an accepted command heard at an estimated SNR below this many dB is confirmed "
+                         "against its one-word rivals (WhisperRecognizer.confirm; default: never)")
     ap.add_argument("--grammar-beam", type=int, help="Whisper: token prefixes kept per step of the grammar search")
     ap.add_argument("--denoise-below-db", type=float, help="Whisper: estimated SNR below which the front end works")
     ap.add_argument("--denoise-floor", type=float, help="Whisper: the front end's least gain (0-1)")
@@ -423,7 +423,7 @@ def main(argv=None):
                         "--grammar-beam": ("grammar_beam", args.grammar_beam),
                         "--grammar-decides": ("grammar_decides", args.grammar_decides),
                         "--grammar-first": ("grammar_first", args.grammar_first),
-                        "--confirm-below": ("confirm_below", args.confirm_below)}
+                        "--confirm-below-db": ("confirm_below_db", args.confirm_below_db)}
     if args.asr == "auto":  # as safu listen chooses (device/voice_builder.choose_asr)
         from safu.device.voice_builder import choose_asr
         from safu.runtime.api import load

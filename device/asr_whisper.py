@@ -56,7 +56,7 @@ How an utterance is heard:
   (`grammar` "grammar", device/whisper_grammar.py: a token beam over the word pairs, primed with the same
   prompt): its best sentence is taken when REPAIR_MARGIN nats likelier than the best read as another
   command and than any longer sentence the beam pruned, at a mean log-probability of GRAMMAR_MIN_SCORE or
-  more. `confirm_below` (off) checks an accepted command against its one-word rivals (confirm).
+  more. `confirm_below_db` (off) checks a command heard in loud noise against its one-word rivals (confirm).
 - Every hypothesis becomes a Transcript, the best first and the others as its `alternatives`; the voice
   loop acts on the first one that is accepted and that the intent model understands.
 """
@@ -269,9 +269,9 @@ class WhisperRecognizer:
     # "grammar" (a beam search over the word graph, device/whisper_grammar.py) or "vocabulary" (one beam
     # decode allowed only the tokens of the model's words, its hypotheses checked as free ones).
     grammar = "grammar"
-    # An accepted command whose mean log-probability per token is below this is confirmed (confirm):
-    # None: never.
-    confirm_below = None
+    # An accepted command heard at an estimated SNR (device/denoise.estimated_snr_db) below this many dB is
+    # confirmed against its one-word rivals (confirm); None: never.
+    confirm_below_db = None
     grammar_min_score = GRAMMAR_MIN_SCORE
     grammar_decides = False  # when the grammar decoding is unsure too, the free runners-up are not acted on
     # True: the grammar decoding runs whenever the best free hypothesis is rejected, and its sentence comes
@@ -635,10 +635,11 @@ class WhisperRecognizer:
                 hyps[0].decode_s = decode_s
                 if self.grammar_decides:  # the free runners-up are not acted on either
                     hyps = hyps[:1]
-        if self.confirm_below is not None and self.reading is not None:
+        if self.confirm_below_db is not None and self.reading is not None:
             h = next((h for h in hyps if h.accepted), None)
             if h is not None:
-                if h.score < self.confirm_below:
+                from safu.device.denoise import estimated_snr_db
+                if estimated_snr_db(samples) < self.confirm_below_db:
                     why = self.confirm(h.words.split(), encoded, frames)
                     if why is not None:
                         h.accepted, h.reason, h.text = False, why, h.words
