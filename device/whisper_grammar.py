@@ -8,17 +8,20 @@ has), the sentences of the model's word graph are decoded instead: a beam search
 in which every step may only continue a word the graph allows in that place. The graph is the word
 pairs of the model's sentences (`bigrams`, with "<s>" and "</s>" at the ends); a word is spelled as
 Whisper writes it (" latte", "I'd" first in a sentence, a number also as digits: " 12" for "twelve"),
-a comma may come between two words, and a sentence ends with "." or "?". Each step is one batched
-CTranslate2 `generate` call over the beam's token prefixes, teacher-forced, whose logits give the
-log-probability of every next token (no prompt: only the start sequence). A sentence's score is the
-sum of its tokens' log-probabilities, the end mark included; scores only fall as a prefix grows, so the
-search stops when no live prefix is within `stop_margin` nats of the best complete sentence, or at
+a comma may come between two words, and a sentence ends with "." or "?" and then Whisper's end of text
+(scored in the next step, for GRAMMAR_ENDINGS sentences a step: it tells "... cappuccino." said whole
+from one followed by more speech). Each step is one batched CTranslate2 `generate` call over the beam's
+token prefixes, teacher-forced after `start` (WhisperRecognizer gives its prompt: without it Whisper is
+far less sure of the command words), whose logits give the log-probability of every next token. A
+sentence's score is the sum of its tokens' log-probabilities; scores only fall as a prefix grows, so
+the search stops when no live prefix is within `stop_margin` nats of the best complete sentence, or at
 `max_tokens`. A prefix that starts the command again (its last two words its first two) is dropped:
-Whisper given a short input likes to say the command twice.
+Whisper given a short input likes to say the command twice. The best score of every prefix the beam
+dropped is kept (`dropped`, `longer_bound`): it bounds the sentences that prefix begins.
 
 The caller decides what to trust (WhisperRecognizer.grammar_transcript): the best sentence is taken
-only when it is a margin likelier than the best one read as another command, and its mean
-log-probability per token is above a floor.
+only when it is a margin likelier than the best one read as another command and than any longer
+sentence the beam dropped, and its mean log-probability per token is above a floor.
 """
 from __future__ import annotations
 
