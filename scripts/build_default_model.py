@@ -11,6 +11,10 @@ general-English rows nor word aliases, so that the int8 C export fits a Cortex-M
 at 16 / 256 226.6 KiB. The vocabulary holds the templates' words plus the random general-English
 fillers of the wildcard lists (runtime/datasets/home_assistant.py WILDCARD_FILLERS) and sampled range
 values ("21.5°").
+The shipped file predates today's training (slot transitions, HA answers, closed slots): a model built
+by this recipe gives 85.2% command accuracy / 1.0% false actions on the espeak-ng commands (`python
+bench/bench_voice.py --model OUT --modes restricted --snr clean --jobs 1`) against the shipped one's
+95.2% / 1.0%, so it is not shipped until that floor holds.
 """
 from __future__ import annotations
 
