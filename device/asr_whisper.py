@@ -321,6 +321,10 @@ class WhisperRecognizer:
         self.bigrams = {pair for p in phrases for pair in zip(["<s>"] + p.split(), p.split() + ["</s>"])}
         if free_start:  # people leave out the opening words ("twenty ounce house coffee")
             self.bigrams |= {("<s>", w) for p in phrases for w in p.split()}
+        self._following: dict[str, list[str]] = {}  # word -> the words the graph allows after it (not "</s>")
+        for a, b in sorted(self.bigrams):
+            if b != "</s>":
+                self._following.setdefault(a, []).append(b)
         encode = self._tokenizer.encode
         self.prompt = vocabulary_prompt(phrases, encode) if prompt is None else prompt
         tok = self._tokenizer
@@ -431,14 +435,20 @@ class WhisperRecognizer:
                 unique.append(c)
         if not unique:
             return None, 0.0
-        scores = self.sentence_scores(texts, encoded, frames)
+        best, rival = self.best_and_rival(texts, self.sentence_scores(texts, encoded, frames))
+        return unique[best], rival[1]
+
+    def best_and_rival(self, texts: list[str], scores) -> tuple[int, tuple[int | None, float]]:
+        """(index of the likeliest text, (index of its likeliest rival or None, the margin in nats; inf
+        without one)). With `reading` set a rival is a text read as another command."""
         order = [int(i) for i in np.argsort(scores)[::-1]]
         rivals = order[1:]
         if self.reading is not None and rivals:
-            best = self.reading(words_to_digits(texts[order[0]]))
-            rivals = [i for i in rivals if self.reading(words_to_digits(texts[i])) != best]
-        margin = float(scores[order[0]] - scores[rivals[0]]) if rivals else float("inf")
-        return unique[order[0]], margin
+            key = self.reading(words_to_digits(texts[order[0]]))
+            rivals = [i for i in rivals if self.reading(words_to_digits(texts[i])) != key]
+        if not rivals:
+            return order[0], (None, float("inf"))
+        return order[0], (rivals[0], float(scores[order[0]] - scores[rivals[0]]))
 
     def repair(self, words: list[str | None], encoded, frames: int,
                suspects: list[int] = ()) -> tuple[list[str | None], str | None]:
@@ -529,13 +539,9 @@ class WhisperRecognizer:
         """The word sequences of 1 to COMPLETION_WORDS words that may follow `last` and end a command (by
         the model's word pairs)."""
         if last not in self._completions:
-            following: dict[str, list[str]] = {}
-            for a, b in sorted(self.bigrams):
-                if b != "</s>":
-                    following.setdefault(a, []).append(b)
             found, frontier = [], [[last]]
             for _ in range(COMPLETION_WORDS):
-                frontier = [path + [w] for path in frontier for w in following.get(path[-1], [])]
+                frontier = [path + [w] for path in frontier for w in self._following.get(path[-1], [])]
                 found += [path[1:] for path in frontier if (path[-1], "</s>") in self.bigrams]
             self._completions[last] = found
         return self._completions[last]
@@ -660,18 +666,15 @@ class WhisperRecognizer:
         intent model reads as another command, is scored against the utterance with `words`; -> why the
         command is not sure (a rival within `repair_margin` nats, or likelier), or None."""
         padded = ["<s>"] + words + ["</s>"]
-        following: dict[str, list[str]] = {}
-        for a, b in self.bigrams:
-            following.setdefault(a, []).append(b)
         candidates = []
         for k in range(len(words)):
             left, right = padded[k], padded[k + 2]
             candidates += [words[:k] + [w] + words[k + 1:] for w in self._fits(left, right) if w != words[k]]
             if k + 1 < len(words):  # two words heard for one
                 candidates += [words[:k] + [w] + words[k + 2:] for w in self._fits(left, padded[k + 3])]
-            for a in following.get(left, []):  # one word heard for two
-                candidates += [words[:k] + [a, b] + words[k + 1:] for b in following.get(a, [])
-                               if b != "</s>" and (b, right) in self.bigrams]
+            for a in self._following.get(left, []):  # one word heard for two
+                candidates += [words[:k] + [a, b] + words[k + 1:] for b in self._following.get(a, [])
+                               if (b, right) in self.bigrams]
         key = self.reading(words_to_digits(" ".join(words)))
         rivals, seen = [], set()
         for c in candidates:
@@ -707,14 +710,10 @@ class WhisperRecognizer:
         found = self._grammar.decode(encoded, stop_margin=max(4.0, 2 * self.repair_margin))
         if not found:
             return []
-        best = found[0]
-        text = " ".join(best.words)
-        rivals = found[1:]
-        if self.reading is not None:
-            key = self.reading(words_to_digits(text))
-            rivals = [s for s in rivals if self.reading(words_to_digits(" ".join(s.words))) != key]
-        rival = " ".join(rivals[0].words) if rivals else None
-        margin = best.logprob - rivals[0].logprob if rivals else float("inf")
+        texts = [" ".join(f.words) for f in found]
+        b, (k, margin) = self.best_and_rival(texts, np.array([f.logprob for f in found]))
+        best, text = found[b], texts[b]
+        rival = texts[k] if k is not None else None
         longer = best.logprob - self._grammar.longer_bound(best)
         if longer < margin:  # a longer command, pruned from the beam, might have been likelier
             rival, margin = text + " ...", longer
