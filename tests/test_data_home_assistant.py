@@ -100,6 +100,31 @@ def test_wildcards_are_filled_with_words_no_template_says(ha):
     assert messages == {slot(e, "message").value for e in by_intent(again, "HassBroadcast")}
 
 
+def test_fillers_hold_no_blocklisted_word(monkeypatch):
+    """Random fillers skip the shipped blocklist (profanity; religion and ethnicity words), and
+    dropping a blocked draw leaves every other filler as the unfiltered draw gives it."""
+    from safu.runtime.datasets import home_assistant as module
+
+    blocked = module._blocklist()
+    assert {"fuck", "murder", "jewish"} <= blocked and "kitchen" not in blocked
+    fillers = module._fillers([])
+    assert len(fillers) == 4 * module.WILDCARD_FILLERS
+    assert not {w for f in fillers for w in f.split()} & blocked
+    monkeypatch.setattr(module, "_blocklist", lambda: frozenset())
+    unfiltered = module._fillers([])
+    dropped = [f for f in unfiltered if set(f.split()) & blocked]
+    assert dropped, "the unfiltered draw holds blocked words (the test would prove nothing otherwise)"
+    assert set(unfiltered) - set(dropped) <= set(fillers)
+
+
+def test_missing_blocklist_is_a_clear_error(monkeypatch, tmp_path):
+    from safu.runtime.datasets import home_assistant as module
+
+    monkeypatch.setattr(module, "FILLER_BLOCKLIST", tmp_path / "filler_blocklist.txt")
+    with pytest.raises(DataError, match="filler_blocklist.txt: cannot read the filler blocklist"):
+        module._fillers([])
+
+
 def test_every_span_matches_its_text(ds):
     for e in ds.examples:
         for s in e.spanned_slots:

@@ -59,6 +59,9 @@ GENERIC_WILDCARD = ["something", "the blue one", "my list"]
 WILDCARD_FILLERS = 40
 FILLER_RANKS = (100, 15000)   # frequency ranks of the general-English words fillers are drawn from
 GENERAL_WORDS = Path(__file__).resolve().parent.parent / "data" / "general_english.npz"
+# Words a random filler never holds: profanity, and words naming a religion or ethnicity that random
+# combinations could make offensive. Training sentences are shown to users (safu eval --errors).
+FILLER_BLOCKLIST = Path(__file__).resolve().parent.parent / "data" / "filler_blocklist.txt"
 
 # requires_context/excludes_context keys that are entity attributes (others, like area: {slot: true},
 # describe the satellite and do not restrict {name}).
@@ -355,12 +358,28 @@ def _fillers(docs) -> list[str]:
     pool = [w for w in words[FILLER_RANKS[0]:FILLER_RANKS[1]] if w.isalpha() and w.isascii() and w not in said]
     if not pool:
         return []
+    blocked = _blocklist()
     rng = random.Random(0)
     out = set()
     while len(out) < 4 * WILDCARD_FILLERS:
-        phrase = " ".join(rng.choice(pool) for _ in range(rng.choice((1, 2, 2, 3))))
-        out.add(f"the {phrase}" if rng.random() < 0.25 else phrase)
+        picked = [rng.choice(pool) for _ in range(rng.choice((1, 2, 2, 3)))]
+        phrase = " ".join(picked)
+        phrase = f"the {phrase}" if rng.random() < 0.25 else phrase
+        # A blocked phrase is drawn and dropped (not removed from the pool), so every other
+        # phrase is the one an unfiltered draw gives.
+        if not blocked.intersection(picked):
+            out.add(phrase)
     return sorted(out)
+
+
+def _blocklist() -> frozenset[str]:
+    """The shipped filler blocklist (one word per line, '#' comments). Raises DataError if missing:
+    without it, offensive phrases would enter training silently."""
+    try:
+        text = FILLER_BLOCKLIST.read_text(encoding="utf-8")
+    except OSError as e:
+        raise DataError(FILLER_BLOCKLIST, f"cannot read the filler blocklist ({e.strerror})") from e
+    return frozenset(w for line in text.splitlines() if (w := line.split("#", 1)[0].strip().lower()))
 
 
 def load_home_assistant(files: list[tuple[Path, dict]], inventory: Inventory | None, cap: int,
