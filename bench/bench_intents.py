@@ -3,7 +3,7 @@ never saw. Prints one markdown table (rows: data set x metric, columns: models).
 
     python bench/bench_intents.py [--data DIR] [--rows snips clinc coffee ha]
                                   [--columns safu safu-explicit safu-polish tfidf-lr fasttext] [--json FILE]
-                                  [--set KEY=VALUE ...]
+                                  [--set KEY=VALUE ...] [--seeds S ...] [--errors DIR]
 
 Data sets (in DIR, default $SAFU_SHARED_DATA or <repo>/../shared/data):
   snips   train_*_full (13,784 sentences) -> validate_* (700)
@@ -22,6 +22,13 @@ Models:
                  tutorial's settings; its lr 1.0 diverges on SNIPS), text lowercased, punctuation split off
 --set KEY=VALUE (repeatable) changes a training option of every safu column, as `safu train --set` does
 (e.g. --set general_std=0.03 --set general_dims=128); the table's notes list what was set.
+--seeds S ... trains every safu column once per seed (IntentConfig.seed: the held-out split, the <unk> draws,
+the slot layer's sample) and reports each figure as the mean over the seeds, with the lowest and highest in
+brackets (none when every seed gives the same); the baselines run once. One seed's figure is one draw:
+SNIPS validate top-1 is 0.9871 / 0.9829 / 0.9843 at seeds 0 / 1 / 2 of the same training, a spread larger
+than most changes of the method make (docs/method.md section 6).
+--errors DIR writes DIR/<row>-<column>-seed<S>.jsonl, one JSON line per test example (what `safu eval
+--errors` writes: text, expected, predicted, best_intent, confidence, rejected, slots).
 Every model trains on the same input: the data set's sentences plus the out-of-scope sentences that
 ship with safu (and the data's null rows); safu uses them for its rejection threshold (and, with one
 intent, as a <none> class, as `safu train` does), the baselines as one extra class "<oos>".
@@ -102,8 +109,9 @@ def load_row(name: str, data: Path, snips: Path):
 # ---------------------------------------------------------------------------------------------
 # Models: each returns {metric: value}
 
-def run_safu(train, test, config, tmp: Path) -> dict:
-    """As `safu train`: null rows and the shipped sentences are out of scope; one intent turns the <none> class on."""
+def run_safu(train, test, config, tmp: Path, errors: Path | None = None) -> dict:
+    """As `safu train`: null rows and the shipped sentences are out of scope; one intent turns the <none> class on.
+    errors: a JSONL file for evaluate's per-example records (None: not written)."""
     from safu.models.intent_model import fit_intent_model
     from safu.runtime.api import load, out_of_scope_sentences
     from safu.runtime.evaluate import evaluate
@@ -118,7 +126,11 @@ def run_safu(train, test, config, tmp: Path) -> dict:
     path = tmp / "model.safu"
     model.save(path)
     m = load(path)
-    r = evaluate(m, test)
+    records: list = []
+    r = evaluate(m, test, records=records.append if errors else None)
+    if errors:
+        errors.parent.mkdir(parents=True, exist_ok=True)
+        errors.write_text("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records), encoding="utf-8")
     latency = _latency(m.predict, test)
     slots = any(s.start >= 0 for ex in test for s in ex.slots)   # slot metrics only where the data has slots
     return {"top1": r["top1_accuracy"], "accuracy": r["accuracy"], "oos_recall": r["oos_recall"],
@@ -208,24 +220,64 @@ def _latency(predict, test) -> float:
     return (time.perf_counter() - t) / len(texts) * 1e6
 
 
-def run_column(column: str, train, test, settings: dict | None = None) -> dict:
+SAFU_COLUMNS = ("safu", "safu-explicit", "safu-polish")
+
+
+def run_column(column: str, train, test, settings: dict | None = None, errors: Path | None = None) -> dict:
     from safu.models.intent_model import IntentConfig
 
     base = IntentConfig(**(settings or {}))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if column == "safu":
-            return run_safu(train, test, base, tmp)
+            return run_safu(train, test, base, tmp, errors)
         if column == "safu-explicit":
-            return run_safu(train, test, replace(base, head="explicit"), tmp)
+            return run_safu(train, test, replace(base, head="explicit"), tmp, errors)
         if column == "safu-polish":
-            return run_safu(train, test, replace(base, polish_epochs=10), tmp)
+            return run_safu(train, test, replace(base, polish_epochs=10), tmp, errors)
         if column == "tfidf-lr":
             return run_tfidf_lr(train, test, tmp)
         return run_fasttext(train, test, tmp)
 
 
+def mean_over_seeds(runs: list[dict]) -> dict:
+    """{metric: mean over the runs} (None where every run has None), plus "range": {metric: (low, high)}
+    for the metrics with a value in every run, when there are two runs or more."""
+    if not runs:
+        raise ValueError("mean_over_seeds: no runs")
+    out: dict = {}
+    spread: dict = {}
+    for key in runs[0]:
+        values = [r.get(key) for r in runs]
+        known = [v for v in values if v is not None]
+        if len(known) != len(values):
+            if known:
+                raise ValueError(f"mean_over_seeds: {key!r} has a value in only {len(known)} of {len(values)} runs")
+            out[key] = None
+            continue
+        out[key] = sum(known) / len(known)
+        if len(known) > 1:
+            spread[key] = (min(known), max(known))
+    if spread:
+        out["range"] = spread
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
+
+RANGE_METRICS = {"top1", "accuracy", "oos_recall", "slot_f1", "exact"}   # shown with their low-high over seeds
+
+
+def _cell(cell: dict | None, key: str, fmt: str) -> str:
+    v = cell.get(key) if cell else None
+    if v is None:
+        return "-"
+    text = fmt.format(v)
+    lo_hi = (cell.get("range") or {}).get(key)
+    if lo_hi and key in RANGE_METRICS and lo_hi[0] != lo_hi[1]:
+        text += f" ({fmt.format(lo_hi[0])}-{fmt.format(lo_hi[1])})"
+    return text
+
 
 def table(results: dict, sizes: dict, columns: list[str], notes: list[str]) -> str:
     lines = ["| data set (train -> test) | metric | " + " | ".join(COLUMNS[c] for c in columns) + " |",
@@ -236,7 +288,7 @@ def table(results: dict, sizes: dict, columns: list[str], notes: list[str]) -> s
             values = [cells[c].get(key) if cells.get(c) else None for c in columns]
             if all(v is None for v in values):
                 continue
-            lines.append(f"| {label} | {name} | " + " | ".join("-" if v is None else fmt.format(v) for v in values) + " |")
+            lines.append(f"| {label} | {name} | " + " | ".join(_cell(cells.get(c), key, fmt) for c in columns) + " |")
             label = ""
     return "\n".join(lines + [""] + notes)
 
@@ -250,6 +302,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                     help="a training option of the safu columns (repeatable), as safu train --set")
+    ap.add_argument("--seeds", nargs="+", type=int, default=None, metavar="S",
+                    help="train the safu columns once per seed and report the mean (low-high); default: one run, seed 0")
+    ap.add_argument("--errors", type=Path, default=None, metavar="DIR",
+                    help="write DIR/<row>-<column>-seed<S>.jsonl: one JSON line per test example of each safu run")
     args = ap.parse_args(argv)
     from dataclasses import asdict
 
@@ -259,9 +315,12 @@ def main(argv=None) -> int:
     try:
         settings = dict(_parse_setting(item, asdict(IntentConfig())) for item in args.settings)
         IntentConfig(**settings).validate()
+        if args.seeds is not None and "seed" in settings:
+            raise ValueError("give the seed either with --seeds or with --set seed=S, not both")
     except ValueError as exc:
         print(f"bench_intents: {exc}", file=sys.stderr)
         return 2
+    seeds = args.seeds if args.seeds is not None else [settings.pop("seed", 0)]
     snips = args.snips or args.data / "snips"
     if not args.data.is_dir():
         print(f"shared data folder not found: {args.data} (pass --data or set SAFU_SHARED_DATA)", file=sys.stderr)
@@ -270,6 +329,10 @@ def main(argv=None) -> int:
     notes = ["One thread; every figure from this run."]
     if settings:
         notes.append("safu columns trained with " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".")
+    if len(seeds) > 1:
+        notes.append(f"safu columns: mean over seeds {', '.join(map(str, seeds))} (lowest-highest); baselines: one run.")
+    elif seeds != [0]:
+        notes.append(f"safu columns trained with seed {seeds[0]}.")
     if "fasttext" in columns:
         try:
             import fasttext  # noqa: F401
@@ -280,24 +343,35 @@ def main(argv=None) -> int:
             columns_run = columns
     else:
         columns_run = columns
-    results, sizes = {}, {}
+    results, sizes, per_seed = {}, {}, {}
     for row in args.rows:
         train, test = load_row(row, args.data, snips)
         sizes[row] = (len(train), len(test))
         print(f"{row}: train {len(train):,}, test {len(test):,}", file=sys.stderr, flush=True)
-        results[row] = {}
+        results[row], per_seed[row] = {}, {}
         for c in columns_run:
             try:
-                results[row][c] = run_column(c, train, test, settings)
+                if c in SAFU_COLUMNS:
+                    runs = [run_column(c, train, test, {**settings, "seed": s},
+                                       args.errors / f"{row}-{c}-seed{s}.jsonl" if args.errors else None)
+                            for s in seeds]
+                    per_seed[row][c] = dict(zip(seeds, runs))
+                    results[row][c] = mean_over_seeds(runs)
+                else:
+                    results[row][c] = run_column(c, train, test, settings)
             except Exception as exc:   # one failing model leaves a "-" and a note, not a lost run
                 notes.append(f"{COLUMNS[c]} on {row}: failed: {type(exc).__name__}: {exc}")
                 print(f"  {c}: {notes[-1]}", file=sys.stderr, flush=True)
                 continue
-            print(f"  {c}: " + ", ".join(f"{k} {v:.4g}" for k, v in results[row][c].items() if v is not None),
-                  file=sys.stderr, flush=True)
+            for label, r in (per_seed[row].get(c) or {"": results[row][c]}).items():
+                seed_note = f" seed {label}" if len(seeds) > 1 and c in SAFU_COLUMNS else ""
+                print(f"  {c}{seed_note}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()
+                                                         if v is not None and k != "range"),
+                      file=sys.stderr, flush=True)
     if args.json:
         tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps({"sizes": sizes, "results": results}, indent=1), encoding="utf-8")
+        tmp.write_text(json.dumps({"sizes": sizes, "seeds": seeds, "results": results, "per_seed": per_seed},
+                                  indent=1), encoding="utf-8")
         tmp.replace(args.json)
     print(table(results, sizes, columns, notes))
     return 0
