@@ -52,7 +52,7 @@ safu listen: Whisper for this context; --whisper-model, --whisper-threads,
 default 1, --whisper-beam, --whisper-pad, --whisper-denoise with --denoise-below-db and --denoise-floor,
 --no-whisper-finish, --repair-margin, --whisper-min-score, --whisper-grammar with --grammar-min-score and
 --grammar-beam, --grammar-decides,
---grammar-first, --confirm-below-db), --warps, --min-agreeing, --max-unseen-trigrams,
+--grammar-first, --value-check-below-db, --value-switch), --warps, --min-agreeing, --max-unseen-trigrams,
 --noisy-below-db, --trim-final-word, --decoder-processes.
 """
 from __future__ import annotations
@@ -164,6 +164,7 @@ def score(events: list[dict], label: dict) -> dict:
             "readings": [{"intent": e["heard_intent"], "slots": e["heard_slots"], "reason": e["reason"]}
                          for e in events],
             "acted_on": [e["transcript"] for e in acted],
+            "rivals": [e["asr"].get("rival") for e in events],
             "latency_ms": first["timings"]["latency_ms"] if first else None,
             "timings": first["timings"] if first else None,
             "asr_ms": sum(e["timings"]["asr_ms"] for e in events),
@@ -355,9 +356,13 @@ def main(argv=None):
                     help="Whisper: decode within the grammar whenever the best free hypothesis is rejected, its "
                          "sentence before the free runners-up (default: the recogniser's, only when none is "
                          "accepted)")
-    ap.add_argument("--confirm-below-db", type=float,
-                    help="Whisper: an accepted command heard at an estimated SNR below this many dB is confirmed "
-                         "against its one-word rivals (WhisperRecognizer.confirm; default: never)")
+    ap.add_argument("--value-check-below-db", type=float,
+                    help="Whisper: a command heard at an estimated SNR below this many dB has its slot values checked "
+                         "against the other values of their slots, without the prompt (VoiceLoop.value_doubt; "
+                         "default: the recogniser's; a large value checks every command)")
+    ap.add_argument("--value-switch", type=float,
+                    help="Whisper: nats by which a rival slot value, scored without the prompt, must beat the words "
+                         "heard to be acted on instead (default: the recogniser's; 1e9: checks and reports only)")
     ap.add_argument("--grammar-beam", type=int, help="Whisper: token prefixes kept per step of the grammar search")
     ap.add_argument("--denoise-below-db", type=float, help="Whisper: estimated SNR below which the front end works")
     ap.add_argument("--denoise-floor", type=float, help="Whisper: the front end's least gain (0-1)")
@@ -423,7 +428,8 @@ def main(argv=None):
                         "--grammar-beam": ("grammar_beam", args.grammar_beam),
                         "--grammar-decides": ("grammar_decides", args.grammar_decides),
                         "--grammar-first": ("grammar_first", args.grammar_first),
-                        "--confirm-below-db": ("confirm_below_db", args.confirm_below_db)}
+                        "--value-check-below-db": ("value_check_below_db", args.value_check_below_db),
+                        "--value-switch": ("value_switch", args.value_switch)}
     if args.asr == "auto":  # as safu listen chooses (device/voice_builder.choose_asr)
         from safu.device.voice_builder import choose_asr
         from safu.runtime.api import load

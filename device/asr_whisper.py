@@ -56,9 +56,17 @@ How an utterance is heard:
   (`grammar` "grammar", device/whisper_grammar.py: a token beam over the word pairs, primed with the same
   prompt): its best sentence is taken when REPAIR_MARGIN nats likelier than the best read as another
   command and than any longer sentence the beam pruned, at a mean log-probability of GRAMMAR_MIN_SCORE or
-  more. `confirm_below_db` (off) checks a command heard in loud noise against its one-word rivals (confirm).
+  more.
 - Every hypothesis becomes a Transcript, the best first and the others as its `alternatives`; the voice
-  loop acts on the first one that is accepted and that the intent model understands.
+  loop acts on the first one that is accepted and that the intent model understands. A runner-up that is
+  the best hypothesis with words left out, words it has nowhere ("... drip coffee" for "... drip coffee a
+  sweetener"), is rejected (`left_out`): acting on it would leave out what was heard.
+- Primed with the prompt, the decoder leans to a command word it has just read: in loud noise "latte" for
+  a "mocha" said. An utterance whose estimated SNR (device/denoise.estimated_snr_db) is below
+  VALUE_CHECK_BELOW_DB keeps its encoding on its hypotheses (`audio`), and the voice loop scores the
+  command it understood against the same words with one slot value swapped (pipeline.VoiceLoop.value_check,
+  through `rival_scores`: Whisper's align without the prompt); a rival VALUE_SWITCH nats likelier is acted
+  on instead.
 """
 from __future__ import annotations
 
@@ -87,6 +95,11 @@ COMPLETION_WORDS = 3   # words a cut-off command may be completed with (complete
 FINISH_SPELLING = 2    # edits from the word heard last to a word that replaces it when a command is finished (finish)
 GRAMMAR_MIN_SCORE = -0.9  # mean log-probability per token below which a grammar-decoded sentence is not trusted:
                           # on the 6-dB coffee orders the sentences it rescued scored -0.27 to -0.86, a wrong one -0.93
+VALUE_CHECK_BELOW_DB = 24.0  # estimated SNR (dB) below which a command's slot values are checked (value_check_below_db):
+                             # on the coffee orders 98% of the 6-dB mixes, 54% of the 12-dB ones, 8% of the clean
+                             # recordings; a check costs about a second on one core (50-70 rival sentences scored)
+VALUE_SWITCH = 5.0     # nats by which a rival slot value, scored prompt-free, must beat the heard one to be taken
+                       # instead: at 6 dB the misheard "latte"s scored 7 below "mocha", right commands at most 3.7 below a rival
 REPAIR_MARGIN = 2.0    # nats (log e) by which Whisper must find the repaired sentence likelier than the runner-up
 FILLERS = frozenset("um uh er erm ah oh hmm mm please thanks thank you okay ok so yeah".split())
 
@@ -162,6 +175,26 @@ def snap_word(word: str, vocabulary: set[str]) -> str | None:
         if d <= max(1, len(known) // 4) and (best is None or (d, len(known), known) < best):
             best = (d, len(known), known)
     return best[2] if best else None
+
+
+def left_out(best: list[str], runner_up: list[str]) -> list[str]:
+    """The words of `best` from where `runner_up` begins that `runner_up` leaves out and has nowhere, when
+    `runner_up` is `best` with words left out ("... drip coffee" for "... drip coffee a sweetener", "... some
+    sweetener" for "... some like and sweetener"); else []. Such a runner-up drops something that was
+    heard, often a slot value, and acting on it would leave that out. Words before it begins are no loss
+    (a stray word, or the command said twice: "get me ... give me ..."), nor is a repeat after it, whose
+    words it has ("... with sugar and soy milk i get a triple shot coffee with sugar")."""
+    if not runner_up or len(runner_up) >= len(best):
+        return []
+    k, first = 0, None
+    for i, w in enumerate(best):  # is runner_up a subsequence of best?
+        if k < len(runner_up) and w == runner_up[k]:
+            first = i if first is None else first
+            k += 1
+    if k < len(runner_up):
+        return []
+    have = set(runner_up)
+    return [w for w in best[first:] if w not in have]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
@@ -269,9 +302,12 @@ class WhisperRecognizer:
     # "grammar" (a beam search over the word graph, device/whisper_grammar.py) or "vocabulary" (one beam
     # decode allowed only the tokens of the model's words, its hypotheses checked as free ones).
     grammar = "grammar"
-    # An accepted command heard at an estimated SNR (device/denoise.estimated_snr_db) below this many dB is
-    # confirmed against its one-word rivals (confirm); None: never.
-    confirm_below_db = None
+    # An utterance heard at an estimated SNR (device/denoise.estimated_snr_db) below this many dB keeps its
+    # encoding on its hypotheses (Transcript.audio), so that the voice loop can check the slot values of the
+    # command it understood against their rivals (rival_scores; pipeline.VoiceLoop.value_doubt); None: never.
+    value_check_below_db = VALUE_CHECK_BELOW_DB
+    value_switch = VALUE_SWITCH  # nats by which a rival value, scored without the prompt, must beat the words heard
+                                 # to be acted on instead (None: the words heard stand)
     grammar_min_score = GRAMMAR_MIN_SCORE
     grammar_decides = False  # when the grammar decoding is unsure too, the free runners-up are not acted on
     # True: the grammar decoding runs whenever the best free hypothesis is rejected, and its sentence comes
@@ -627,6 +663,12 @@ class WhisperRecognizer:
             h.decode_s, h.score = decode_s, float(score)
         if not hyps:
             return Transcript(text="", words="", accepted=False, reason="no words recognised", decode_s=decode_s)
+        if self.restricted:
+            for h in hyps[1:]:
+                lost = h.accepted and left_out(hyps[0].words.split(), h.words.split())
+                if lost:
+                    h.accepted, h.text = False, h.words
+                    h.reason = f"leaves out words the best hypothesis heard ({' '.join(lost)})"
         if (self.restricted and self.grammar not in (None, "off") and not hyps[0].accepted
                 and (self.grammar_first or not any(h.accepted for h in hyps))
                 and result.no_speech_prob <= self.max_no_speech and hyps[0].reason != "no words recognised"):
@@ -641,15 +683,12 @@ class WhisperRecognizer:
                 hyps[0].decode_s = decode_s
                 if self.grammar_decides:  # the free runners-up are not acted on either
                     hyps = hyps[:1]
-        if self.confirm_below_db is not None and self.reading is not None:
-            h = next((h for h in hyps if h.accepted), None)
-            if h is not None:
-                from safu.device.denoise import estimated_snr_db
-                if estimated_snr_db(samples) < self.confirm_below_db:
-                    why = self.confirm(h.words.split(), encoded, frames)
-                    if why is not None:
-                        h.accepted, h.reason, h.text = False, why, h.words
-                    h.decode_s = time.perf_counter() - t0
+        if self.value_check_below_db is not None and self.restricted:
+            from safu.device.denoise import estimated_snr_db
+            snr = estimated_snr_db(samples)
+            if snr < self.value_check_below_db:
+                for h in hyps:
+                    h.audio, h.snr_db = (encoded, frames), snr
         best, seen, alternatives = hyps[0], {hyps[0].words}, []
         for h in hyps[1:]:
             if h.words not in seen:
@@ -660,39 +699,16 @@ class WhisperRecognizer:
             best.raw = raws[0]  # Whisper's own text of the best hypothesis (for debugging)
         return best
 
-    def confirm(self, words: list[str], encoded, frames: int) -> str | None:
-        """An accepted command heard doubtfully: every sentence of the word graph that differs from `words`
-        by one word swapped, two words taken for one or one for two ("a lot of" / "lots of"), and that the
-        intent model reads as another command, is scored against the utterance with `words`; -> why the
-        command is not sure (a rival within `repair_margin` nats, or likelier), or None."""
-        padded = ["<s>"] + words + ["</s>"]
-        candidates = []
-        for k in range(len(words)):
-            left, right = padded[k], padded[k + 2]
-            candidates += [words[:k] + [w] + words[k + 1:] for w in self._fits(left, right) if w != words[k]]
-            if k + 1 < len(words):  # two words heard for one
-                candidates += [words[:k] + [w] + words[k + 2:] for w in self._fits(left, padded[k + 3])]
-            for a in self._following.get(left, []):  # one word heard for two
-                candidates += [words[:k] + [a, b] + words[k + 1:] for b in self._following.get(a, [])
-                               if (b, right) in self.bigrams]
-        key = self.reading(words_to_digits(" ".join(words)))
-        rivals, seen = [], set()
-        for c in candidates:
-            text = " ".join(c)
-            if text not in seen and self.unseen_pair(c) is None:
-                seen.add(text)
-                if self.reading(words_to_digits(text)) != key:
-                    rivals.append(c)
-        if not rivals:
+    def rival_scores(self, transcript: Transcript, texts: list[str]) -> list[float] | None:
+        """Whisper's log-probability of each of `texts` (spoken words) given the utterance `transcript` was
+        heard from, without the prompt (sentence_scores); None when the transcript keeps no encoding (heard
+        above value_check_below_db, or not by this recogniser). The prompt lists the command words, and
+        primed with it the decoder leans to a value it has just read ("latte" for a "mocha" said in loud
+        noise): unprimed, the audio decides."""
+        audio = getattr(transcript, "audio", None)
+        if audio is None:
             return None
-        texts = [" ".join(words)] + [" ".join(c) for c in rivals]
-        scores = self.sentence_scores(texts, encoded, frames)
-        k = int(np.argmax(scores[1:])) + 1
-        margin = scores[0] - scores[k]
-        if margin < self.repair_margin:
-            return (f"unsure of the command: {margin:.1f} nats above {texts[k]!r}, {self.repair_margin:.1f} "
-                    f"needed")
-        return None
+        return self.sentence_scores(texts, *audio)
 
     def grammar_transcript(self, encoded, frames: int, no_speech: float) -> list[Transcript]:
         """The utterance decoded again within the model's words, for a rejected free transcript.

@@ -9,7 +9,9 @@ model read), asr (the words acted on, accepted, reason; `best`: the recogniser's
 differs from `words` when a runner-up was the first one the intent model understood; `alternatives`: how
 many runners-up there were; `loudness_range_db`: loudest against quietest frames, an estimate of the
 speech-to-noise ratio, or null; `agreeing` of `decoders`: how many of the recogniser's decoders heard
-the command too, null when nothing was checked, see VoiceLoop.confirm), intent, confidence, slots,
+the command too, null when nothing was checked, see VoiceLoop.confirm; `rival`: the likeliest other slot
+value of the prompt-free check, {"words", "margin", "rivals", "snr_db", "taken"}, null when nothing was
+checked, see VoiceLoop.value_check), intent, confidence, slots,
 heard_intent/heard_slots, action, reason (why nothing was done), error, and timings in ms: endpoint
 (audio time the endpointer waited after speech ended), wait (time the loop was still busy with earlier
 audio when the end was decided), asr (voicing check and recognition, with the other warps when they
@@ -45,7 +47,10 @@ Misheard slot values (VoiceLoop.confirm, docs/voice.md section 6): in noisy spee
 command is not acted on when its transcript holds a slot value the model knows outside every span it
 tagged (VoiceLoop.unread_value: "with a lot of sweetener and some sweetener"), nor when a slot word is
 disputed in the lattice of a decoder whose best path it is (VoiceLoop.slot_words_doubt, word posteriors
-from PocketSphinx).
+from PocketSphinx). A recogniser that can score sentences against the utterance (Whisper: rival_scores,
+in loud noise) has the command's slot values checked against the other values of their slots: a rival
+the audio, heard without the recogniser's prompt, finds much likelier is acted on instead
+(VoiceLoop.value_check: "give me a medium mocha" for the "latte" Whisper heard primed with its prompt).
 
 Nothing one utterance does stops the loop. An exception while decoding, understanding or acting ends
 that utterance only: its event has `error` ("decoding failed: ..."; else null) and the loop goes on
@@ -86,19 +91,26 @@ MIN_SENTENCES_FOR_REQUIRED = 10  # an intent's slots count as required only over
 def slot_word_mask(words: str, prediction) -> list[bool]:
     """For each of the recogniser's `words`, is it inside a slot span of `prediction` (read from the
     intent model's text, words_to_digits(words), whose number words are digits)?"""
+    return [k is not None for k in word_spans(words, prediction)]
+
+
+def word_spans(words: str, prediction) -> list[int | None]:
+    """For each of the recogniser's `words`, the index of the slot span of `prediction` it is inside
+    (prediction.spans, read from words_to_digits(words)), or None."""
     text = prediction.text
     starts, pos = [], 0
     for token in text.split():  # each token's character offset in the text
         pos = text.index(token, pos)
         starts.append(pos)
         pos += len(token)
-    in_span = [any(s.start <= start < s.end for s in getattr(prediction, "spans", None) or []) for start in starts]
+    spans = getattr(prediction, "spans", None) or []
+    in_span = [next((n for n, s in enumerate(spans) if s.start <= start < s.end), None) for start in starts]
     tokens = words.split()
-    mask = []
+    found = []
     for i in range(len(tokens)):  # the text token word i became: count the tokens of the words up to it
         k = len(words_to_digits(" ".join(tokens[:i + 1])).split()) - 1
-        mask.append(in_span[k] if 0 <= k < len(in_span) else False)
-    return mask
+        found.append(in_span[k] if 0 <= k < len(in_span) else None)
+    return found
 
 
 def describe(exc: BaseException) -> str:
@@ -135,6 +147,7 @@ class VoiceLoop:
         self._shortest: dict[str, int] | None = None  # intent -> words of its shortest model sentence
         self._required: dict[str, set] | None = None  # intent -> slots every model sentence of it has
         self._values: dict[tuple, str] | None = None  # the model's slot values, see unread_value
+        self._spoken_values: dict[str, list[tuple[str, ...]]] | None = None  # {slot: values}, see value_rivals
 
     def run(self, sources: Iterable[AudioSource]) -> Iterator[dict]:
         """One event per utterance of each source in turn; see the module docstring for errors."""
@@ -339,6 +352,77 @@ class VoiceLoop:
                     self._values[tuple(surface.lower().split())] = slot
         return self._values
 
+    def value_check(self, transcript, prediction) -> tuple[dict | None, object | None]:
+        """(the likeliest rival {"words", "margin", "rivals", "snr_db"}, or None when nothing was checked;
+        the rival's Transcript when it is to be acted on instead, else None): the recogniser's prompt-free
+        check of the slot values (Whisper: WhisperRecognizer.rival_scores, on utterances heard in loud
+        noise only).
+
+        The rivals are the transcript with one slot value swapped for another value of the same slot
+        (value_rivals: "mocha" for "latte", "some sugar" for "some sweetener"); the recogniser scores them
+        and the transcript against the utterance without its prompt, whose list of command words leans the
+        decoder towards a value it has just read. A rival at least the recogniser's `value_switch` nats
+        likelier than the words heard is what was said ("give me a medium latte" scored 7 nats below "...
+        mocha", said "mocha", in kitchen noise at 6 dB); closer than that, the words heard stand: in loud
+        noise the unprimed decoder is wrong as often as the primed one (right commands 2-4 nats below a
+        rival such as "iced coffee" for "iced mocha")."""
+        scorer = getattr(self.recognizer, "rival_scores", None)
+        if scorer is None or not transcript.accepted or not getattr(transcript, "audio", None):
+            return None, None
+        rivals = self.value_rivals(transcript.words, prediction)
+        if not rivals:
+            return None, None
+        scores = scorer(transcript, [transcript.words] + rivals)
+        if scores is None:
+            return None, None
+        k = max(range(len(rivals)), key=lambda i: scores[i + 1])
+        margin = float(scores[0] - scores[k + 1])
+        rival = {"words": rivals[k], "margin": round(margin, 2), "rivals": len(rivals), "taken": False}
+        if getattr(transcript, "snr_db", None) is not None:
+            rival["snr_db"] = round(float(transcript.snr_db), 1)
+        switch = getattr(self.recognizer, "value_switch", None)
+        if switch is None or margin > -switch:
+            return rival, None
+        from safu.device.recognizer import Transcript
+        rival["taken"] = True
+        return rival, Transcript(text=words_to_digits(rivals[k]), words=rivals[k], accepted=True, reason=None,
+                                 decode_s=transcript.decode_s)
+
+    def value_rivals(self, words: str, prediction) -> list[str]:
+        """`words` with one slot value (a span of `prediction`) swapped for each other value of its slot
+        the model knows (metadata "slot.values", in spoken form), the ones the model reads as another
+        command; in the order of the spans, then of the values."""
+        tokens = words.split()
+        where = word_spans(words, prediction)
+        key = command_key(prediction)
+        table = self._slot_values()
+        rivals, seen = [], {words}
+        for n, span in enumerate(getattr(prediction, "spans", None) or []):
+            inside = [i for i, k in enumerate(where) if k == n]
+            if not inside:
+                continue
+            a, b = inside[0], inside[-1] + 1
+            for value in table.get(span.name, ()):
+                text = " ".join(tokens[:a] + list(value) + tokens[b:])
+                if text in seen:
+                    continue
+                seen.add(text)
+                if command_key(self._predict(words_to_digits(text))) != key:
+                    rivals.append(text)
+        return rivals
+
+    def _slot_values(self) -> dict[str, list[tuple[str, ...]]]:
+        """{slot: its values in spoken form, each once} from the model's metadata "slot.values", read once."""
+        if self._spoken_values is None:
+            from safu.device.command_vocabulary import spoken_form
+            self._spoken_values = {}
+            for entry in (getattr(self.model, "metadata", None) or {}).get("slot.values", ()) or ():
+                slot, _, surface = str(entry).partition("\t")
+                value = tuple(spoken_form(surface))
+                if value and value not in self._spoken_values.setdefault(slot, []):
+                    self._spoken_values[slot].append(value)
+        return self._spoken_values
+
     def too_short(self, text: str, intent: str) -> bool:
         """Is `text` (SHORT_WORDS words or fewer) shorter than every training sentence of `intent`?
 
@@ -434,7 +518,8 @@ class VoiceLoop:
                 "asr": {"engine": self.recognizer.name,
                         "restricted": self.recognizer.restricted, "words": None,
                         "accepted": False, "reason": None, "best": None, "alternatives": 0,
-                        "loudness_range_db": None, "agreeing": None, "decoders": 0, "voiced_fraction": None},
+                        "loudness_range_db": None, "agreeing": None, "decoders": 0, "voiced_fraction": None,
+                        "rival": None},
                 "intent": None, "confidence": 0.0, "slots": {}, "heard_intent": None,
                 "heard_slots": {}, "action": None, "reason": error, "error": error,
                 "timings": {"endpoint_ms": 0.0 if utt is None else round(1000 * utt.endpoint_delay_s, 1),
@@ -483,6 +568,14 @@ class VoiceLoop:
                     transcript, prediction = self.understand(heard)
                     agreeing, doubt = self.confirm(heard, prediction)
                     nlu_s += time.perf_counter() - t0
+            rival = None
+            if not doubt and prediction is not None and prediction.intent is not None:
+                t0 = time.perf_counter()
+                rival, taken = self.value_check(transcript, prediction)
+                if taken is not None:  # the audio, heard without the prompt, says another slot value
+                    transcript, prediction = taken, self._predict(taken.text)
+                    agreeing, doubt = self.confirm(heard, prediction)
+                nlu_s += time.perf_counter() - t0
             timings["nlu_ms"] = 1000 * nlu_s
             event.update(transcript=transcript.text,
                          asr={"engine": self.recognizer.name, "restricted": self.recognizer.restricted,
@@ -490,7 +583,7 @@ class VoiceLoop:
                               "reason": transcript.reason, "best": heard.words,
                               "alternatives": len(heard.alternatives),
                               "loudness_range_db": heard.loudness_range_db, "agreeing": agreeing,
-                              "decoders": len(heard.opinions), "voiced_fraction": voiced})
+                              "decoders": len(heard.opinions), "voiced_fraction": voiced, "rival": rival})
             if prediction is None:
                 event["reason"] = f"speech rejected: {transcript.reason}"
             else:
