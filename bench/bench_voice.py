@@ -9,7 +9,9 @@ with several voices and speeds (VOICES); sox resamples to 16 kHz and pads 0.3 s 
 Noise: pink noise made by sox (repeatable, -R), added over the whole recording at the speech-to-noise
 ratio asked for, measured on the speech samples. Each recording goes through the loop `safu listen` builds
 (device/voice_builder.py: the endpointer with --vad, default Silero; the recogniser, --asr, default
-PocketSphinx; the intent model; an action runner that logs every intent).
+PocketSphinx; the intent model; an action runner that logs every intent). The built-in model is heard
+in its satellite's default area, as by `safu listen` with no --area (voice_builder.BUILT_IN_AREA, the
+Living Room: "pause the music", "set the volume to 50" take it); another model file gets no area.
 
 Reported per recogniser mode and noise level:
 - command accuracy: the first acted-on utterance has the expected intent and every expected slot
@@ -308,7 +310,8 @@ def main(argv=None):
 
     from safu.runtime.api import DEFAULT_MODEL, load
     model_path = args.model or str(DEFAULT_MODEL)
-    model = load(model_path)
+    from safu.device.voice_builder import with_satellite_place
+    model = with_satellite_place(load(model_path))  # as the voice loop reads it (the built-in model's area)
     commands = COMMANDS[: args.limit] if args.limit else COMMANDS
     text_ok = sum(1 for t, i, s in commands
                   if (p := model.predict(t)).intent == i and slots_match(p.slots, s))

@@ -19,6 +19,33 @@ import importlib.util
 # limit sits near the measured win, not midway: nothing between the two was measured.
 WHISPER_MAX_WORDS = 100
 
+# Where the built-in smart-home model's satellite is when `safu listen` is given no --area/--floor: an
+# area of its sample inventory (runtime/data/sample_inventory.yaml; it has the TV and the thermostat).
+# Home Assistant fills "turn on the lights", "pause", "set the volume to 50" from the satellite's area,
+# and a satellite with no area gets no match for them (hassil: such a template requires the context);
+# the built-in model's home is a sample, so its satellite has a place. Models of your own take --area.
+BUILT_IN_AREA = "Living Room"
+
+
+def is_built_in(model) -> bool:
+    """`model` was loaded from the shipped built-in model file (runtime/data/smart_home.safu)."""
+    import os
+
+    from safu.runtime.api import DEFAULT_MODEL
+
+    path = getattr(model, "path", None)
+    return path is not None and os.path.realpath(str(path)) == os.path.realpath(str(DEFAULT_MODEL))
+
+
+def with_satellite_place(model):
+    """`model` as the voice loop should read it: the built-in model with Home Assistant answers is
+    heard in BUILT_IN_AREA unless a place was given (a ha_answers.WithContext); any other model as is."""
+    from safu.runtime.ha_answers import WithContext
+
+    if isinstance(model, WithContext) or getattr(model, "answers", None) is None or not is_built_in(model):
+        return model
+    return WithContext(model, {"area": BUILT_IN_AREA})
+
 
 def command_words(model) -> set[str]:
     """The distinct spoken words of `model`'s sentences and slot values: the vocabulary a restricted
@@ -114,10 +141,12 @@ def build_voice_loop(model, recognizer, runner=None, vad: str = "silero", min_co
     then `recognizer`, `model` and `runner` (an ActionRunner or ActionWorker; None: nothing acted on).
     early: recognise during the endpointer's hangover (pipeline.VoiceLoop, "Early recognition"). A
     recogniser with an `endpoint_tail` (Whisper) sets the endpointer's tail unless `endpointer` does; one
-    with a `reading` (Whisper) is given what the model reads from a text."""
+    with a `reading` (Whisper) is given what the model reads from a text. The built-in model with no
+    place given is heard in BUILT_IN_AREA (with_satellite_place)."""
     from safu.device.endpointer import Endpointer, make_vad
     from safu.device.pipeline import MIN_VOICED_FRACTION, VoiceLoop
 
+    model = with_satellite_place(model)
     settings = dict(endpointer or {})
     if settings.get("tail") is None and getattr(recognizer, "endpoint_tail", None):
         settings["tail"] = recognizer.endpoint_tail

@@ -165,3 +165,26 @@ def _train_coffee(tmp_path):
     path = tmp_path / "coffee.safu"
     safu.train([str(REPO / "tests" / "fixtures" / "data" / "rhino" / "coffee.yaml")], output=str(path))
     return str(path)
+
+
+
+def test_the_built_in_model_is_heard_in_its_default_area_unless_a_place_is_given(model, tmp_path, monkeypatch):
+    """The voice loop of the built-in model, when it has Home Assistant answers, is told the satellite
+    is in BUILT_IN_AREA; a place given (safu listen --area) or a model of another file is left as is."""
+    import safu.runtime.api as api
+    from device_support import fixture_model_path
+    from safu.runtime.ha_answers import WithContext
+    from safu.device.voice_builder import BUILT_IN_AREA, build_voice_loop, is_built_in, with_satellite_place
+
+    assert is_built_in(model)
+    if model.answers is None:  # the shipped file predates the answer tables: nothing to fill
+        assert with_satellite_place(model) is model
+    home = api.load(fixture_model_path(tmp_path))  # a Home Assistant model whose inventory has the area
+    assert home.answers is not None and not is_built_in(home) and with_satellite_place(home) is home
+    monkeypatch.setattr(api, "DEFAULT_MODEL", home.path)  # as if it were the shipped file
+    assert is_built_in(home)
+    heard = build_voice_loop(home, None).model
+    assert isinstance(heard, WithContext) and heard.context == {"area": BUILT_IN_AREA}
+    assert heard.predict("turn on the lights in the kitchen").slots["area"] == "Kitchen"  # a place said wins
+    given = WithContext(home, {"area": "Kitchen"})  # safu listen --area Kitchen
+    assert with_satellite_place(given) is given and build_voice_loop(given, None).model is given
