@@ -104,8 +104,10 @@ def test_candidates_read_as_the_same_command_are_no_rivals(recognizer, kitchen_l
 def test_a_command_cut_off_at_its_end_is_finished_by_the_audio(recognizer, kitchen_lights, desk_fan):
     """"Turn on the." (the last words lost in noise): every ending the model allows after "the" is scored
     against the utterance and the likeliest kept; with a margin no ending reaches it is rejected, and with
-    finishing off it is not a command."""
-    heard = hear(recognizer, "Turn on the.", kitchen_lights)
+    finishing off it is not a command. On this espeak-ng utterance "kitchen lights" leads the next ending
+    by 1.8-2.4 nats from one install to another, too near REPAIR_MARGIN (2.0) for a test of the mechanism,
+    so it is heard with a margin of 1 nat."""
+    heard = hear(recognizer, "Turn on the.", kitchen_lights, margin=1.0)
     assert heard.accepted and heard.words == "turn on the kitchen lights", heard.reason
     heard = hear(recognizer, "Turn off the desk.", desk_fan)
     assert heard.accepted and heard.words == "turn off the desk fan", heard.reason
