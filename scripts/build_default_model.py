@@ -17,7 +17,7 @@ built by this recipe does not yet hold its spoken-command floor. On the espeak-n
 BUILT_IN_AREA; the model copied to runtime/data/smart_home.safu, then `python bench/bench_voice.py
 --model runtime/data/smart_home.safu --modes restricted --snr clean --jobs 1 --decoder-processes 1
 --errors`), it gives 91.4% command accuracy / 1.0% false actions; the shipped model, same command
-without --model and same code, gives 93.8% / 1.9% (docs/voice.md's floor for it: 95.2% / 1.0%). 14 of
+without --model and same code, gives 93.8% / 1.9% (docs/voice.md). 14 of
 the 18 misses are two voices (en-gb at 140, en-us+f3 at 170: "delete off the desk fan", "turn on
 thermometer lights"). From any other path the model is heard with no area, and "pause the music",
 "next song" and "set the volume to 50" are refused, as Home Assistant's templates refuse them from a
