@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The public data sets: $SAFU_SHARED_DATA, else <repo>/../shared/data (the CI layout), as conftest.shared_data.
+SHARED_DATA = Path(os.environ.get("SAFU_SHARED_DATA") or REPO.parent / "shared" / "data")
 MOSQUITTO_PATHS = ["mosquitto", "/usr/sbin/mosquitto"]
 
 
@@ -114,7 +116,7 @@ def fixture_model_path(tmp_dir: Path) -> Path:
     return path
 
 
-KITCHEN_NOISE = REPO.parent / "shared" / "data" / "picovoice-coffee" / "kitchen_noise.flac"
+KITCHEN_NOISE = SHARED_DATA / "picovoice-coffee" / "kitchen_noise.flac"
 
 
 def noise_wav(kind: str, seconds: float, out: Path, volume: float = 0.3) -> Path:

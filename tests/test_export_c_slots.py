@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
+from device_support import SHARED_DATA
 
 from safu.export import c_build
 from safu.export.c_export import export_c
 from safu.export.model_file import read_model_file, write_model_file
 
-COFFEE = Path(__file__).resolve().parents[2] / "shared" / "data" / "picovoice-coffee" / "coffee_maker.yaml"
+COFFEE = SHARED_DATA / "picovoice-coffee" / "coffee_maker.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
-from device_support import REPO
+from device_support import REPO, SHARED_DATA
 
-COFFEE = REPO.parent / "shared" / "data" / "picovoice-coffee"
+COFFEE = SHARED_DATA / "picovoice-coffee"
 
 
 def test_left_out_names_the_words_a_runner_up_drops():

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from device_support import SHARED_DATA
 
 from safu.models.slot_decoding import label_spans, legal_transitions, viterbi_labels
 from safu.models.slot_transitions import FORBIDDEN, fit_slot_transitions, transition_counts
 
 LABELS = ["O", "B-a", "I-a", "B-b", "I-b"]
-COFFEE = Path(__file__).resolve().parents[2] / "shared" / "data" / "picovoice-coffee" / "coffee_maker.yaml"
+COFFEE = SHARED_DATA / "picovoice-coffee" / "coffee_maker.yaml"
 
 
 def _score(seq, log_p, legal, T):
