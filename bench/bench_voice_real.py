@@ -358,7 +358,7 @@ def main(argv=None):
                          "accepted)")
     ap.add_argument("--value-check-below-db", type=float,
                     help="Whisper: a command heard at an estimated SNR below this many dB has its slot values checked "
-                         "against the other values of their slots, without the prompt (VoiceLoop.value_doubt; "
+                         "against the other values of their slots, without the prompt (VoiceLoop.value_check; "
                          "default: the recogniser's; a large value checks every command)")
     ap.add_argument("--value-switch", type=float,
                     help="Whisper: nats by which a rival slot value, scored without the prompt, must beat the words "

@@ -304,7 +304,7 @@ class WhisperRecognizer:
     grammar = "grammar"
     # An utterance heard at an estimated SNR (device/denoise.estimated_snr_db) below this many dB keeps its
     # encoding on its hypotheses (Transcript.audio), so that the voice loop can check the slot values of the
-    # command it understood against their rivals (rival_scores; pipeline.VoiceLoop.value_doubt); None: never.
+    # command it understood against their rivals (rival_scores; pipeline.VoiceLoop.value_check); None: never.
     value_check_below_db = VALUE_CHECK_BELOW_DB
     value_switch = VALUE_SWITCH  # nats by which a rival value, scored without the prompt, must beat the words heard
                                  # to be acted on instead (None: the words heard stand)

@@ -344,13 +344,18 @@ class VoiceLoop:
     def _value_table(self) -> dict[tuple, str]:
         """{value tokens: slot} of the model's training slot values (metadata "slot.values"), read once."""
         if self._values is None:
-            self._values = {}
-            metadata = getattr(self.model, "metadata", None) or {}
-            for entry in metadata.get("slot.values", ()) or ():
-                slot, _, surface = str(entry).partition("\t")
-                if surface.strip():
-                    self._values[tuple(surface.lower().split())] = slot
+            self._values = {tuple(surface.lower().split()): slot for slot, surface in self._slot_value_entries()}
         return self._values
+
+    def _slot_value_entries(self) -> list[tuple[str, str]]:
+        """(slot, surface) of each of the model's training slot values (metadata "slot.values", one
+        "slot<TAB>surface" per entry), empty surfaces left out."""
+        entries = []
+        for entry in (getattr(self.model, "metadata", None) or {}).get("slot.values", ()) or ():
+            slot, _, surface = str(entry).partition("\t")
+            if surface.strip():
+                entries.append((slot, surface))
+        return entries
 
     def value_check(self, transcript, prediction) -> tuple[dict | None, object | None]:
         """(the likeliest rival {"words", "margin", "rivals", "snr_db"}, or None when nothing was checked;
@@ -416,8 +421,7 @@ class VoiceLoop:
         if self._spoken_values is None:
             from safu.device.command_vocabulary import spoken_form
             self._spoken_values = {}
-            for entry in (getattr(self.model, "metadata", None) or {}).get("slot.values", ()) or ():
-                slot, _, surface = str(entry).partition("\t")
+            for slot, surface in self._slot_value_entries():
                 value = tuple(spoken_form(surface))
                 if value and value not in self._spoken_values.setdefault(slot, []):
                     self._spoken_values[slot].append(value)
