@@ -85,6 +85,8 @@ class IntentConfig:
     head_prior: float = 0.015    # L2 penalty of the logistic layer times the example count (a fixed prior:
                                  # CLINC150 val best at 1e-6 per example of 15k; small sets stay calibrated)
     head_iterations: int = 150   # L-BFGS iterations at most; stops when the held-out error has not fallen for 30
+    head_bag: int = 1            # logistic layers fitted on this many held-out splits, their weights averaged
+                                 # (_Fitter.bagged_head; the same features, so one layer of the same size)
     slot_iterations: int = 15    # L-BFGS iterations of the discriminative slot layer (_Fitter.slot_head; 0 = explicit only):
                                  # SNIPS validate slot F1 0.896 without, 0.921 / 0.922 / 0.923 at 15 / 20 / 25
     seed: int = 0
@@ -104,6 +106,7 @@ class IntentConfig:
             (self.head_prior >= 0, "head_prior must be >= 0"),
             (self.general_std >= 0, "general_std must be >= 0 (0 = the general columns fitted times general_weight)"),
             (self.head_iterations >= 1, "head_iterations must be >= 1"),
+            (self.head_bag >= 1, "head_bag must be >= 1 (1 = one logistic layer)"),
             (0 <= self.alias_cosine <= 1, "alias_cosine must be in 0..1 (0 = no aliases)"),
             (self.slot_iterations >= 0, "slot_iterations must be >= 0"),
             (self.general_extra_words >= 0, "general_extra_words must be >= 0 (0 = off)"),
@@ -789,6 +792,28 @@ class _Fitter:
         self.intent_U, self.intent_b, _ = fit_logistic_head(H, y, U0, b0, l2, iterations, w,
                                                             dense_scale=ds, dense_shift=shift)
 
+    def bagged_head(self, batch: feat.Batch, y: np.ndarray, n_hold: int) -> list[int]:
+        """Averages the shipped logistic layer with head_bag - 1 more, each fitted as the first was
+        (leave-out explicit layer, block weights, early stopping, refit on every example) but on its
+        own held-out split. Early stopping makes one layer a draw of its split (docs/method.md
+        section 6); every layer reads the same features, so their mean is one layer of the same size,
+        and its logits are the mean of theirs. Returns the iteration counts chosen by the extra splits."""
+        c = self.c
+        Us, bs, counts = [self.intent_U], [self.intent_b], []
+        for k in range(1, c.head_bag):
+            order = np.random.default_rng((c.seed, k)).permutation(len(y))
+            hold, train = order[:n_hold], order[n_hold:]
+            fx_hold = self.intent_features(batch.take(hold), self.intent_W)
+            F_hold = self.intent_F(fx_hold, y[hold])
+            self.intent_U = explicit_fit(np.maximum(self.intent_F_raw - F_hold, 0.0) + c.smoothing, 4.0)
+            self.apply_block_weights(self.intent_block_weights(fx_hold, y[hold], self.intent_U))
+            counts.append(self.logistic_head(batch, y, train, hold))
+            self.logistic_head_refit(batch, y, counts[-1])
+            Us.append(self.intent_U)
+            bs.append(self.intent_b)
+        self.intent_U, self.intent_b = np.mean(Us, axis=0), np.mean(bs, axis=0)
+        return counts
+
     # -- 5. polish -------------------------------------------------------------------------------
     def polish(self, train: tuple, dev: tuple, epochs: int, lr: float) -> int:
         """Adam on intent_U/intent_b with early stopping on dev log-loss; returns epochs run."""
@@ -976,6 +1001,9 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
         if config.head == "logistic" and not config.polish_epochs:
             say("logistic intent layer (all examples)")
             f.logistic_head_refit(batch, y, head_iterations)
+            if config.head_bag > 1:
+                say(f"logistic intent layer ({config.head_bag - 1} more held-out splits)")
+                f.bag_iterations = f.bagged_head(batch, y, n_hold)
         elif not config.polish_epochs:
             f.intent_U = U_full  # explicit only: ship the layer fitted on every example
             f.apply_block_weights(block_w)
