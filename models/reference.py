@@ -52,12 +52,14 @@ class IntentReference:
                                    "on this input)")
         return p_intent, p_slot
 
-    def _forward(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        R, N, D, B = self.R, self.N, self.D, self.buckets
-        seq = np.concatenate([[SOD], np.asarray(ids, dtype=np.int64), [EOD]])
-        L = len(seq)
+    def intent_features(self, ids: np.ndarray) -> np.ndarray:
+        """The intent layer's input H = [f_bow, f_big, f_row, f_att] (N + B + 2D,) for token ids (n,)
+        without <sod>/<eod>: p_intent = softmax(H @ intent_U + intent_b)."""
+        return self._intent_features(np.concatenate([[SOD], np.asarray(ids, dtype=np.int64), [EOD]]))
 
-        # Intent features.
+    def _intent_features(self, seq: np.ndarray) -> np.ndarray:
+        R, N, B = self.R, self.N, self.buckets
+        L = len(seq)
         f_bow = np.zeros(N, np.float32)
         for t in seq:
             f_bow[t] += np.float32(1.0 / L)
@@ -70,7 +72,13 @@ class IntentReference:
         z = q @ self.intent_W[:L, :L]                         # (L,)
         a = -log_softmax(z)
         f_att = (a @ X) / np.sum(a)
-        H = np.concatenate([f_bow, f_big, f_row, f_att]).astype(np.float32)
+        return np.concatenate([f_bow, f_big, f_row, f_att]).astype(np.float32)
+
+    def _forward(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        R, D = self.R, self.D
+        seq = np.concatenate([[SOD], np.asarray(ids, dtype=np.int64), [EOD]])
+        L = len(seq)
+        H = self._intent_features(seq)
         p_intent = softmax(H @ self.intent_U + self.intent_b)
 
         # Slots, one window per real token.

@@ -71,3 +71,13 @@ def test_encoder_rows_come_after_the_static_ones(bench, tmp_path, capsys):
     names = [line.split(" | ")[0][2:] for line in capsys.readouterr().out.splitlines()
              if line.startswith("| ") and "features" not in line]
     assert names[-2:] == ["MiniLM-L6 (contextual)", "TF-IDF + MiniLM-L6 (contextual)"]
+
+
+def test_safu_rows_refit_a_trained_models_intent_input(bench, tmp_path, capsys):
+    assert bench.main(["--data", str(_small_clinc(tmp_path)), "--dims", "8", "--clusters", "0", "--safu"]) == 0
+    table = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("| ") and "features" not in line}
+    own = float(table["safu's own intent layer (default training, for comparison)"])
+    assert own == 1.0   # every test sentence shares its words with one intent only
+    assert 0.0 <= float(table["safu's intent-layer input"]) <= 1.0
+    assert "safu's intent-layer input + mean+max+min 8" in table

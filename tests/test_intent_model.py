@@ -98,6 +98,11 @@ def test_training_features_match_the_reference_forward(trained):
     ref = IntentReference(mf)
     for row, i in zip(batched, ids):
         np.testing.assert_allclose(ref.forward(i)[0], row, atol=2e-5)
+        # the intent layer's input, as benchmarks read it: the forward pass is softmax(H @ U + b) of it
+        H = ref.intent_features(i)
+        assert H.shape == (ref.intent_U.shape[0],)
+        z = H @ ref.intent_U + ref.intent_b
+        np.testing.assert_allclose(np.exp(z - z.max()) / np.exp(z - z.max()).sum(), ref.forward(i)[0], atol=1e-6)
 
 
 def test_slot_windows_cover_every_real_token():
