@@ -792,14 +792,14 @@ class _Fitter:
         self.intent_U, self.intent_b, _ = fit_logistic_head(H, y, U0, b0, l2, iterations, w,
                                                             dense_scale=ds, dense_shift=shift)
 
-    def bagged_head(self, batch: feat.Batch, y: np.ndarray, n_hold: int) -> list[int]:
+    def bagged_head(self, batch: feat.Batch, y: np.ndarray, n_hold: int) -> None:
         """Averages the shipped logistic layer with head_bag - 1 more, each fitted as the first was
         (leave-out explicit layer, block weights, early stopping, refit on every example) but on its
         own held-out split. Early stopping makes one layer a draw of its split (docs/method.md
         section 6); every layer reads the same features, so their mean is one layer of the same size,
-        and its logits are the mean of theirs. Returns the iteration counts chosen by the extra splits."""
+        and its logits are the mean of theirs."""
         c = self.c
-        Us, bs, counts = [self.intent_U], [self.intent_b], []
+        Us, bs = [self.intent_U], [self.intent_b]
         for k in range(1, c.head_bag):
             order = np.random.default_rng((c.seed, k)).permutation(len(y))
             hold, train = order[:n_hold], order[n_hold:]
@@ -807,12 +807,10 @@ class _Fitter:
             F_hold = self.intent_F(fx_hold, y[hold])
             self.intent_U = explicit_fit(np.maximum(self.intent_F_raw - F_hold, 0.0) + c.smoothing, 4.0)
             self.apply_block_weights(self.intent_block_weights(fx_hold, y[hold], self.intent_U))
-            counts.append(self.logistic_head(batch, y, train, hold))
-            self.logistic_head_refit(batch, y, counts[-1])
+            self.logistic_head_refit(batch, y, self.logistic_head(batch, y, train, hold))
             Us.append(self.intent_U)
             bs.append(self.intent_b)
         self.intent_U, self.intent_b = np.mean(Us, axis=0), np.mean(bs, axis=0)
-        return counts
 
     # -- 5. polish -------------------------------------------------------------------------------
     def polish(self, train: tuple, dev: tuple, epochs: int, lr: float) -> int:
@@ -1003,7 +1001,7 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
             f.logistic_head_refit(batch, y, head_iterations)
             if config.head_bag > 1:
                 say(f"logistic intent layer ({config.head_bag - 1} more held-out splits)")
-                f.bag_iterations = f.bagged_head(batch, y, n_hold)
+                f.bagged_head(batch, y, n_hold)
         elif not config.polish_epochs:
             f.intent_U = U_full  # explicit only: ship the layer fitted on every example
             f.apply_block_weights(block_w)
