@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     X_test, y_test = [ex.text for ex in inscope], np.array([ex.intent for ex in inscope])
     table = default_table()
 
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, float, float | None]] = []   # (features, top-1, fit CPU s; None: no fit here)
 
     def run(name: str, A, B) -> None:
         t0 = time.process_time()
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
 
     if args.safu:
         H_train, H_test, own = safu_inputs(train, X_train, X_test, y_test)
-        rows.append(("safu's own intent layer (default training, for comparison)", own, float("nan")))
+        rows.append(("safu's own intent layer (default training, for comparison)", own, None))
         run("safu's intent-layer input", H_train, H_test)
         run(f"safu's intent-layer input + mean+max+min {dims}", sparse.hstack([H_train] + [p[0] for p in parts]).tocsr(),
             sparse.hstack([H_test] + [p[1] for p in parts]).tocsr())
@@ -213,7 +213,7 @@ def main(argv=None) -> int:
     print("| features | val top-1 | fit CPU s |")
     print("|---|---|---|")
     for name, acc, cpu in rows:
-        print(f"| {name} | {acc:.4f} | {'-' if cpu != cpu else f'{cpu:.0f}'} |")
+        print(f"| {name} | {acc:.4f} | {'-' if cpu is None else f'{cpu:.0f}'} |")
     return 0
 
 

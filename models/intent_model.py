@@ -792,6 +792,16 @@ class _Fitter:
         self.intent_U, self.intent_b, _ = fit_logistic_head(H, y, U0, b0, l2, iterations, w,
                                                             dense_scale=ds, dense_shift=shift)
 
+    def leave_out_layer(self, batch: feat.Batch, y: np.ndarray, hold: np.ndarray) -> tuple[dict, np.ndarray]:
+        """Sets intent_U to the explicit layer fitted without the `hold` rows (F minus their counts),
+        with its block weights chosen on them. Returns (the held-out features, the block weights)."""
+        fx_hold = self.intent_features(batch.take(hold), self.intent_W)
+        F_hold = self.intent_F(fx_hold, y[hold])
+        self.intent_U = explicit_fit(np.maximum(self.intent_F_raw - F_hold, 0.0) + self.c.smoothing, 4.0)
+        block_w = self.intent_block_weights(fx_hold, y[hold], self.intent_U)
+        self.apply_block_weights(block_w)
+        return fx_hold, block_w
+
     def bagged_head(self, batch: feat.Batch, y: np.ndarray, n_hold: int) -> None:
         """Averages the shipped logistic layer with head_bag - 1 more, each fitted as the first was
         (leave-out explicit layer, block weights, early stopping, refit on every example) but on its
@@ -803,10 +813,7 @@ class _Fitter:
         for k in range(1, c.head_bag):
             order = np.random.default_rng((c.seed, k)).permutation(len(y))
             hold, train = order[:n_hold], order[n_hold:]
-            fx_hold = self.intent_features(batch.take(hold), self.intent_W)
-            F_hold = self.intent_F(fx_hold, y[hold])
-            self.intent_U = explicit_fit(np.maximum(self.intent_F_raw - F_hold, 0.0) + c.smoothing, 4.0)
-            self.apply_block_weights(self.intent_block_weights(fx_hold, y[hold], self.intent_U))
+            self.leave_out_layer(batch, y, hold)
             self.logistic_head_refit(batch, y, self.logistic_head(batch, y, train, hold))
             Us.append(self.intent_U)
             bs.append(self.intent_b)
@@ -974,12 +981,8 @@ def fit_intent_model(examples, config: IntentConfig | None = None, out_of_scope:
     head_iterations = config.head_iterations
     if n_hold:
         say("calibrating the out-of-scope threshold")
-        fx_hold = f.intent_features(batch.take(hold), f.intent_W)
-        F_hold = f.intent_F(fx_hold, y[hold])
         U_full = f.intent_U
-        f.intent_U = explicit_fit(np.maximum(f.intent_F_raw - F_hold, 0.0) + config.smoothing, 4.0)
-        block_w = f.intent_block_weights(fx_hold, y[hold], f.intent_U)
-        f.apply_block_weights(block_w)
+        fx_hold, block_w = f.leave_out_layer(batch, y, hold)
         slot_weight = f.slot_calibrate(hold)
         if config.head == "logistic":
             say("logistic intent layer")
